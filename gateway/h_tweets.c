@@ -1,0 +1,229 @@
+/*
+ * h_tweets.c — posting, reading, editing and deleting tweets, their edit
+ * history, and an account's timeline.
+ *
+ * Writes are validated here, published as events (the 202 comes only after
+ * the broker's confirm), and written into the Redis cache so the author
+ * reads their own write at once; the persist worker makes them durable in
+ * PostgreSQL.  Reads come from Redis and fall back to PostgreSQL.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_cursor.h"
+#include "chirp_error.h"
+#include "chirp_event.h"
+#include "chirp_log.h"
+#include "chirp_text.h"
+#include "chirp_time.h"
+#include "chirp_tweet.h"
+#include "gw.h"
+#include "handlers.h"
+
+/* Loads a live tweet: Redis, else PostgreSQL (refilling Redis).  Returns 0,
+   or sets a 404/503 reply and returns -1. */
+static int load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep) {
+  char *raw = NULL;
+  size_t len;
+  int deleted = 0;
+  redisContext *r = gw_redis();
+  int rc = r ? chirp_tweet_cache_get(r, id, &raw, &len, &deleted) : CHIRP_EUNAVAILABLE;
+  if (rc == 0) {
+    json_t *j = json_loadb(raw, len, 0, NULL);
+    free(raw);
+    rc = j ? chirp_tweet_from_json(j, t) : CHIRP_EMALFORMED;
+    json_decref(j);
+    if (rc == 0) return 0;
+    chirp_warn("tweet %lld: unreadable cache entry; using PostgreSQL", (long long)id);
+  }
+  if (!deleted) {
+    PGconn *pg = gw_pg();
+    rc = pg ? chirp_tweet_store_get(pg, id, t) : CHIRP_EUNAVAILABLE;
+    if (rc == 0) {
+      if (r && !r->err) (void)chirp_tweet_cache_put(r, t, gw.cfg.cache_ttl_s);
+      if (!t->deleted_ms) return 0;
+      chirp_tweet_cleanup(t);
+      deleted = 1;
+    }
+  }
+  if (deleted || rc == CHIRP_ENOTFOUND) {
+    gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "no tweet has the id %lld", (long long)id);
+  } else {
+    gw_reply_from_err(rep, rc);
+  }
+  return -1;
+}
+
+/* Publishes an event and mirrors the new state into the cache. */
+static int publish_and_cache(const char *type, int64_t actor, json_t *payload,
+                             const chirp_tweet *state) {
+  int rc = gw_publish_event(type, actor, payload);
+  if (rc) return rc;
+  redisContext *r = gw_redis();
+  if (r && chirp_tweet_cache_put(r, state, gw.cfg.cache_ttl_s) != 0)
+    chirp_warn("tweet %lld: cache write failed; readers fall back to PostgreSQL",
+               (long long)state->id);
+  return 0;
+}
+
+static int check_text(const gw_req *req, gw_reply *rep, const char **text) {
+  const char *why;
+  if (gw_body_string(req, rep, "text", 1, text)) return -1;
+  size_t len = json_string_length(json_object_get(req->body, "text"));
+  if (chirp_text_check_body(*text, len, CHIRP_MAX_TWEET_CHARS, &why)) {
+    gw_reply_error(rep, CHIRP_EINVAL, why, "text",
+                   "text must be 1-%d characters of UTF-8, not only spaces",
+                   CHIRP_MAX_TWEET_CHARS);
+    return -1;
+  }
+  return 0;
+}
+
+void h_tweet_create(gw_req *req, gw_reply *rep) {
+  const char *text, *reply_to;
+  if (check_text(req, rep, &text) || gw_body_string(req, rep, "reply_to", 0, &reply_to)) return;
+  if (json_object_get(req->body, "poll")) {
+    gw_reply_error(rep, CHIRP_EINVAL, "not_supported", "poll", "polls are not supported yet");
+    return;
+  }
+  chirp_tweet t = {.author_id = req->account_id};
+  if (reply_to) {
+    chirp_tweet parent;
+    if (chirp_id_parse(reply_to, &t.reply_to) != 0) {
+      gw_reply_error(rep, CHIRP_EINVAL, "invalid_id", "reply_to", "reply_to must be a tweet id");
+      return;
+    }
+    if (load_tweet(t.reply_to, &parent, rep)) {
+      if (rep->err == CHIRP_ENOTFOUND)
+        gw_reply_error(rep, CHIRP_EINVAL, "not_found", "reply_to",
+                       "reply_to names no live tweet");
+      return;
+    }
+    chirp_tweet_cleanup(&parent);
+  }
+  t.id = chirp_idgen_next(&gw.ids);
+  t.created_ms = chirp_id_time_ms(t.id);
+  t.text = (char *)text; /* borrowed from the body for the call; not freed */
+  json_t *j = chirp_tweet_to_json(&t);
+  int rc = j ? publish_and_cache("tweet.created", t.author_id, j, &t) : CHIRP_ENOMEM;
+  if (rc) {
+    json_decref(j);
+    return gw_reply_from_err(rep, rc);
+  }
+  gw_reply_json(rep, 202, j);
+}
+
+void h_tweet_get(gw_req *req, gw_reply *rep) {
+  int64_t id;
+  if (gw_param_id(req, rep, "id", &id)) return;
+  /* The hot path: a cache hit is sent as stored, without re-encoding. */
+  int deleted = 0;
+  redisContext *r = gw_redis();
+  if (r && chirp_tweet_cache_get(r, id, &rep->raw, &rep->raw_len, &deleted) == 0) {
+    rep->status = 200;
+    return;
+  }
+  chirp_tweet t;
+  if (load_tweet(id, &t, rep)) return;
+  gw_reply_json(rep, 200, chirp_tweet_to_json(&t));
+  chirp_tweet_cleanup(&t);
+}
+
+/* Loads the tweet of the route and checks the caller wrote it. */
+static int load_own_tweet(const gw_req *req, gw_reply *rep, chirp_tweet *t) {
+  int64_t id;
+  if (gw_param_id(req, rep, "id", &id) || load_tweet(id, t, rep)) return -1;
+  if (t->author_id != req->account_id) {
+    gw_reply_error(rep, CHIRP_EFORBIDDEN, NULL, NULL, "only the author may change this tweet");
+    chirp_tweet_cleanup(t);
+    return -1;
+  }
+  return 0;
+}
+
+/* A change time strictly after the tweet's current version, so that the
+   versions of one tweet are totally ordered even within a millisecond. */
+static int64_t next_version_ms(const chirp_tweet *t) {
+  int64_t now = chirp_time_now_ms(), floor = chirp_tweet_version(t);
+  if (floor < t->created_ms) floor = t->created_ms;
+  return now > floor ? now : floor + 1;
+}
+
+void h_tweet_edit(gw_req *req, gw_reply *rep) {
+  const char *text;
+  chirp_tweet t;
+  if (check_text(req, rep, &text) || load_own_tweet(req, rep, &t)) return;
+  char *prev_text = t.text;
+  int64_t prev_since = t.edited_ms ? t.edited_ms : t.created_ms;
+  t.text = (char *)text;
+  t.edited_ms = next_version_ms(&t);
+  json_t *tj = chirp_tweet_to_json(&t);
+  json_t *payload = json_pack("{s:O, s:s, s:o}", "tweet", tj, "previous_text", prev_text,
+                              "previous_since", chirp_json_time(prev_since));
+  int rc = payload ? publish_and_cache("tweet.edited", t.author_id, payload, &t) : CHIRP_ENOMEM;
+  json_decref(payload);
+  free(prev_text);
+  if (rc) {
+    json_decref(tj);
+    return gw_reply_from_err(rep, rc);
+  }
+  gw_reply_json(rep, 202, tj);
+}
+
+void h_tweet_delete(gw_req *req, gw_reply *rep) {
+  chirp_tweet t;
+  if (load_own_tweet(req, rep, &t)) return;
+  t.deleted_ms = next_version_ms(&t);
+  json_t *payload = json_pack("{s:o, s:o}", "tweet", chirp_tweet_to_json(&t), "deleted_at",
+                              chirp_json_time(t.deleted_ms));
+  int rc = payload ? publish_and_cache("tweet.deleted", t.author_id, payload, &t) : CHIRP_ENOMEM;
+  json_decref(payload);
+  if (rc == 0)
+    gw_reply_json(rep, 202, json_pack("{s:o, s:b, s:o}", "id", chirp_json_id(t.id), "deleted", 1,
+                                      "deleted_at", chirp_json_time(t.deleted_ms)));
+  else
+    gw_reply_from_err(rep, rc);
+  chirp_tweet_cleanup(&t);
+}
+
+void h_tweet_history(gw_req *req, gw_reply *rep) {
+  int64_t id;
+  chirp_tweet t;
+  if (gw_param_id(req, rep, "id", &id) || load_tweet(id, &t, rep)) return;
+  PGconn *pg = gw_pg();
+  json_t *older = NULL;
+  int rc = pg ? chirp_tweet_store_history(pg, id, &older) : CHIRP_EUNAVAILABLE;
+  if (rc) {
+    chirp_tweet_cleanup(&t);
+    return gw_reply_from_err(rep, rc);
+  }
+  json_t *items = json_array();
+  json_array_append_new(items, json_pack("{s:s, s:o, s:n}", "text", t.text, "since",
+                                         chirp_json_time(t.edited_ms ? t.edited_ms : t.created_ms),
+                                         "until"));
+  json_array_extend(items, older);
+  json_decref(older);
+  chirp_tweet_cleanup(&t);
+  gw_reply_list(rep, req, items, NULL, 0);
+}
+
+void h_account_tweets(gw_req *req, gw_reply *rep) {
+  int64_t author, before;
+  int limit;
+  if (gw_resolve_account(req, rep, &author) || gw_param_paging(req, rep, "ut", &limit, &before))
+    return;
+  PGconn *pg = gw_pg();
+  chirp_tweet *tweets = NULL;
+  size_t n = 0;
+  /* One row more than the page tells whether a next page exists. */
+  int rc = pg ? chirp_tweet_store_list_by_author(pg, author, before, limit + 1, &tweets, &n)
+              : CHIRP_EUNAVAILABLE;
+  if (rc) return gw_reply_from_err(rep, rc);
+  json_t *items = json_array();
+  size_t shown = n > (size_t)limit ? (size_t)limit : n;
+  for (size_t i = 0; i < shown; i++) json_array_append_new(items, chirp_tweet_to_json(&tweets[i]));
+  char cursor[CHIRP_CURSOR_BUFSZ];
+  const char *next = n > shown ? chirp_cursor_encode("ut", tweets[shown - 1].id, cursor) : NULL;
+  chirp_tweet_array_free(tweets, n);
+  gw_reply_list(rep, req, items, next, limit);
+}

@@ -1,0 +1,266 @@
+/* http.c — the request pipeline shared by every route, see http.h. */
+#include "http.h"
+
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "chirp_account.h"
+#include "chirp_cursor.h"
+#include "chirp_error.h"
+#include "chirp_id.h"
+#include "chirp_log.h"
+#include "chirp_time.h"
+#include "gw.h"
+
+void gw_reply_json(gw_reply *rep, int status, json_t *body) {
+  rep->status = status;
+  json_decref(rep->json);
+  rep->json = body;
+}
+
+void gw_reply_error(gw_reply *rep, int err, const char *code, const char *field,
+                    const char *fmt, ...) {
+  rep->status = chirp_err_status(err);
+  rep->err = err;
+  rep->err_code = code;
+  rep->err_field = field;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(rep->err_msg, sizeof rep->err_msg, fmt, ap);
+  va_end(ap);
+}
+
+void gw_reply_from_err(gw_reply *rep, int err) {
+  switch (err) {
+    case CHIRP_EUNAVAILABLE:
+      gw_reply_error(rep, err, NULL, NULL, "a backing service is unavailable; retry shortly");
+      break;
+    case CHIRP_ETIMEDOUT:
+      gw_reply_error(rep, err, NULL, NULL, "a backing service did not answer in time; retry");
+      break;
+    default:
+      gw_reply_error(rep, err, NULL, NULL, "%s", chirp_strerror(err));
+  }
+}
+
+void gw_reply_list(gw_reply *rep, const gw_req *req, json_t *items, const char *next_cursor,
+                   int limit) {
+  json_t *body = json_object();
+  json_object_set_new(body, "items", items);
+  json_object_set_new(body, "next_cursor", next_cursor ? json_string(next_cursor) : json_null());
+  gw_reply_json(rep, 200, body);
+  if (next_cursor)
+    snprintf(rep->link, sizeof rep->link, "<%s?limit=%d&cursor=%s>; rel=\"next\"",
+             req->u->url_path, limit, next_cursor);
+}
+
+int gw_param_id(const gw_req *req, gw_reply *rep, const char *name, int64_t *out) {
+  const char *v = u_map_get(req->u->map_url, name);
+  if (!v || chirp_id_parse(v, out) != 0) {
+    gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, name, "no resource has the id \"%.40s\"",
+                   v ? v : "");
+    return -1;
+  }
+  return 0;
+}
+
+int gw_param_paging(const gw_req *req, gw_reply *rep, const char *kind, int *limit,
+                    int64_t *before) {
+  const char *l = u_map_get(req->u->map_url, "limit");
+  const char *c = u_map_get(req->u->map_url, "cursor");
+  *limit = GW_DEFAULT_LIMIT;
+  *before = 0;
+  if (l) {
+    char *end;
+    long v = strtol(l, &end, 10);
+    if (end == l || *end != '\0' || v <= 0) {
+      gw_reply_error(rep, CHIRP_EINVAL, NULL, "limit", "limit must be a positive integer");
+      return -1;
+    }
+    *limit = v > GW_MAX_LIMIT ? GW_MAX_LIMIT : (int)v;
+  }
+  if (c && *c && chirp_cursor_decode(c, kind, before) != 0) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "invalid_cursor", "cursor",
+                   "the cursor is malformed or belongs to another list");
+    return -1;
+  }
+  return 0;
+}
+
+int gw_body_string(const gw_req *req, gw_reply *rep, const char *name, int required,
+                   const char **out) {
+  json_t *v = json_object_get(req->body, name);
+  *out = NULL;
+  if (!v || json_is_null(v)) {
+    if (!required) return 0;
+    gw_reply_error(rep, CHIRP_EINVAL, "missing_field", name, "%s is required", name);
+    return -1;
+  }
+  if (!json_is_string(v)) {
+    gw_reply_error(rep, CHIRP_EINVAL, "wrong_type", name, "%s must be a string", name);
+    return -1;
+  }
+  *out = json_string_value(v);
+  return 0;
+}
+
+/* --- the pipeline --- */
+
+static int is_json_type(const char *ct) {
+  if (!ct) return 0;
+  while (*ct == ' ') ct++;
+  if (strncasecmp(ct, "application/json", 16) != 0) return 0;
+  return ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ';
+}
+
+static int read_body(const gw_route *route, gw_req *req, gw_reply *rep) {
+  const char *cl = u_map_get_case(req->u->map_header, "Content-Length");
+  if (req->u->binary_body_length > GW_MAX_BODY || (cl && strtoll(cl, NULL, 10) > GW_MAX_BODY)) {
+    gw_reply_error(rep, CHIRP_ETOOLARGE, NULL, NULL, "the body is larger than %d bytes",
+                   GW_MAX_BODY);
+    return -1;
+  }
+  if (!(route->flags & GW_BODY)) return 0;
+  if (!is_json_type(u_map_get_case(req->u->map_header, "Content-Type"))) {
+    gw_reply_error(rep, CHIRP_EMEDIATYPE, NULL, NULL,
+                   "send the body as Content-Type: application/json");
+    return -1;
+  }
+  json_error_t jerr;
+  req->body = json_loadb(req->u->binary_body, req->u->binary_body_length,
+                         JSON_REJECT_DUPLICATES, &jerr);
+  if (!req->body) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "malformed_json", NULL, "invalid JSON at line %d: %s",
+                   jerr.line, jerr.text);
+    return -1;
+  }
+  if (!json_is_object(req->body)) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "malformed_json", NULL,
+                   "the body must be a JSON object");
+    return -1;
+  }
+  return 0;
+}
+
+static const char *bearer(const struct _u_request *u) {
+  const char *h = u_map_get_case(u->map_header, "Authorization");
+  if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
+  h += 7;
+  while (*h == ' ') h++;
+  return *h ? h : NULL;
+}
+
+static int authenticate(const gw_route *route, gw_req *req, gw_reply *rep) {
+  req->token = bearer(req->u);
+  if (route->flags & GW_ADMIN) {
+    size_t n = strlen(gw.cfg.admin_token);
+    if (!req->token || n == 0 || strlen(req->token) != n ||
+        sodium_memcmp(req->token, gw.cfg.admin_token, n) != 0) {
+      gw_reply_error(rep, CHIRP_EUNAUTHORIZED, NULL, NULL, "the operator's admin token is required");
+      return -1;
+    }
+    return 0;
+  }
+  if (!(route->flags & (GW_AUTH | GW_AUTH_OPTIONAL))) return 0;
+  if (!req->token) {
+    if (route->flags & GW_AUTH_OPTIONAL) return 0;
+    gw_reply_error(rep, CHIRP_EUNAUTHORIZED, NULL, NULL,
+                   "send Authorization: Bearer <token> (log in with POST /api/v1/sessions)");
+    return -1;
+  }
+  redisContext *r = gw_redis();
+  int rc = chirp_session_lookup(r, NULL, req->token, gw.cfg.cache_ttl_s, &req->account_id);
+  if (rc == CHIRP_EUNAVAILABLE) { /* not cached (or Redis down): ask PostgreSQL */
+    PGconn *pg = gw_pg();
+    rc = pg ? chirp_session_lookup(r && !r->err ? r : NULL, pg, req->token, gw.cfg.cache_ttl_s,
+                                   &req->account_id)
+            : CHIRP_EUNAVAILABLE;
+  }
+  if (rc == CHIRP_EUNAUTHORIZED) {
+    gw_reply_error(rep, rc, "invalid_token", NULL, "the token is unknown, expired or revoked");
+    return -1;
+  }
+  if (rc) {
+    gw_reply_from_err(rep, rc);
+    return -1;
+  }
+  return 0;
+}
+
+static void write_reply(struct _u_response *resp, gw_reply *rep) {
+  if (rep->err) {
+    json_t *e = json_object();
+    json_object_set_new(e, "code", json_string(rep->err_code ? rep->err_code : chirp_err_code(rep->err)));
+    json_object_set_new(e, "message", json_string(rep->err_msg));
+    if (rep->err_field) json_object_set_new(e, "field", json_string(rep->err_field));
+    gw_reply_json(rep, chirp_err_status(rep->err), json_pack("{s:o}", "error", e));
+  }
+  if (rep->status == 0) rep->status = 500;
+  if (rep->raw) {
+    ulfius_set_binary_body_response(resp, (unsigned)rep->status, rep->raw, rep->raw_len);
+  } else if (rep->json) {
+    char *s = json_dumps(rep->json, JSON_COMPACT);
+    if (s) {
+      ulfius_set_binary_body_response(resp, (unsigned)rep->status, s, strlen(s));
+      free(s);
+    } else {
+      resp->status = 500;
+    }
+  } else {
+    resp->status = (unsigned)rep->status;
+  }
+  if (rep->raw || rep->json) u_map_put(resp->map_header, "Content-Type", "application/json");
+  if (rep->link[0]) u_map_put(resp->map_header, "Link", rep->link);
+  if (rep->retry_after > 0) {
+    char ra[16];
+    snprintf(ra, sizeof ra, "%d", rep->retry_after);
+    u_map_put(resp->map_header, "Retry-After", ra);
+  }
+}
+
+static int dispatch(const struct _u_request *u, struct _u_response *resp, void *user_data) {
+  const gw_route *route = user_data;
+  int64_t t0 = chirp_time_mono_us();
+  gw_req req = {.u = u};
+  gw_reply rep = {0};
+  if (read_body(route, &req, &rep) == 0 && authenticate(route, &req, &rep) == 0)
+    route->handler(&req, &rep);
+  write_reply(resp, &rep);
+  gw_conns_check();
+  if (chirp_log_enabled(CHIRP_LOG_INFO)) {
+    char acct[CHIRP_ID_STRSZ] = "-";
+    if (req.account_id) chirp_id_format(req.account_id, acct);
+    chirp_info("%s %s %ld %.3fms account=%s", u->http_verb, u->url_path, (long)resp->status,
+               (double)(chirp_time_mono_us() - t0) / 1000.0, acct);
+  }
+  json_decref(req.body);
+  json_decref(rep.json);
+  free(rep.raw);
+  return U_CALLBACK_COMPLETE;
+}
+
+static void not_found(gw_req *req, gw_reply *rep) {
+  (void)req;
+  gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, NULL, "no such endpoint");
+}
+
+static const gw_route not_found_route = {"*", "*", not_found, 0};
+
+int gw_http_register(struct _u_instance *u, const gw_route *routes) {
+  for (const gw_route *r = routes; r->method; r++) {
+    /* The prefix must be "" rather than NULL: with a NULL prefix ulfius
+       2.7.13 fills no route parameters (":id") into map_url. */
+    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, 0, dispatch, (void *)r) !=
+        U_OK) {
+      chirp_error("cannot register %s %s", r->method, r->path);
+      return CHIRP_EINTERNAL;
+    }
+  }
+  return ulfius_set_default_endpoint(u, dispatch, (void *)&not_found_route) == U_OK
+             ? 0
+             : CHIRP_EINTERNAL;
+}

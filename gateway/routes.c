@@ -1,0 +1,29 @@
+/* routes.c — the gateway's one route table. */
+#include "routes.h"
+
+#include "handlers.h"
+
+#define V1 "/api/v1"
+
+static const gw_route routes[] = {
+    {"GET", "/healthz", h_healthz, 0},
+    {"GET", "/readyz", h_readyz, 0},
+
+    {"POST", V1 "/accounts", h_account_create, GW_BODY},
+    {"PATCH", V1 "/accounts/me", h_account_update_me, GW_AUTH | GW_BODY},
+    {"GET", V1 "/accounts/:id", h_account_get, GW_AUTH_OPTIONAL},
+    {"GET", V1 "/accounts/:id/tweets", h_account_tweets, GW_AUTH_OPTIONAL},
+    {"POST", V1 "/sessions", h_session_create, GW_BODY},
+    {"GET", V1 "/sessions/current", h_session_get, GW_AUTH},
+    {"DELETE", V1 "/sessions/current", h_session_delete, GW_AUTH},
+
+    {"POST", V1 "/tweets", h_tweet_create, GW_AUTH | GW_BODY},
+    {"GET", V1 "/tweets/:id", h_tweet_get, GW_AUTH_OPTIONAL},
+    {"PATCH", V1 "/tweets/:id", h_tweet_edit, GW_AUTH | GW_BODY},
+    {"DELETE", V1 "/tweets/:id", h_tweet_delete, GW_AUTH},
+    {"GET", V1 "/tweets/:id/history", h_tweet_history, GW_AUTH_OPTIONAL},
+
+    {NULL, NULL, NULL, 0},
+};
+
+const gw_route *gw_routes(void) { return routes; }

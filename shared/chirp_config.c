@@ -1,0 +1,132 @@
+/* chirp_config.c — CHIRP_* environment variables, parsed and checked. */
+#define _POSIX_C_SOURCE 200809L
+#include "chirp_config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_error.h"
+
+static const char *env_getter(const char *name, void *arg) {
+  (void)arg;
+  return getenv(name);
+}
+
+static int parse_int(const char *name, const char *v, long lo, long hi, int *out, char *err,
+                     size_t errlen) {
+  char *end;
+  errno = 0;
+  long n = strtol(v, &end, 10);
+  if (errno || end == v || *end != '\0' || n < lo || n > hi) {
+    snprintf(err, errlen, "%s=\"%s\" is not an integer between %ld and %ld", name, v, lo, hi);
+    return CHIRP_EINVAL;
+  }
+  *out = (int)n;
+  return 0;
+}
+
+static int check_url(const char *name, const char *v, const char *const schemes[], char *err,
+                     size_t errlen) {
+  for (int i = 0; schemes[i]; i++) {
+    size_t n = strlen(schemes[i]);
+    if (strncmp(v, schemes[i], n) == 0 && v[n] != '\0') return 0;
+  }
+  snprintf(err, errlen, "%s=\"%s\" must start with %s", name, v, schemes[0]);
+  return CHIRP_EINVAL;
+}
+
+int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, char *err,
+                       size_t errlen) {
+  static const char *const pg_schemes[] = {"postgresql://", "postgres://", NULL};
+  static const char *const redis_schemes[] = {"redis://", NULL};
+  static const char *const amqp_schemes[] = {"amqp://", NULL};
+  const char *v;
+  int rc;
+
+  *cfg = (chirp_config){
+      .pg_url = "postgresql://chirp@127.0.0.1:54321/chirp",
+      .redis_url = "redis://127.0.0.1:63791/0",
+      .amqp_url = "amqp://guest:guest@127.0.0.1:56721/%2f",
+      .http_bind = "127.0.0.1",
+      .http_port = 8080,
+      .http_threads = 32,
+      .role = "persist",
+      .prefetch = 500,
+      .log_level = CHIRP_LOG_INFO,
+      .node_id = -1,
+      .admin_token = "",
+      .pwhash_min = 0,
+      .publish_timeout_ms = 5000,
+      .cache_ttl_s = 86400,
+      .session_ttl_s = 30 * 86400,
+  };
+  if ((v = get("CHIRP_PG_URL", arg)) && (rc = check_url("CHIRP_PG_URL", v, pg_schemes, err, errlen)))
+    return rc;
+  if (v) cfg->pg_url = v;
+  if ((v = get("CHIRP_REDIS_URL", arg)) &&
+      (rc = check_url("CHIRP_REDIS_URL", v, redis_schemes, err, errlen)))
+    return rc;
+  if (v) cfg->redis_url = v;
+  if ((v = get("CHIRP_AMQP_URL", arg)) &&
+      (rc = check_url("CHIRP_AMQP_URL", v, amqp_schemes, err, errlen)))
+    return rc;
+  if (v) cfg->amqp_url = v;
+  if ((v = get("CHIRP_HTTP_BIND", arg))) {
+    struct in_addr a;
+    if (inet_pton(AF_INET, v, &a) != 1) {
+      snprintf(err, errlen, "CHIRP_HTTP_BIND=\"%s\" is not an IPv4 address", v);
+      return CHIRP_EINVAL;
+    }
+    cfg->http_bind = v;
+  }
+  if ((v = get("CHIRP_HTTP_PORT", arg)) &&
+      (rc = parse_int("CHIRP_HTTP_PORT", v, 1, 65535, &cfg->http_port, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_HTTP_THREADS", arg)) &&
+      (rc = parse_int("CHIRP_HTTP_THREADS", v, 1, 1024, &cfg->http_threads, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_ROLE", arg))) cfg->role = v;
+  if ((v = get("CHIRP_PREFETCH", arg)) &&
+      (rc = parse_int("CHIRP_PREFETCH", v, 1, 65535, &cfg->prefetch, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_LOG_LEVEL", arg)) && chirp_log_level_parse(v, &cfg->log_level)) {
+    snprintf(err, errlen, "CHIRP_LOG_LEVEL=\"%s\" must be debug, info, warn or error", v);
+    return CHIRP_EINVAL;
+  }
+  if ((v = get("CHIRP_NODE_ID", arg)) &&
+      (rc = parse_int("CHIRP_NODE_ID", v, 0, 1023, &cfg->node_id, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_ADMIN_TOKEN", arg))) {
+    if (*v && strlen(v) < 16) {
+      snprintf(err, errlen, "CHIRP_ADMIN_TOKEN must be empty or at least 16 characters");
+      return CHIRP_EINVAL;
+    }
+    cfg->admin_token = v;
+  }
+  if ((v = get("CHIRP_PWHASH", arg))) {
+    if (strcmp(v, "min") == 0) {
+      cfg->pwhash_min = 1;
+    } else if (strcmp(v, "interactive") != 0) {
+      snprintf(err, errlen, "CHIRP_PWHASH=\"%s\" must be interactive or min", v);
+      return CHIRP_EINVAL;
+    }
+  }
+  if ((v = get("CHIRP_PUBLISH_TIMEOUT_MS", arg)) &&
+      (rc = parse_int("CHIRP_PUBLISH_TIMEOUT_MS", v, 100, 60000, &cfg->publish_timeout_ms, err,
+                      errlen)))
+    return rc;
+  if ((v = get("CHIRP_CACHE_TTL", arg)) &&
+      (rc = parse_int("CHIRP_CACHE_TTL", v, 1, 604800, &cfg->cache_ttl_s, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_SESSION_TTL", arg)) &&
+      (rc = parse_int("CHIRP_SESSION_TTL", v, 60, 31536000, &cfg->session_ttl_s, err, errlen)))
+    return rc;
+  return 0;
+}
+
+int chirp_config_load(chirp_config *cfg, char *err, size_t errlen) {
+  return chirp_config_parse(cfg, env_getter, NULL, err, errlen);
+}

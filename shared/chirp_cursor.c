@@ -1,0 +1,30 @@
+/* chirp_cursor.c — base64url("<kind>:<id>") cursors. */
+#include "chirp_cursor.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "chirp_error.h"
+#include "chirp_id.h"
+
+char *chirp_cursor_encode(const char *kind, int64_t id, char *buf) {
+  char raw[40];
+  int n = snprintf(raw, sizeof raw, "%.16s:%lld", kind, (long long)id);
+  sodium_bin2base64(buf, CHIRP_CURSOR_BUFSZ, (const unsigned char *)raw, (size_t)n,
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return buf;
+}
+
+int chirp_cursor_decode(const char *s, const char *kind, int64_t *id) {
+  unsigned char raw[48];
+  size_t n;
+  if (strlen(s) >= CHIRP_CURSOR_BUFSZ ||
+      sodium_base642bin(raw, sizeof raw - 1, s, strlen(s), NULL, &n, NULL,
+                        sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+    return CHIRP_EMALFORMED;
+  raw[n] = '\0';
+  size_t kl = strlen(kind);
+  if (n <= kl + 1 || memcmp(raw, kind, kl) != 0 || raw[kl] != ':') return CHIRP_EMALFORMED;
+  return chirp_id_parse((const char *)raw + kl + 1, id) == 0 ? 0 : CHIRP_EMALFORMED;
+}

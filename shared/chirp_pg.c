@@ -1,0 +1,52 @@
+/* chirp_pg.c — libpq connection and statement helpers. */
+#include "chirp_pg.h"
+
+#include <string.h>
+
+#include "chirp_error.h"
+#include "chirp_log.h"
+
+int chirp_pg_connect(const char *url, PGconn **out) {
+  const char *const keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+  const char *const vals[] = {url, "3", "chirp", NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
+  if (!c) return CHIRP_ENOMEM;
+  if (PQstatus(c) != CONNECTION_OK) {
+    chirp_debug("postgres connect: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return CHIRP_EUNAVAILABLE;
+  }
+  *out = c;
+  return 0;
+}
+
+int chirp_pg_exec(PGconn *conn, const char *sql, int n, const char *const *params,
+                  PGresult **out) {
+  PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+  ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+    if (out)
+      *out = r;
+    else
+      PQclear(r);
+    return 0;
+  }
+  int rc;
+  const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+  if (PQstatus(conn) != CONNECTION_OK) {
+    rc = CHIRP_EUNAVAILABLE;
+  } else if (state && strcmp(state, "23505") == 0) {
+    rc = CHIRP_ECONFLICT;
+  } else {
+    chirp_error("postgres: %s (sqlstate %s)", PQerrorMessage(conn), state ? state : "?");
+    rc = CHIRP_EINTERNAL;
+  }
+  PQclear(r);
+  return rc;
+}
+
+int chirp_pg_begin(PGconn *conn) { return chirp_pg_exec(conn, "BEGIN", 0, NULL, NULL); }
+int chirp_pg_commit(PGconn *conn) { return chirp_pg_exec(conn, "COMMIT", 0, NULL, NULL); }
+void chirp_pg_rollback(PGconn *conn) {
+  if (PQstatus(conn) == CONNECTION_OK) (void)chirp_pg_exec(conn, "ROLLBACK", 0, NULL, NULL);
+}

@@ -1,0 +1,87 @@
+/* chirp_time.c — clocks and RFC 3339 timestamps. */
+#define _POSIX_C_SOURCE 200809L
+#include "chirp_time.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "chirp_error.h"
+
+int64_t chirp_time_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t chirp_time_mono_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void chirp_time_format_ms(int64_t ms, char *buf, size_t n) {
+  time_t secs = (time_t)(ms / 1000);
+  int frac = (int)(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    secs -= 1;
+  }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+/* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = (unsigned)(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + (int64_t)doe - 719468;
+}
+
+int chirp_time_parse_ms(const char *s, int64_t *out) {
+  int y, mo, d, h, mi, sec, used = 0;
+  if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6)
+    return CHIRP_EINVAL;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return CHIRP_EINVAL;
+  const char *p = s + used;
+  int64_t frac_ms = 0;
+  if (*p == '.') {
+    p++;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (digits < 3) frac_ms = frac_ms * 10 + (*p - '0');
+      digits++;
+      p++;
+    }
+    if (digits == 0) return CHIRP_EINVAL;
+    for (; digits < 3; digits++) frac_ms *= 10;
+  }
+  int64_t offset_s = 0;
+  if (*p == 'Z') {
+    p++;
+  } else if (*p == '+' || *p == '-') {
+    int sign = *p == '-' ? -1 : 1, oh = 0, om = 0;
+    p++;
+    if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9')) return CHIRP_EINVAL;
+    oh = (p[0] - '0') * 10 + (p[1] - '0');
+    p += 2;
+    if (*p == ':') p++;
+    if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9') {
+      om = (p[0] - '0') * 10 + (p[1] - '0');
+      p += 2;
+    }
+    offset_s = sign * (oh * 3600 + om * 60);
+  } else {
+    return CHIRP_EINVAL;
+  }
+  if (*p != '\0') return CHIRP_EINVAL;
+  int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
+  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
+  *out = secs * 1000 + frac_ms;
+  return 0;
+}

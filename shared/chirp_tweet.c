@@ -1,0 +1,52 @@
+/* chirp_tweet.c — tweet model and its JSON form. */
+#include "chirp_tweet.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_error.h"
+#include "chirp_event.h"
+
+void chirp_tweet_cleanup(chirp_tweet *t) {
+  free(t->text);
+  t->text = NULL;
+}
+
+void chirp_tweet_array_free(chirp_tweet *a, size_t n) {
+  if (!a) return;
+  for (size_t i = 0; i < n; i++) chirp_tweet_cleanup(&a[i]);
+  free(a);
+}
+
+json_t *chirp_tweet_to_json(const chirp_tweet *t) {
+  json_t *j = json_object();
+  if (!j) return NULL;
+  json_object_set_new(j, "id", chirp_json_id(t->id));
+  json_object_set_new(j, "author_id", chirp_json_id(t->author_id));
+  json_object_set_new(j, "text", json_string(t->text ? t->text : ""));
+  json_object_set_new(j, "reply_to", t->reply_to ? chirp_json_id(t->reply_to) : json_null());
+  json_object_set_new(j, "created_at", chirp_json_time(t->created_ms));
+  json_object_set_new(j, "edited_at", t->edited_ms ? chirp_json_time(t->edited_ms) : json_null());
+  return j;
+}
+
+int chirp_tweet_from_json(const json_t *j, chirp_tweet *t) {
+  const char *text = json_string_value(json_object_get(j, "text"));
+  json_t *reply = json_object_get(j, "reply_to");
+  json_t *edited = json_object_get(j, "edited_at");
+  memset(t, 0, sizeof *t);
+  if (!text || chirp_json_get_id(j, "id", &t->id) ||
+      chirp_json_get_id(j, "author_id", &t->author_id) ||
+      chirp_json_get_time(j, "created_at", &t->created_ms))
+    return CHIRP_EMALFORMED;
+  if (reply && !json_is_null(reply) && chirp_json_get_id(j, "reply_to", &t->reply_to))
+    return CHIRP_EMALFORMED;
+  if (edited && !json_is_null(edited) && chirp_json_get_time(j, "edited_at", &t->edited_ms))
+    return CHIRP_EMALFORMED;
+  t->text = strdup(text);
+  return t->text ? 0 : CHIRP_ENOMEM;
+}
+
+int64_t chirp_tweet_version(const chirp_tweet *t) {
+  return t->deleted_ms > t->edited_ms ? t->deleted_ms : t->edited_ms;
+}

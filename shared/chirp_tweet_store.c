@@ -1,0 +1,162 @@
+/*
+ * chirp_tweet_store.c — tweets in PostgreSQL.
+ *
+ * Times cross the wire as epoch milliseconds (bigint text) and are turned
+ * into timestamptz by the statements themselves, so no code formats dates
+ * for SQL.  Each write is an upsert chosen so that the three events of a
+ * tweet (created, edited, deleted) give the same row in any order.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_error.h"
+#include "chirp_event.h"
+#include "chirp_pg.h"
+#include "chirp_tweet.h"
+
+#define MS(col) "(extract(epoch from " col ") * 1000)::bigint"
+#define TS(param) "to_timestamp(" param "::bigint / 1000.0)"
+#define TWEET_COLS                                                                     \
+  "id, author_id, text, coalesce(reply_to, 0), " MS("created_at") ", coalesce(" MS( \
+      "edited_at") ", 0), coalesce(" MS("deleted_at") ", 0)"
+
+static void fmt_i64(char *buf, int64_t v) { snprintf(buf, 24, "%lld", (long long)v); }
+
+int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t) {
+  char id[24], author[24], reply[24], created[24];
+  fmt_i64(id, t->id);
+  fmt_i64(author, t->author_id);
+  fmt_i64(reply, t->reply_to);
+  fmt_i64(created, t->created_ms);
+  const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created};
+  return chirp_pg_exec(pg,
+                       "INSERT INTO tweets (id, author_id, text, reply_to, created_at) "
+                       "VALUES ($1, $2, $3, $4, " TS("$5") ") ON CONFLICT (id) DO NOTHING",
+                       5, p, NULL);
+}
+
+int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
+                           const char *prev_text, int64_t prev_since_ms) {
+  char id[24], author[24], reply[24], created[24], edited[24], ev[24], since[24];
+  fmt_i64(id, t->id);
+  fmt_i64(author, t->author_id);
+  fmt_i64(reply, t->reply_to);
+  fmt_i64(created, t->created_ms);
+  fmt_i64(edited, t->edited_ms);
+  fmt_i64(ev, event_id);
+  fmt_i64(since, prev_since_ms);
+  const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created, edited};
+  /* Last writer wins by edit time: a late, older edit does not overwrite. */
+  int rc = chirp_pg_exec(pg,
+                         "INSERT INTO tweets (id, author_id, text, reply_to, created_at, edited_at) "
+                         "VALUES ($1, $2, $3, $4, " TS("$5") ", " TS("$6") ") "
+                         "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, "
+                         "edited_at = EXCLUDED.edited_at "
+                         "WHERE tweets.edited_at IS NULL OR tweets.edited_at < EXCLUDED.edited_at",
+                         6, p, NULL);
+  if (rc) return rc;
+  const char *q[] = {ev, id, prev_text, since, edited};
+  return chirp_pg_exec(pg,
+                       "INSERT INTO tweet_versions (event_id, tweet_id, text, since, until) "
+                       "VALUES ($1, $2, $3, " TS("$4") ", " TS("$5") ") "
+                       "ON CONFLICT (event_id) DO NOTHING",
+                       5, q, NULL);
+}
+
+int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t) {
+  char id[24], author[24], created[24], deleted[24];
+  fmt_i64(id, t->id);
+  fmt_i64(author, t->author_id);
+  fmt_i64(created, t->created_ms);
+  fmt_i64(deleted, t->deleted_ms);
+  const char *p[] = {id, author, created, deleted};
+  /* A delete that overtakes its create leaves a tombstone row; the create
+     then finds the id taken and changes nothing. */
+  return chirp_pg_exec(pg,
+                       "INSERT INTO tweets (id, author_id, text, created_at, deleted_at) "
+                       "VALUES ($1, $2, '', " TS("$3") ", " TS("$4") ") "
+                       "ON CONFLICT (id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at "
+                       "WHERE tweets.deleted_at IS NULL",
+                       4, p, NULL);
+}
+
+static int row_to_tweet(PGresult *r, int row, chirp_tweet *t) {
+  memset(t, 0, sizeof *t);
+  t->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+  t->author_id = strtoll(PQgetvalue(r, row, 1), NULL, 10);
+  t->text = strdup(PQgetvalue(r, row, 2));
+  t->reply_to = strtoll(PQgetvalue(r, row, 3), NULL, 10);
+  t->created_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
+  t->edited_ms = strtoll(PQgetvalue(r, row, 5), NULL, 10);
+  t->deleted_ms = strtoll(PQgetvalue(r, row, 6), NULL, 10);
+  return t->text ? 0 : CHIRP_ENOMEM;
+}
+
+int chirp_tweet_store_get(PGconn *pg, int64_t id, chirp_tweet *out) {
+  char ids[24];
+  fmt_i64(ids, id);
+  const char *p[] = {ids};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg, "SELECT " TWEET_COLS " FROM tweets WHERE id = $1", 1, p, &r);
+  if (rc) return rc;
+  rc = PQntuples(r) == 1 ? row_to_tweet(r, 0, out) : CHIRP_ENOTFOUND;
+  PQclear(r);
+  return rc;
+}
+
+int chirp_tweet_store_list_by_author(PGconn *pg, int64_t author_id, int64_t before, int limit,
+                                     chirp_tweet **out, size_t *n) {
+  char a[24], b[24], l[24];
+  fmt_i64(a, author_id);
+  fmt_i64(b, before > 0 ? before : INT64_MAX);
+  fmt_i64(l, limit);
+  const char *p[] = {a, b, l};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT " TWEET_COLS " FROM tweets WHERE author_id = $1 AND id < $2 "
+                         "AND deleted_at IS NULL ORDER BY id DESC LIMIT $3",
+                         3, p, &r);
+  if (rc) return rc;
+  size_t rows = (size_t)PQntuples(r);
+  chirp_tweet *a_out = calloc(rows ? rows : 1, sizeof *a_out);
+  if (!a_out) {
+    PQclear(r);
+    return CHIRP_ENOMEM;
+  }
+  for (size_t i = 0; i < rows; i++) {
+    if (row_to_tweet(r, (int)i, &a_out[i])) {
+      chirp_tweet_array_free(a_out, i + 1);
+      PQclear(r);
+      return CHIRP_ENOMEM;
+    }
+  }
+  PQclear(r);
+  *out = a_out;
+  *n = rows;
+  return 0;
+}
+
+int chirp_tweet_store_history(PGconn *pg, int64_t id, json_t **out) {
+  char ids[24];
+  fmt_i64(ids, id);
+  const char *p[] = {ids};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT text, " MS("since") ", " MS("until") " FROM tweet_versions "
+                         "WHERE tweet_id = $1 ORDER BY until DESC LIMIT 100",
+                         1, p, &r);
+  if (rc) return rc;
+  json_t *arr = json_array();
+  for (int i = 0; arr && i < PQntuples(r); i++) {
+    json_t *v = json_object();
+    json_object_set_new(v, "text", json_string(PQgetvalue(r, i, 0)));
+    json_object_set_new(v, "since", chirp_json_time(strtoll(PQgetvalue(r, i, 1), NULL, 10)));
+    json_object_set_new(v, "until", chirp_json_time(strtoll(PQgetvalue(r, i, 2), NULL, 10)));
+    json_array_append_new(arr, v);
+  }
+  PQclear(r);
+  if (!arr) return CHIRP_ENOMEM;
+  *out = arr;
+  return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * chirp_config.h — process configuration from CHIRP_* environment variables.
+ *
+ * Every setting has a default that matches the local run stack
+ * (deploy/stack.sh run); the README documents them.  A value that cannot be
+ * parsed stops start-up: chirp_config_parse returns CHIRP_EINVAL and writes a
+ * message naming the variable into err.
+ *
+ * Strings in a chirp_config point into the environment or at literals: they
+ * are borrowed and live as long as the process does.
+ */
+#ifndef CHIRP_CONFIG_H
+#define CHIRP_CONFIG_H
+
+#include <stddef.h>
+
+#include "chirp_log.h"
+
+typedef struct chirp_config {
+  const char *pg_url;      /* CHIRP_PG_URL */
+  const char *redis_url;   /* CHIRP_REDIS_URL */
+  const char *amqp_url;    /* CHIRP_AMQP_URL */
+  const char *http_bind;   /* CHIRP_HTTP_BIND, an IPv4 address */
+  int http_port;           /* CHIRP_HTTP_PORT 1-65535 */
+  int http_threads;        /* CHIRP_HTTP_THREADS 1-1024 */
+  const char *role;        /* CHIRP_ROLE (workers; --role overrides) */
+  int prefetch;            /* CHIRP_PREFETCH 1-65535 */
+  chirp_log_level log_level; /* CHIRP_LOG_LEVEL */
+  int node_id;             /* CHIRP_NODE_ID 0-1023, -1 = derive from pid */
+  const char *admin_token; /* CHIRP_ADMIN_TOKEN, "" = admin endpoints off */
+  int pwhash_min;          /* CHIRP_PWHASH=interactive|min (min: tests only) */
+  int publish_timeout_ms;  /* CHIRP_PUBLISH_TIMEOUT_MS 100-60000 */
+  int cache_ttl_s;         /* CHIRP_CACHE_TTL 1-604800 */
+  int session_ttl_s;       /* CHIRP_SESSION_TTL 60-31536000 */
+} chirp_config;
+
+/* Looks a variable up; returns NULL when unset. */
+typedef const char *(*chirp_config_getter)(const char *name, void *arg);
+
+/* Fills cfg from get(); returns 0, or CHIRP_EINVAL with a message in err. */
+int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, char *err,
+                       size_t errlen);
+/* chirp_config_parse over the process environment. */
+int chirp_config_load(chirp_config *cfg, char *err, size_t errlen);
+
+#endif

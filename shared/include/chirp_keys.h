@@ -1,0 +1,20 @@
+/*
+ * chirp_keys.h — every Redis key name of Chirp, built in one place.
+ *
+ * Keys are namespaced "chirp:<kind>:{<id>}"; the braces are Redis Cluster
+ * hash tags, so everything about one object lands in one slot.  Each
+ * function writes into buf (CHIRP_KEY_BUFSZ bytes) and returns buf.
+ */
+#ifndef CHIRP_KEYS_H
+#define CHIRP_KEYS_H
+
+#include <stdint.h>
+
+#define CHIRP_KEY_BUFSZ 128
+
+char *chirp_key_tweet(char *buf, int64_t tweet_id);       /* hash {v, j} */
+char *chirp_key_account(char *buf, int64_t account_id);   /* string: account JSON */
+char *chirp_key_username(char *buf, const char *lower);   /* string: account id */
+char *chirp_key_session(char *buf, const char *hash_hex); /* string: account id */
+
+#endif

@@ -1,0 +1,29 @@
+/*
+ * chirp_pg.h — libpq helpers: connect with a timeout, run parameterised
+ * statements, map failures onto CHIRP_E… codes.
+ *
+ * A PGconn is not thread-safe: one per thread.  SQL is always sent with
+ * parameters ($1…); nothing here builds SQL from data.
+ */
+#ifndef CHIRP_PG_H
+#define CHIRP_PG_H
+
+#include <libpq-fe.h>
+
+/* Connects to url with a 3 s connect timeout.  On success *out is a new
+   connection (PQfinish); on failure CHIRP_EUNAVAILABLE and *out untouched. */
+int chirp_pg_connect(const char *url, PGconn **out);
+
+/* Runs sql with n text parameters.  On success returns 0 and, if out is not
+   NULL, *out is the result (PQclear); otherwise the result is cleared.
+   Errors: CHIRP_ECONFLICT (unique violation), CHIRP_EUNAVAILABLE (the
+   connection is broken: reconnect), CHIRP_EINTERNAL (anything else, logged). */
+int chirp_pg_exec(PGconn *conn, const char *sql, int n, const char *const *params,
+                  PGresult **out);
+
+/* BEGIN / COMMIT / ROLLBACK with the same error mapping. */
+int chirp_pg_begin(PGconn *conn);
+int chirp_pg_commit(PGconn *conn);
+void chirp_pg_rollback(PGconn *conn);
+
+#endif

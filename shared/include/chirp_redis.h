@@ -1,0 +1,27 @@
+/*
+ * chirp_redis.h — hiredis connections made from a redis:// URL.
+ *
+ * A redisContext is not thread-safe: one per thread.  Connect and command
+ * timeouts are always set, so a Redis that hangs costs a bounded wait, never
+ * a stuck thread.  The caller owns the context (redisFree).
+ */
+#ifndef CHIRP_REDIS_H
+#define CHIRP_REDIS_H
+
+#include <hiredis/hiredis.h>
+
+/* Parses redis://host:port[/db]; returns 0 or CHIRP_EINVAL. host gets at
+   most hostlen-1 bytes. */
+int chirp_redis_parse_url(const char *url, char *host, size_t hostlen, int *port, int *db);
+
+/* Connects, sets a timeout of timeout_ms for connect and for every command,
+   selects the database.  On success *out is a new context; on failure
+   returns CHIRP_EUNAVAILABLE (server down) or CHIRP_EINVAL (bad URL) and
+   *out is untouched. */
+int chirp_redis_connect(const char *url, int timeout_ms, redisContext **out);
+
+/* True when a reply is an error or missing (the connection then needs a
+   reconnect if c->err is set). */
+int chirp_redis_reply_failed(const redisContext *c, const redisReply *r);
+
+#endif

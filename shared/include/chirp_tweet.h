@@ -1,0 +1,76 @@
+/*
+ * chirp_tweet.h — the tweet: model, JSON form, PostgreSQL store, Redis cache.
+ *
+ * JSON form (the API's and the events' payload):
+ *   {"id", "author_id", "text", "reply_to": id|null, "created_at",
+ *    "edited_at": time|null}
+ *
+ * Store functions take a PGconn owned by the caller and return 0 or a
+ * CHIRP_E… code (CHIRP_EUNAVAILABLE when the connection broke).  The store
+ * is written so that events commute: an edit or delete that reaches
+ * PostgreSQL before its tweet.created leaves the right final row.
+ *
+ * The cache keeps one Redis hash per tweet, {v: version, j: JSON}, where an
+ * empty j is a tombstone (deleted).  A write only replaces an entry whose
+ * version is not newer, so a slow reader refilling from an old row never
+ * hides a newer edit.
+ */
+#ifndef CHIRP_TWEET_H
+#define CHIRP_TWEET_H
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct chirp_tweet {
+  int64_t id;
+  int64_t author_id;
+  int64_t reply_to;    /* 0 = none */
+  int64_t created_ms;
+  int64_t edited_ms;   /* 0 = never edited */
+  int64_t deleted_ms;  /* 0 = live */
+  char *text;          /* owned, NUL-terminated UTF-8 */
+} chirp_tweet;
+
+void chirp_tweet_cleanup(chirp_tweet *t); /* frees text; t itself is the caller's */
+/* Frees an array of n tweets from a store list; NULL is harmless. */
+void chirp_tweet_array_free(chirp_tweet *a, size_t n);
+
+/* The JSON form (new reference), or NULL when out of memory. */
+json_t *chirp_tweet_to_json(const chirp_tweet *t);
+/* Reads the JSON form; on success t->text is a new string. */
+int chirp_tweet_from_json(const json_t *j, chirp_tweet *t);
+/* Version used by the cache: the latest of edited/deleted times. */
+int64_t chirp_tweet_version(const chirp_tweet *t);
+
+/* --- PostgreSQL (worker side writes, gateway side reads) --- */
+int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t);
+/* Applies an edit carried by event_id: t is the new state, prev_text and
+   prev_since_ms the version it replaced (kept in the history). */
+int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
+                           const char *prev_text, int64_t prev_since_ms);
+int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t);
+/* Loads one tweet, deleted ones included (check deleted_ms).  CHIRP_ENOTFOUND
+   when there is no row. */
+int chirp_tweet_store_get(PGconn *pg, int64_t id, chirp_tweet *out);
+/* Live tweets of author with id < before (0 = from the newest), newest
+   first, at most limit.  *out is a new array of *n tweets
+   (chirp_tweet_array_free). */
+int chirp_tweet_store_list_by_author(PGconn *pg, int64_t author_id, int64_t before, int limit,
+                                     chirp_tweet **out, size_t *n);
+/* Earlier versions of a tweet, newest first: a new JSON array of
+   {"text", "since", "until"} (new reference in *out). */
+int chirp_tweet_store_history(PGconn *pg, int64_t id, json_t **out);
+
+/* --- Redis cache --- */
+/* On a hit *json is a new malloc'd string (free) and returns 0; a tombstone
+   returns CHIRP_ENOTFOUND with *deleted = 1; a miss returns CHIRP_ENOTFOUND
+   with *deleted = 0; a broken connection CHIRP_EUNAVAILABLE. */
+int chirp_tweet_cache_get(redisContext *r, int64_t id, char **json, size_t *len, int *deleted);
+/* Stores t (a tombstone when t->deleted_ms) unless a newer version is
+   cached. */
+int chirp_tweet_cache_put(redisContext *r, const chirp_tweet *t, int ttl_s);
+
+#endif

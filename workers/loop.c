@@ -1,0 +1,242 @@
+/* loop.c — consume → decode → claim and apply in one transaction → ack. */
+#include <amqp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "chirp_amqp.h"
+#include "chirp_error.h"
+#include "chirp_log.h"
+#include "chirp_pg.h"
+#include "chirp_redis.h"
+#include "worker.h"
+
+enum msg_fate { FATE_APPLY, FATE_SKIP, FATE_DEAD };
+
+typedef struct wk_msg {
+  uint64_t tag;
+  enum msg_fate fate;
+  int decoded;
+  chirp_event ev;
+  void *state;
+  char why[160];
+} wk_msg;
+
+static void msg_cleanup(const wk_role_ops *role, wk_msg *m) {
+  if (m->state) role->free_state(m->state);
+  if (m->decoded) chirp_event_cleanup(&m->ev);
+  memset(m, 0, sizeof *m);
+}
+
+static void decode(const wk_role_ops *role, wk_msg *m, const amqp_envelope_t *env) {
+  m->tag = env->delivery_tag;
+  int rc = chirp_event_decode(env->message.body.bytes, env->message.body.len, &m->ev, m->why,
+                              sizeof m->why);
+  if (rc) {
+    m->fate = FATE_DEAD;
+    return;
+  }
+  m->decoded = 1;
+  rc = role->decode(&m->ev, &m->state, m->why, sizeof m->why);
+  m->fate = rc == 0 ? FATE_APPLY : rc == CHIRP_ENOTFOUND ? FATE_SKIP : FATE_DEAD;
+  if (rc && rc != CHIRP_ENOTFOUND && rc != CHIRP_EMALFORMED)
+    snprintf(m->why, sizeof m->why, "decode failed: %s", chirp_strerror(rc));
+}
+
+/* Claims the event for the role: 1 when new, 0 when already applied. */
+static int claim(PGconn *pg, const char *role, int64_t event_id, int *is_new) {
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)event_id);
+  const char *p[] = {role, id};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "INSERT INTO processed_events (role, event_id) VALUES ($1, $2) "
+                         "ON CONFLICT DO NOTHING",
+                         2, p, &r);
+  if (rc) return rc;
+  *is_new = strcmp(PQcmdTuples(r), "1") == 0;
+  PQclear(r);
+  return 0;
+}
+
+/* One transaction over msgs[0..n): returns 0 after COMMIT.  applied[i] is
+   set for the events applied now (not before). */
+static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n, int *applied) {
+  int rc = chirp_pg_begin(ctx->pg);
+  for (size_t i = 0; !rc && i < n; i++) {
+    applied[i] = 0;
+    if (msgs[i].fate != FATE_APPLY) continue;
+    int is_new = 0;
+    rc = claim(ctx->pg, role->name, msgs[i].ev.event_id, &is_new);
+    if (!rc && is_new) {
+      rc = role->apply(ctx, &msgs[i].ev, msgs[i].state);
+      applied[i] = rc == 0;
+    }
+  }
+  if (!rc) rc = chirp_pg_commit(ctx->pg);
+  if (rc) chirp_pg_rollback(ctx->pg);
+  return rc;
+}
+
+static int ensure_pg(wk_ctx *ctx) {
+  if (ctx->pg && PQstatus(ctx->pg) == CONNECTION_OK) return 0;
+  if (ctx->pg) PQfinish(ctx->pg);
+  ctx->pg = NULL;
+  return chirp_pg_connect(ctx->cfg->pg_url, &ctx->pg);
+}
+
+static void ensure_redis(wk_ctx *ctx) {
+  if (ctx->redis && !ctx->redis->err) return;
+  if (ctx->redis) redisFree(ctx->redis);
+  ctx->redis = NULL;
+  if (chirp_redis_connect(ctx->cfg->redis_url, 1000, &ctx->redis) != 0) ctx->redis = NULL;
+}
+
+/* Commits the batch, retrying while PostgreSQL is down; a batch that fails
+   for another reason is retried one message at a time, and a message that
+   fails alone is dead-lettered.  Returns 0, or -1 when asked to stop. */
+static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n,
+                        int *applied, volatile int *stop) {
+  for (;;) {
+    if (*stop) return -1;
+    if (ensure_pg(ctx) != 0) {
+      chirp_warn("PostgreSQL unreachable; holding %zu message(s) unacked", n);
+      sleep(1);
+      continue;
+    }
+    int rc = apply_tx(ctx, role, msgs, n, applied);
+    if (rc == 0) return 0;
+    if (rc == CHIRP_EUNAVAILABLE) continue; /* reconnect and retry */
+    break;
+  }
+  chirp_warn("batch of %zu failed; retrying message by message", n);
+  for (size_t i = 0; i < n; i++) {
+    for (;;) {
+      if (*stop) return -1;
+      if (ensure_pg(ctx) != 0) {
+        sleep(1);
+        continue;
+      }
+      int rc = apply_tx(ctx, role, &msgs[i], 1, &applied[i]);
+      if (rc == CHIRP_EUNAVAILABLE) continue;
+      if (rc) {
+        msgs[i].fate = FATE_DEAD;
+        snprintf(msgs[i].why, sizeof msgs[i].why, "apply failed: %s", chirp_strerror(rc));
+      }
+      break;
+    }
+  }
+  return 0;
+}
+
+/* Acks the batch (one multiple-ack when nothing is dead-lettered). */
+static int settle(amqp_connection_state_t conn, wk_msg *msgs, size_t n) {
+  int any_dead = 0;
+  for (size_t i = 0; i < n; i++) any_dead |= msgs[i].fate == FATE_DEAD;
+  if (!any_dead)
+    return amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, msgs[n - 1].tag, 1) == AMQP_STATUS_OK ? 0 : -1;
+  for (size_t i = 0; i < n; i++) {
+    int st;
+    if (msgs[i].fate == FATE_DEAD) {
+      chirp_error("dead-lettering delivery %llu (%s): %s", (unsigned long long)msgs[i].tag,
+                  msgs[i].decoded ? msgs[i].ev.type : "undecodable", msgs[i].why);
+      st = amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, msgs[i].tag, 0, 0);
+    } else {
+      st = amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, msgs[i].tag, 0);
+    }
+    if (st != AMQP_STATUS_OK) return -1;
+  }
+  return 0;
+}
+
+static amqp_connection_state_t consumer_connect(const chirp_config *cfg, const char *queue) {
+  amqp_connection_state_t conn;
+  if (chirp_amqp_connect(cfg->amqp_url, 2000, 30, &conn)) return NULL;
+  if (chirp_amqp_declare_topology(conn)) goto fail;
+  amqp_basic_qos(conn, CHIRP_AMQP_CHANNEL, 0, (uint16_t)cfg->prefetch, 0);
+  if (chirp_amqp_check(amqp_get_rpc_reply(conn), "basic.qos")) goto fail;
+  amqp_basic_consume(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0,
+                     0, amqp_empty_table);
+  if (chirp_amqp_check(amqp_get_rpc_reply(conn), "basic.consume")) goto fail;
+  return conn;
+fail:
+  chirp_amqp_close(conn);
+  return NULL;
+}
+
+int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile int *stop) {
+  const chirp_amqp_role *topo = chirp_amqp_role_find(role->name);
+  if (!topo) {
+    chirp_error("role %s has no queue in the topology", role->name);
+    return CHIRP_EINVAL;
+  }
+  wk_ctx ctx = {.cfg = cfg};
+  size_t cap = (size_t)cfg->prefetch;
+  wk_msg *msgs = calloc(cap, sizeof *msgs);
+  int *applied = calloc(cap, sizeof *applied);
+  amqp_connection_state_t conn = NULL;
+  unsigned long long total = 0;
+  if (!msgs || !applied) goto out;
+
+  while (!*stop) {
+    if (!conn) {
+      if (!(conn = consumer_connect(cfg, topo->queue))) {
+        chirp_warn("RabbitMQ unreachable; retrying");
+        sleep(1);
+        continue;
+      }
+      chirp_info("consuming %s (prefetch %d)", topo->queue, cfg->prefetch);
+    }
+    /* Gather a batch: wait up to 500 ms for the first message, then take
+       whatever else has already arrived, up to the prefetch. */
+    size_t n = 0;
+    int broken = 0;
+    while (n < cap) {
+      amqp_envelope_t env;
+      struct timeval tv = {0, n == 0 ? 500000 : 0};
+      amqp_maybe_release_buffers(conn);
+      amqp_rpc_reply_t r = amqp_consume_message(conn, &env, &tv, 0);
+      if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+        break;
+      if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        chirp_amqp_check(r, "consume");
+        broken = 1;
+        break;
+      }
+      decode(role, &msgs[n], &env);
+      amqp_destroy_envelope(&env);
+      n++;
+    }
+    if (n > 0 && !broken) {
+      if (commit_batch(&ctx, role, msgs, n, applied, stop) != 0) {
+        /* Stopping with the batch unacked: the broker redelivers it. */
+        for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
+        break;
+      }
+      if (role->after_commit) {
+        ensure_redis(&ctx);
+        for (size_t i = 0; i < n; i++)
+          if (applied[i]) role->after_commit(&ctx, &msgs[i].ev, msgs[i].state);
+      }
+      if (settle(conn, msgs, n) != 0) broken = 1;
+      total += n;
+      chirp_debug("batch of %zu settled (%llu in all)", n, total);
+    }
+    for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
+    if (broken) {
+      chirp_warn("lost the RabbitMQ connection; unacked messages will be redelivered");
+      amqp_destroy_connection(conn);
+      conn = NULL;
+    }
+  }
+out:
+  chirp_info("stopping after %llu message(s)", total);
+  chirp_amqp_close(conn);
+  if (ctx.pg) PQfinish(ctx.pg);
+  if (ctx.redis) redisFree(ctx.redis);
+  free(msgs);
+  free(applied);
+  return 0;
+}

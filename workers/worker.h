@@ -1,0 +1,48 @@
+/*
+ * worker.h — the consume loop shared by every worker role, and the contract
+ * a role implements.
+ *
+ * The loop: consume a batch (up to the prefetch) → decode and validate each
+ * message (a malformed one is dead-lettered with its reason, never retried)
+ * → in ONE PostgreSQL transaction, claim each event id for the role in
+ * processed_events and apply the ones not seen before → COMMIT → side
+ * effects in Redis (best effort: Redis is a cache) → ack.  An ack follows
+ * only a commit, and a redelivered event finds its claim, so a worker killed
+ * at any point loses nothing and applies nothing twice.
+ */
+#ifndef WK_WORKER_H
+#define WK_WORKER_H
+
+#include <amqp.h>
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+
+#include "chirp_config.h"
+#include "chirp_event.h"
+
+typedef struct wk_ctx {
+  const chirp_config *cfg;
+  PGconn *pg;           /* owned by the loop; NULL while PostgreSQL is down */
+  redisContext *redis;  /* owned by the loop; NULL while Redis is down */
+} wk_ctx;
+
+typedef struct wk_role_ops {
+  const char *name;
+  /* Validates ev and builds the role's private state for it in *state.
+     Returns 0; CHIRP_ENOTFOUND when this role has nothing to do with the
+     event type (it is acked untouched); CHIRP_EMALFORMED with a reason in
+     why (it is dead-lettered). */
+  int (*decode)(const chirp_event *ev, void **state, char *why, size_t whylen);
+  /* Applies the event inside the open transaction.  0 or a CHIRP_E… code. */
+  int (*apply)(wk_ctx *ctx, const chirp_event *ev, void *state);
+  /* After the commit: cache upkeep; may be NULL.  Failures are logged only. */
+  void (*after_commit)(wk_ctx *ctx, const chirp_event *ev, void *state);
+  void (*free_state)(void *state);
+} wk_role_ops;
+
+extern const wk_role_ops wk_role_persist;
+
+/* Runs the loop until *stop becomes nonzero; returns 0 on a clean stop. */
+int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile int *stop);
+
+#endif
