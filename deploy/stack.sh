@@ -57,7 +57,7 @@ fail() {
   for f in "${@:2}"; do
     if [[ -s $f ]]; then
       echo "----- last lines of $f -----" >&2
-      tail -n 40 "$f" >&2
+      tail -n 30 "$f" >&2
     fi
   done
   exit 1
@@ -71,6 +71,18 @@ since() {
 
 # Is something listening on 127.0.0.1:$1?
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Our ports lie in Linux's ephemeral range (32768-60999), so a client's outgoing
+# connection may take one as its source port while our server is down (seen
+# here), and the server then cannot bind it. As root, reserve them
+# (net.ipv4.ip_local_reserved_ports): explicit binds still work. Best effort.
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports cur
+  [[ $EUID -eq 0 && -w $f ]] || return 0
+  cur=$(<"$f")
+  echo "${cur:+$cur,}$PG_PORT,$REDIS_PORT,$AMQP_PORT,$DIST_PORT,$EPMD_PORT,$CTL_PORT_MIN-$CTL_PORT_MAX" \
+    >"$f" 2>/dev/null || true
+}
 
 # pid_of FILE COMM — print the pid in FILE if that process is alive and is COMM.
 pid_of() {
@@ -185,7 +197,7 @@ pg_start() {
       fail "PostgreSQL" "$PGROOT/postgres.log"
     fi
     as_pg "$PGBIN/pg_ctl" -D "$data" -l "$PGROOT/postgres.log" -o "-p $PG_PORT" \
-      -w -t "$WAIT" start >/dev/null 2>&1 || fail "PostgreSQL" "$PGROOT/postgres.log"
+      -w -t "$WAIT" start >"$LOG/pg_ctl.log" 2>&1 || fail "PostgreSQL" "$PGROOT/postgres.log" "$LOG/pg_ctl.log"
   fi
   wait_until "$WAIT" pg_ready || fail "PostgreSQL" "$PGROOT/postgres.log"
   if [[ -z $(pg_psql -d postgres -tAc "select 1 from pg_database where datname = 'chirp'") ]]; then
@@ -248,31 +260,35 @@ find_rmq() {
   fi
 }
 
-# rmq CMD... — run CMD with this stack's RabbitMQ environment. The node is set
-# up entirely by environment variables (the /usr/sbin wrappers would switch to
-# the rabbitmq user and lose them), listens on loopback only, and ignores
+# rmq_env — export this stack's RabbitMQ environment. The node is set up
+# entirely by environment variables (the /usr/sbin wrappers would switch to the
+# rabbitmq user and lose them), listens on loopback only, and ignores
 # /etc/rabbitmq/rabbitmq-env.conf.
+rmq_env() {
+  export HOME=$VAR/rabbit-home
+  export RABBITMQ_NODENAME=$NODE
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT=$AMQP_PORT
+  export RABBITMQ_DIST_PORT=$DIST_PORT
+  export ERL_EPMD_PORT=$EPMD_PORT
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_CTL_DIST_PORT_MIN=$CTL_PORT_MIN
+  export RABBITMQ_CTL_DIST_PORT_MAX=$CTL_PORT_MAX
+  export RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia
+  export RABBITMQ_LOG_BASE=$LOG/rabbit
+  export RABBITMQ_PID_FILE=$RMQ_PID
+  export RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq.conf
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins
+  export RABBITMQ_CONF_ENV_FILE=/dev/null
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+  export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+# rmq SECONDS CMD... — run CMD (bounded by SECONDS) in this stack's RabbitMQ environment.
 rmq() {
-  (
-    export HOME=$VAR/rabbit-home
-    export RABBITMQ_NODENAME=$NODE
-    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-    export RABBITMQ_NODE_PORT=$AMQP_PORT
-    export RABBITMQ_DIST_PORT=$DIST_PORT
-    export ERL_EPMD_PORT=$EPMD_PORT
-    export ERL_EPMD_ADDRESS=127.0.0.1
-    export RABBITMQ_CTL_DIST_PORT_MIN=$CTL_PORT_MIN
-    export RABBITMQ_CTL_DIST_PORT_MAX=$CTL_PORT_MAX
-    export RABBITMQ_MNESIA_BASE=$RMQ_DIR/mnesia
-    export RABBITMQ_LOG_BASE=$LOG/rabbit
-    export RABBITMQ_PID_FILE=$RMQ_PID
-    export RABBITMQ_CONFIG_FILE=$RMQ_DIR/rabbitmq.conf
-    export RABBITMQ_ENABLED_PLUGINS_FILE=$RMQ_DIR/enabled_plugins
-    export RABBITMQ_CONF_ENV_FILE=/dev/null
-    export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-    export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
-    "$@"
-  )
+  local secs=$1
+  shift
+  (rmq_env && exec timeout "$secs" "$@")
 }
 
 rabbit_ready() { pid_of "$RMQ_PID" beam.smp >/dev/null && port_open "$AMQP_PORT"; }
@@ -289,6 +305,7 @@ rabbit_start() {
   printf '%s\n' 'vm_memory_high_watermark.relative = 0.4' \
     'disk_free_limit.absolute = 50MB' >"$RMQ_DIR/rabbitmq.conf"
   echo '[].' >"$RMQ_DIR/enabled_plugins"
+  local server=0 waiter logs=("$LOG/rabbit/ctl.log" "$LOG/rabbit/server.out" "$LOG/rabbit/$NODE.log")
   if pid_of "$RMQ_PID" beam.smp >/dev/null; then
     say "RabbitMQ already running"
   else
@@ -301,10 +318,22 @@ rabbit_start() {
     done
     rm -f "$RMQ_PID"
     # New session, no stdin: Ctrl-C in the caller's terminal does not reach it.
-    rmq setsid nohup "$RMQ_SBIN/rabbitmq-server" </dev/null >>"$LOG/rabbit/server.out" 2>&1 &
+    (rmq_env && exec setsid nohup "$RMQ_SBIN/rabbitmq-server") </dev/null >>"$LOG/rabbit/server.out" 2>&1 &
+    server=$!
   fi
-  rmq "$RMQ_SBIN/rabbitmqctl" -n "$NODE" -q wait "$RMQ_PID" --timeout "$WAIT" \
-    >>"$LOG/rabbit/ctl.log" 2>&1 || fail "RabbitMQ" "$LOG/rabbit/ctl.log" "$LOG/rabbit/server.out" "$LOG/rabbit/$NODE.log"
+  # `rabbitmqctl wait` (bounded); give up at once if the server we started dies.
+  rmq $((WAIT + 15)) "$RMQ_SBIN/rabbitmqctl" -n "$NODE" -q wait "$RMQ_PID" --timeout "$WAIT" \
+    >>"$LOG/rabbit/ctl.log" 2>&1 &
+  waiter=$!
+  while kill -0 "$waiter" 2>/dev/null; do
+    if [[ $server -ne 0 ]] && ! kill -0 "$server" 2>/dev/null; then
+      kill "$waiter" 2>/dev/null || true
+      echo "stack $NAME: the RabbitMQ server process exited during start-up" >&2
+      fail "RabbitMQ" "${logs[@]}"
+    fi
+    sleep 0.2
+  done
+  wait "$waiter" || fail "RabbitMQ" "${logs[@]}"
   wait_until "$WAIT" rabbit_ready || fail "RabbitMQ" "$LOG/rabbit/server.out" "$LOG/rabbit/$NODE.log"
   say "RabbitMQ up on 127.0.0.1:$AMQP_PORT ($(since "$t0"))"
 }
@@ -313,7 +342,7 @@ rabbit_stop() {
   local pid
   find_rmq
   if pid=$(pid_of "$RMQ_PID" beam.smp); then
-    if ! rmq "$RMQ_SBIN/rabbitmqctl" -n "$NODE" -q stop "$RMQ_PID" >>"$LOG/rabbit/ctl.log" 2>&1; then
+    if ! rmq $((WAIT + 15)) "$RMQ_SBIN/rabbitmqctl" -n "$NODE" -q stop "$RMQ_PID" >>"$LOG/rabbit/ctl.log" 2>&1; then
       kill -TERM "$pid" 2>/dev/null || true
       wait_gone "$pid" "$WAIT" || kill -KILL "$pid" 2>/dev/null || true
     fi
@@ -321,7 +350,7 @@ rabbit_stop() {
     say "RabbitMQ stopped"
   fi
   # epmd (started by the node or by rabbitmqctl on this stack's port) outlives it.
-  rmq epmd -kill >/dev/null 2>&1 || true
+  rmq 10 epmd -kill >/dev/null 2>&1 || true
 }
 
 # ---- commands -----------------------------------------------------------------
@@ -339,6 +368,7 @@ case $CMD in
   start)
     T0=$EPOCHREALTIME
     mkdir -p "$LOG"
+    reserve_ports
     pg_start
     redis_start
     rabbit_start
@@ -356,6 +386,7 @@ case $CMD in
     ;;
   start-rabbit)
     mkdir -p "$LOG"
+    reserve_ports
     rabbit_start
     ;;
   stop-rabbit)
