@@ -98,7 +98,7 @@ static void ensure_redis(wk_ctx *ctx) {
    for another reason is retried one message at a time, and a message that
    fails alone is dead-lettered.  Returns 0, or -1 when asked to stop. */
 static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n,
-                        int *applied, volatile int *stop) {
+                        int *applied, volatile sig_atomic_t *stop) {
   for (;;) {
     if (*stop) return -1;
     if (ensure_pg(ctx) != 0) {
@@ -166,7 +166,7 @@ fail:
   return NULL;
 }
 
-int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile int *stop) {
+int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic_t *stop) {
   const chirp_amqp_role *topo = chirp_amqp_role_find(role->name);
   if (!topo) {
     chirp_error("role %s has no queue in the topology", role->name);

@@ -11,7 +11,7 @@
 #include "chirp_log.h"
 #include "worker.h"
 
-static volatile int stop_flag;
+static volatile sig_atomic_t stop_flag;
 
 static void on_signal(int sig) {
   (void)sig;
@@ -27,6 +27,11 @@ static void usage(void) {
 }
 
 int main(int argc, char **argv) {
+  struct sigaction sa = {.sa_handler = on_signal};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
   chirp_config cfg;
   char err[256];
   if (chirp_config_load(&cfg, err, sizeof err)) {
@@ -57,10 +62,5 @@ int main(int argc, char **argv) {
   chirp_log_set_name(log_name);
   chirp_log_set_level(cfg.log_level);
 
-  struct sigaction sa = {.sa_handler = on_signal};
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
   return wk_run(&cfg, role, &stop_flag) == 0 ? 0 : 1;
 }

@@ -14,6 +14,7 @@
 #define WK_WORKER_H
 
 #include <amqp.h>
+#include <signal.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 
@@ -43,6 +44,6 @@ typedef struct wk_role_ops {
 extern const wk_role_ops wk_role_persist;
 
 /* Runs the loop until *stop becomes nonzero; returns 0 on a clean stop. */
-int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile int *stop);
+int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic_t *stop);
 
 #endif

@@ -1,0 +1,236 @@
+/*
+ * test_store.c — the PostgreSQL store and the Redis cache over real
+ * connections: accounts and sessions, tweets whose events arrive in any
+ * order, history, timeline paging, and the versioned cache.
+ */
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../check.h"
+#include "chirp_account.h"
+#include "chirp_config.h"
+#include "chirp_error.h"
+#include "chirp_keys.h"
+#include "chirp_pg.h"
+#include "chirp_redis.h"
+#include "chirp_time.h"
+#include "chirp_tweet.h"
+
+static chirp_idgen ids;
+
+static int64_t make_account(PGconn *pg, const char *tag) {
+  char name[32], email[64];
+  snprintf(name, sizeof name, "s%s%06u", tag, randombytes_uniform(1000000));
+  snprintf(email, sizeof email, "%s@test.io", name);
+  chirp_account a;
+  const char *field;
+  if (chirp_account_create(pg, &ids, name, email, "password1", 1, &a, &field)) return 0;
+  int64_t id = a.id;
+  chirp_account_cleanup(&a);
+  return id;
+}
+
+static chirp_tweet tweet(int64_t author, const char *text) {
+  int64_t id = chirp_idgen_next(&ids);
+  return (chirp_tweet){.id = id, .author_id = author, .created_ms = chirp_id_time_ms(id),
+                       .text = (char *)text};
+}
+
+static void test_accounts(PGconn *pg, redisContext *r) {
+  char name[32], email[64];
+  snprintf(name, sizeof name, "Acc%06u", randombytes_uniform(1000000));
+  snprintf(email, sizeof email, "%s@Test.io", name);
+  chirp_account a, b;
+  const char *field = NULL;
+  CHECK_INT_EQ(chirp_account_create(pg, &ids, name, email, "password1", 1, &a, &field), 0);
+  /* Taken, whatever the case, and the error says which field. */
+  char upper[32];
+  snprintf(upper, sizeof upper, "%s", name);
+  for (char *p = upper; *p; p++) *p = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);
+  CHECK_INT_EQ(chirp_account_create(pg, &ids, upper, "other@test.io", "password1", 1, &b, &field),
+               CHIRP_ECONFLICT);
+  CHECK_STR_EQ(field, "username");
+  CHECK_INT_EQ(chirp_account_create(pg, &ids, "fresh_name_x", email, "password1", 1, &b, &field),
+               CHIRP_ECONFLICT);
+  CHECK_STR_EQ(field, "email");
+
+  CHECK_INT_EQ(chirp_account_authenticate(pg, name, "password1", &b), 0);
+  CHECK_INT_EQ(b.id, a.id);
+  chirp_account_cleanup(&b);
+  CHECK_INT_EQ(chirp_account_authenticate(pg, email, "password1", &b), 0);
+  chirp_account_cleanup(&b);
+  CHECK_INT_EQ(chirp_account_authenticate(pg, name, "password2", &b), CHIRP_EUNAUTHORIZED);
+  CHECK_INT_EQ(chirp_account_authenticate(pg, "nobody_here", "password1", &b),
+               CHIRP_EUNAUTHORIZED);
+
+  /* Only the hash of a token is stored; lookups go through Redis. */
+  char token[CHIRP_TOKEN_BUFSZ];
+  CHECK_INT_EQ(chirp_session_create(pg, a.id, 3600, token), 0);
+  CHECK_INT_EQ(strlen(token), CHIRP_TOKEN_CHARS);
+  const char *p[] = {token};
+  PGresult *res;
+  CHECK_INT_EQ(chirp_pg_exec(pg, "SELECT count(*) FROM sessions WHERE token_hash = $1", 1, p, &res), 0);
+  CHECK_STR_EQ(PQgetvalue(res, 0, 0), "0");
+  PQclear(res);
+  int64_t who = 0;
+  CHECK_INT_EQ(chirp_session_lookup(r, pg, token, 60, &who), 0);
+  CHECK_INT_EQ(who, a.id);
+  who = 0;
+  CHECK_INT_EQ(chirp_session_lookup(r, NULL, token, 60, &who), 0); /* from Redis alone */
+  CHECK_INT_EQ(who, a.id);
+  CHECK_INT_EQ(chirp_session_delete(r, pg, token), 0);
+  CHECK_INT_EQ(chirp_session_lookup(r, pg, token, 60, &who), CHIRP_EUNAUTHORIZED);
+  CHECK_INT_EQ(chirp_session_lookup(r, pg, "short", 60, &who), CHIRP_EUNAUTHORIZED);
+
+  CHECK_INT_EQ(chirp_account_update(pg, a.id, "Disp", NULL, NULL), 0);
+  CHECK_INT_EQ(chirp_account_get(pg, a.id, &b), 0);
+  CHECK_STR_EQ(b.display_name, "Disp");
+  chirp_account_cleanup(&b);
+  CHECK_INT_EQ(chirp_account_update(pg, 1, "x", NULL, NULL), CHIRP_ENOTFOUND);
+  chirp_account_cleanup(&a);
+}
+
+static void test_tweet_orders(PGconn *pg, int64_t author) {
+  chirp_tweet got;
+  /* created, then edited twice: history keeps both earlier versions. */
+  chirp_tweet t = tweet(author, "v1");
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t), 0);
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t), 0); /* a replay changes nothing */
+  chirp_tweet e1 = t, e2 = t;
+  e1.text = (char *)"v2";
+  e1.edited_ms = t.created_ms + 10;
+  e2.text = (char *)"v3";
+  e2.edited_ms = t.created_ms + 20;
+  int64_t ev1 = chirp_idgen_next(&ids), ev2 = chirp_idgen_next(&ids);
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev2, &e2, "v2", e1.edited_ms), 0);
+  /* The older edit arrives late: it must not win. */
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev1, &e1, "v1", t.created_ms), 0);
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev1, &e1, "v1", t.created_ms), 0); /* replay */
+  CHECK_INT_EQ(chirp_tweet_store_get(pg, t.id, &got), 0);
+  CHECK_STR_EQ(got.text, "v3");
+  CHECK_INT_EQ(got.edited_ms, e2.edited_ms);
+  chirp_tweet_cleanup(&got);
+  json_t *hist = NULL;
+  CHECK_INT_EQ(chirp_tweet_store_history(pg, t.id, &hist), 0);
+  CHECK_INT_EQ(json_array_size(hist), 2);
+  CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(hist, 0), "text")), "v2");
+  CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(hist, 1), "text")), "v1");
+  json_decref(hist);
+
+  /* An edit that overtakes its create: the create must not undo it. */
+  chirp_tweet u = tweet(author, "orig");
+  chirp_tweet ue = u;
+  ue.text = (char *)"edited first";
+  ue.edited_ms = u.created_ms + 5;
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, chirp_idgen_next(&ids), &ue, "orig", u.created_ms), 0);
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &u), 0);
+  CHECK_INT_EQ(chirp_tweet_store_get(pg, u.id, &got), 0);
+  CHECK_STR_EQ(got.text, "edited first");
+  chirp_tweet_cleanup(&got);
+
+  /* A delete that overtakes its create leaves the tweet deleted. */
+  chirp_tweet d = tweet(author, "doomed");
+  d.deleted_ms = d.created_ms + 1;
+  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &d), 0);
+  d.deleted_ms = 0;
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &d), 0);
+  CHECK_INT_EQ(chirp_tweet_store_get(pg, d.id, &got), 0);
+  CHECK(got.deleted_ms != 0);
+  chirp_tweet_cleanup(&got);
+  CHECK_INT_EQ(chirp_tweet_store_get(pg, 12345, &got), CHIRP_ENOTFOUND);
+}
+
+static void test_timeline(PGconn *pg, int64_t author) {
+  int64_t made[25];
+  for (int i = 0; i < 25; i++) {
+    chirp_tweet t = tweet(author, "timeline");
+    made[i] = t.id;
+    CHECK_INT_EQ(chirp_tweet_store_create(pg, &t), 0);
+  }
+  chirp_tweet del = tweet(author, "gone");
+  del.deleted_ms = del.created_ms + 1;
+  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &del), 0);
+  /* Pages of 10 from the newest, each starting below the last one shown. */
+  int64_t before = 0;
+  int seen = 0, ordered = 1;
+  for (int page = 0; page < 3; page++) {
+    chirp_tweet *a = NULL;
+    size_t n = 0;
+    CHECK_INT_EQ(chirp_tweet_store_list_by_author(pg, author, before, 10, &a, &n), 0);
+    CHECK_INT_EQ(n, page < 2 ? 10 : 5);
+    for (size_t i = 0; i < n; i++) {
+      if (a[i].id != made[24 - seen]) ordered = 0;
+      seen++;
+    }
+    if (n) before = a[n - 1].id;
+    chirp_tweet_array_free(a, n);
+  }
+  CHECK(ordered);
+  CHECK_INT_EQ(seen, 25);
+}
+
+static void test_cache(redisContext *r, int64_t author) {
+  chirp_tweet t = tweet(author, "cached");
+  char *json = NULL;
+  size_t len;
+  int deleted = -1;
+  CHECK_INT_EQ(chirp_tweet_cache_get(r, t.id, &json, &len, &deleted), CHIRP_ENOTFOUND);
+  CHECK_INT_EQ(deleted, 0);
+  chirp_tweet newer = t;
+  newer.text = (char *)"newer";
+  newer.edited_ms = t.created_ms + 100;
+  CHECK_INT_EQ(chirp_tweet_cache_put(r, &newer, 60), 0);
+  /* A reader refilling from an older row does not hide the newer edit. */
+  CHECK_INT_EQ(chirp_tweet_cache_put(r, &t, 60), 0);
+  CHECK_INT_EQ(chirp_tweet_cache_get(r, t.id, &json, &len, &deleted), 0);
+  CHECK(json && strstr(json, "\"newer\"") != NULL);
+  free(json);
+  chirp_tweet gone = newer;
+  gone.deleted_ms = newer.edited_ms + 1;
+  CHECK_INT_EQ(chirp_tweet_cache_put(r, &gone, 60), 0);
+  CHECK_INT_EQ(chirp_tweet_cache_put(r, &newer, 60), 0);
+  CHECK_INT_EQ(chirp_tweet_cache_get(r, t.id, &json, &len, &deleted), CHIRP_ENOTFOUND);
+  CHECK_INT_EQ(deleted, 1);
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *rr = redisCommand(r, "TTL %s", chirp_key_tweet(key, t.id));
+  CHECK(rr && rr->type == REDIS_REPLY_INTEGER && rr->integer > 0 && rr->integer <= 60);
+  if (rr) freeReplyObject(rr);
+}
+
+static void test_unreachable(void) {
+  redisContext *r = NULL;
+  PGconn *pg = NULL;
+  /* Nothing listens on port 1: a clear "unavailable", quickly. */
+  int64_t t0 = chirp_time_mono_us();
+  CHECK_INT_EQ(chirp_redis_connect("redis://127.0.0.1:1/0", 500, &r), CHIRP_EUNAVAILABLE);
+  CHECK_INT_EQ(chirp_pg_connect("postgresql://chirp@127.0.0.1:1/chirp", &pg), CHIRP_EUNAVAILABLE);
+  CHECK(chirp_time_mono_us() - t0 < 5000000);
+  CHECK(r == NULL && pg == NULL);
+  CHECK_INT_EQ(chirp_redis_connect("http://x", 500, &r), CHIRP_EINVAL);
+}
+
+int main(void) {
+  chirp_config cfg;
+  char err[256];
+  REQUIRE(chirp_config_load(&cfg, err, sizeof err) == 0);
+  REQUIRE(sodium_init() >= 0);
+  chirp_idgen_init(&ids, 1001);
+  PGconn *pg = NULL;
+  redisContext *r = NULL;
+  REQUIRE(chirp_pg_connect(cfg.pg_url, &pg) == 0);
+  REQUIRE(chirp_redis_connect(cfg.redis_url, 2000, &r) == 0);
+  int64_t author = make_account(pg, "t");
+  REQUIRE(author != 0);
+  test_accounts(pg, r);
+  test_tweet_orders(pg, author);
+  int64_t author2 = make_account(pg, "l");
+  REQUIRE(author2 != 0);
+  test_timeline(pg, author2);
+  test_cache(r, author);
+  test_unreachable();
+  PQfinish(pg);
+  redisFree(r);
+  CHECK_DONE();
+}
