@@ -33,16 +33,19 @@ fi
 # Installing server packages must not start their services: the stacks run
 # private instances on their own ports (deploy/stack.sh). A policy-rc.d that
 # exits 101 makes invoke-rc.d refuse every start; RUNLEVEL=1 covers scripts
-# that look at the runlevel instead. Our policy file is removed afterwards.
+# that look at the runlevel instead. Any existing policy-rc.d is put back after.
 POLICY=/usr/sbin/policy-rc.d
-own_policy=0
-if [[ ! -e $POLICY ]]; then
-  printf '#!/bin/sh\n# added by chirp deploy/install-deps.sh\nexit 101\n' >"$POLICY"
-  chmod 755 "$POLICY"
-  own_policy=1
+saved=
+if [[ -e $POLICY ]]; then
+  saved=$(mktemp)
+  cp -p "$POLICY" "$saved"
 fi
-cleanup() { if [[ $own_policy -eq 1 ]]; then rm -f "$POLICY"; fi; }
-trap cleanup EXIT
+restore_policy() {
+  if [[ -n $saved ]]; then mv -f "$saved" "$POLICY"; else rm -f "$POLICY"; fi
+}
+trap restore_policy EXIT
+printf '#!/bin/sh\n# chirp deploy/install-deps.sh: start no service while installing\nexit 101\n' >"$POLICY"
+chmod 755 "$POLICY"
 
 export DEBIAN_FRONTEND=noninteractive RUNLEVEL=1
 apt-get update
