@@ -18,6 +18,11 @@ WORKER_ROLES=${CHIRP_WORKER_ROLES:-persist} # space-separated, one worker per ro
 READY_WAIT=${CHIRP_READY_TIMEOUT:-60}       # seconds to wait for /readyz
 URL=http://127.0.0.1:$HTTP_PORT/
 
+if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null; then
+  echo "run: ERROR: port $HTTP_PORT is already in use (set CHIRP_HTTP_PORT)" >&2
+  exit 1
+fi
+
 bash deploy/install-deps.sh
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j2
@@ -68,11 +73,6 @@ if [[ -z ${CHIRP_ADMIN_TOKEN:-} ]]; then
   echo "run: admin token in $token_file"
 fi
 export CHIRP_ADMIN_TOKEN CHIRP_HTTP_PORT=$HTTP_PORT
-
-if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null; then
-  echo "run: ERROR: port $HTTP_PORT is already in use (set CHIRP_HTTP_PORT)" >&2
-  exit 1
-fi
 
 # start NAME LOGFILE CMD... — run CMD in the background, logging to LOGFILE.
 start() {
