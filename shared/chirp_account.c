@@ -16,7 +16,7 @@
 
 #define ACCOUNT_COLS                                                                       \
   "id, username, email, display_name, bio, avatar_url, "                                   \
-  "(extract(epoch from created_at) * 1000)::bigint"
+  "(extract(epoch from created_at) * 1000)::bigint, followers_count, following_count"
 
 void chirp_account_cleanup(chirp_account *a) {
   free(a->email);
@@ -35,24 +35,34 @@ json_t *chirp_account_to_json(const chirp_account *a, int with_email) {
   json_object_set_new(j, "bio", json_string(a->bio ? a->bio : ""));
   json_object_set_new(j, "avatar_url", json_string(a->avatar_url ? a->avatar_url : ""));
   json_object_set_new(j, "created_at", chirp_json_time(a->created_ms));
+  json_object_set_new(j, "followers_count", json_integer(a->followers_count));
+  json_object_set_new(j, "following_count", json_integer(a->following_count));
   if (with_email) json_object_set_new(j, "email", json_string(a->email ? a->email : ""));
   return j;
 }
 
-static int row_to_account(PGresult *r, int row, chirp_account *a) {
+const char *const chirp_account_columns = ACCOUNT_COLS;
+
+int chirp_account_from_row(const PGresult *r, int row, int col, chirp_account *a) {
   memset(a, 0, sizeof *a);
-  a->id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
-  snprintf(a->username, sizeof a->username, "%s", PQgetvalue(r, row, 1));
-  a->email = strdup(PQgetvalue(r, row, 2));
-  a->display_name = strdup(PQgetvalue(r, row, 3));
-  a->bio = strdup(PQgetvalue(r, row, 4));
-  a->avatar_url = strdup(PQgetvalue(r, row, 5));
-  a->created_ms = strtoll(PQgetvalue(r, row, 6), NULL, 10);
+  a->id = strtoll(PQgetvalue(r, row, col + 0), NULL, 10);
+  snprintf(a->username, sizeof a->username, "%s", PQgetvalue(r, row, col + 1));
+  a->email = strdup(PQgetvalue(r, row, col + 2));
+  a->display_name = strdup(PQgetvalue(r, row, col + 3));
+  a->bio = strdup(PQgetvalue(r, row, col + 4));
+  a->avatar_url = strdup(PQgetvalue(r, row, col + 5));
+  a->created_ms = strtoll(PQgetvalue(r, row, col + 6), NULL, 10);
+  a->followers_count = strtoll(PQgetvalue(r, row, col + 7), NULL, 10);
+  a->following_count = strtoll(PQgetvalue(r, row, col + 8), NULL, 10);
   if (!a->email || !a->display_name || !a->bio || !a->avatar_url) {
     chirp_account_cleanup(a);
     return CHIRP_ENOMEM;
   }
   return 0;
+}
+
+static int row_to_account(PGresult *r, int row, chirp_account *a) {
+  return chirp_account_from_row(r, row, 0, a);
 }
 
 static int select_one(PGconn *pg, const char *sql, const char *param, chirp_account *out) {
@@ -144,7 +154,7 @@ int chirp_account_authenticate(PGconn *pg, const char *login, const char *passwo
       chirp_warn("login: a password matched the dummy hash");
     return CHIRP_EUNAUTHORIZED;
   }
-  const char *hash = PQgetvalue(r, 0, 7);
+  const char *hash = PQgetvalue(r, 0, CHIRP_ACCOUNT_NCOLS);
   if (crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
     PQclear(r);
     return CHIRP_EUNAUTHORIZED;

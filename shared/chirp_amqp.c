@@ -12,8 +12,14 @@
 /* Every event type the persist role stores; later roles add their own. */
 static const char *const persist_keys[] = {"tweet.*", "account.*", NULL};
 
+/* The fan-out role owns the follow graph (see docs/decisions.md) and
+   re-publishes big fan-outs to itself in chunks. */
+static const char *const fanout_keys[] = {"tweet.created", "tweet.deleted", "follow.*",
+                                          "fanout.*", NULL};
+
 static const chirp_amqp_role roles[] = {
     {"persist", "chirp.persist", persist_keys},
+    {"fanout", "chirp.fanout", fanout_keys},
     {NULL, NULL, NULL},
 };
 
@@ -125,6 +131,38 @@ int chirp_amqp_declare_topology(amqp_connection_state_t conn) {
                       amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE), amqp_cstring_bytes(*k),
                       amqp_empty_table);
       if (chirp_amqp_check(amqp_get_rpc_reply(conn), *k)) return CHIRP_EUNAVAILABLE;
+    }
+  }
+  return 0;
+}
+
+int chirp_amqp_publish_confirmed(amqp_connection_state_t conn, uint64_t *tag, const char *key,
+                                 char *const *bodies, const size_t *lens, size_t n,
+                                 int timeout_ms) {
+  amqp_basic_properties_t props = {
+      ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG,
+      .content_type = amqp_cstring_bytes("application/json"),
+      .delivery_mode = AMQP_DELIVERY_PERSISTENT,
+  };
+  for (size_t i = 0; i < n; i++) {
+    if (amqp_basic_publish(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE),
+                           amqp_cstring_bytes(key), 0, 0, &props,
+                           (amqp_bytes_t){lens[i], bodies[i]}) != AMQP_STATUS_OK)
+      return CHIRP_EUNAVAILABLE;
+  }
+  uint64_t last = *tag + n;
+  while (*tag < last) {
+    amqp_frame_t f;
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    if (amqp_simple_wait_frame_noblock(conn, &f, &tv) != AMQP_STATUS_OK) return CHIRP_EUNAVAILABLE;
+    if (f.frame_type != AMQP_FRAME_METHOD) continue;
+    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+      amqp_basic_ack_t *a = f.payload.method.decoded;
+      if (a->delivery_tag > *tag) *tag = a->delivery_tag;
+    } else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD ||
+               f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+               f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
+      return CHIRP_EUNAVAILABLE;
     }
   }
   return 0;

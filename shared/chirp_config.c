@@ -62,6 +62,9 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       .publish_timeout_ms = 5000,
       .cache_ttl_s = 86400,
       .session_ttl_s = 30 * 86400,
+      .feed_cap = 800,
+      .huge_threshold = 10000,
+      .fanout_chunk = 1000,
   };
   if ((v = get("CHIRP_PG_URL", arg)) && (rc = check_url("CHIRP_PG_URL", v, pg_schemes, err, errlen)))
     return rc;
@@ -123,6 +126,15 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
     return rc;
   if ((v = get("CHIRP_SESSION_TTL", arg)) &&
       (rc = parse_int("CHIRP_SESSION_TTL", v, 60, 31536000, &cfg->session_ttl_s, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_FEED_CAP", arg)) &&
+      (rc = parse_int("CHIRP_FEED_CAP", v, 10, 100000, &cfg->feed_cap, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_HUGE_THRESHOLD", arg)) &&
+      (rc = parse_int("CHIRP_HUGE_THRESHOLD", v, 1, 1000000000, &cfg->huge_threshold, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_FANOUT_CHUNK", arg)) &&
+      (rc = parse_int("CHIRP_FANOUT_CHUNK", v, 10, 100000, &cfg->fanout_chunk, err, errlen)))
     return rc;
   return 0;
 }

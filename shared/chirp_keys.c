@@ -19,3 +19,27 @@ char *chirp_key_session(char *buf, const char *hash_hex) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:s:{%.64s}", hash_hex);
   return buf;
 }
+char *chirp_key_feed(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:f:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_feed_ok(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fok:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_feed_huge(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fh:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_timeline(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, CHIRP_KEY_TIMELINE_PREFIX "%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_timeline_ok(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, CHIRP_KEY_TIMELINE_OK_PREFIX "%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fp:{%lld}:%lld", (long long)follower, (long long)followee);
+  return buf;
+}

@@ -1,6 +1,7 @@
 /* chirp_redis.c — redis:// URL parsing and connections with timeouts. */
 #include "chirp_redis.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +70,74 @@ int chirp_redis_connect(const char *url, int timeout_ms, redisContext **out) {
 
 int chirp_redis_reply_failed(const redisContext *c, const redisReply *r) {
   return c->err || !r || r->type == REDIS_REPLY_ERROR;
+}
+
+static pthread_mutex_t lua_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int lua_load(redisContext *c, chirp_lua *script) {
+  redisReply *r = redisCommand(c, "SCRIPT LOAD %s", script->src);
+  int ok = !chirp_redis_reply_failed(c, r) && r->type == REDIS_REPLY_STRING && r->len == 40;
+  if (ok) {
+    pthread_mutex_lock(&lua_lock);
+    memcpy(script->sha, r->str, 40);
+    script->sha[40] = '\0';
+    pthread_mutex_unlock(&lua_lock);
+  } else if (r && r->type == REDIS_REPLY_ERROR) {
+    chirp_error("redis SCRIPT LOAD: %s", r->str);
+  }
+  if (r) freeReplyObject(r);
+  return ok ? 0 : -1;
+}
+
+redisReply *chirp_redis_eval(redisContext *c, chirp_lua *script, int numkeys, int argc,
+                             const char **argv, const size_t *argvlen) {
+  enum { STACK_ARGS = 64 };
+  const char *sv[STACK_ARGS + 3];
+  size_t sl[STACK_ARGS + 3];
+  const char **v = sv;
+  size_t *l = sl;
+  char sha[41], nk[16];
+  redisReply *r = NULL;
+  if (argc > STACK_ARGS) {
+    v = malloc((size_t)(argc + 3) * sizeof *v);
+    l = malloc((size_t)(argc + 3) * sizeof *l);
+    if (!v || !l) goto out;
+  }
+  snprintf(nk, sizeof nk, "%d", numkeys);
+  for (int attempt = 0; attempt < 2; attempt++) {
+    pthread_mutex_lock(&lua_lock);
+    memcpy(sha, script->sha, sizeof sha);
+    pthread_mutex_unlock(&lua_lock);
+    if (!sha[0]) {
+      if (lua_load(c, script)) goto out;
+      continue;
+    }
+    v[0] = "EVALSHA";
+    l[0] = 7;
+    v[1] = sha;
+    l[1] = 40;
+    v[2] = nk;
+    l[2] = strlen(nk);
+    for (int i = 0; i < argc; i++) {
+      v[i + 3] = argv[i];
+      l[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+    }
+    r = redisCommandArgv(c, argc + 3, v, l);
+    if (r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+      freeReplyObject(r);
+      r = NULL;
+      if (lua_load(c, script)) goto out;
+      continue;
+    }
+    break;
+  }
+  if (r && r->type == REDIS_REPLY_ERROR) {
+    chirp_error("redis script: %s", r->str);
+    freeReplyObject(r);
+    r = NULL;
+  }
+out:
+  if (v != sv) free(v);
+  if (l != sl) free(l);
+  return r;
 }

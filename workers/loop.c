@@ -11,6 +11,7 @@
 #include "chirp_log.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_time.h"
 #include "worker.h"
 
 enum msg_fate { FATE_APPLY, FATE_SKIP, FATE_DEAD };
@@ -94,6 +95,36 @@ static void ensure_redis(wk_ctx *ctx) {
   if (chirp_redis_connect(ctx->cfg->redis_url, 1000, &ctx->redis) != 0) ctx->redis = NULL;
 }
 
+int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payloads, size_t n) {
+  if (!ctx->pub) {
+    if (chirp_amqp_connect(ctx->cfg->amqp_url, 2000, 0, &ctx->pub)) return CHIRP_EUNAVAILABLE;
+    amqp_confirm_select(ctx->pub, CHIRP_AMQP_CHANNEL);
+    if (chirp_amqp_check(amqp_get_rpc_reply(ctx->pub), "confirm.select")) {
+      chirp_amqp_close(ctx->pub);
+      ctx->pub = NULL;
+      return CHIRP_EUNAVAILABLE;
+    }
+    ctx->pub_tag = 0;
+  }
+  char **bodies = calloc(n ? n : 1, sizeof *bodies);
+  size_t *lens = calloc(n ? n : 1, sizeof *lens);
+  int rc = bodies && lens ? 0 : CHIRP_ENOMEM;
+  int64_t now = chirp_time_now_ms();
+  for (size_t i = 0; !rc && i < n; i++)
+    rc = chirp_event_encode(chirp_idgen_next(&ctx->ids), type, now, actor, payloads[i], &bodies[i],
+                            &lens[i]);
+  if (!rc)
+    rc = chirp_amqp_publish_confirmed(ctx->pub, &ctx->pub_tag, type, bodies, lens, n, 5000);
+  for (size_t i = 0; bodies && i < n; i++) free(bodies[i]);
+  free(bodies);
+  free(lens);
+  if (rc == CHIRP_EUNAVAILABLE) {
+    amqp_destroy_connection(ctx->pub);
+    ctx->pub = NULL;
+  }
+  return rc;
+}
+
 /* Commits the batch, retrying while PostgreSQL is down; a batch that fails
    for another reason is retried one message at a time, and a message that
    fails alone is dead-lettered.  Returns 0, or -1 when asked to stop. */
@@ -106,9 +137,14 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
       sleep(1);
       continue;
     }
+    ensure_redis(ctx);
     int rc = apply_tx(ctx, role, msgs, n, applied);
     if (rc == 0) return 0;
-    if (rc == CHIRP_EUNAVAILABLE) continue; /* reconnect and retry */
+    if (rc == CHIRP_EUNAVAILABLE) { /* a dependency is down: wait, reconnect, retry */
+      chirp_warn("a dependency is unavailable; retrying %zu message(s)", n);
+      usleep(200000);
+      continue;
+    }
     break;
   }
   chirp_warn("batch of %zu failed; retrying message by message", n);
@@ -119,8 +155,12 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
         sleep(1);
         continue;
       }
+      ensure_redis(ctx);
       int rc = apply_tx(ctx, role, &msgs[i], 1, &applied[i]);
-      if (rc == CHIRP_EUNAVAILABLE) continue;
+      if (rc == CHIRP_EUNAVAILABLE) {
+        usleep(200000);
+        continue;
+      }
       if (rc) {
         msgs[i].fate = FATE_DEAD;
         snprintf(msgs[i].why, sizeof msgs[i].why, "apply failed: %s", chirp_strerror(rc));
@@ -173,6 +213,8 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
     return CHIRP_EINVAL;
   }
   wk_ctx ctx = {.cfg = cfg};
+  int node = cfg->node_id >= 0 ? cfg->node_id : (int)(getpid() % (CHIRP_ID_NODE_MAX + 1));
+  chirp_idgen_init(&ctx.ids, node);
   size_t cap = (size_t)cfg->prefetch;
   wk_msg *msgs = calloc(cap, sizeof *msgs);
   int *applied = calloc(cap, sizeof *applied);
@@ -234,6 +276,7 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
 out:
   chirp_info("stopping after %llu message(s)", total);
   chirp_amqp_close(conn);
+  chirp_amqp_close(ctx.pub);
   if (ctx.pg) PQfinish(ctx.pg);
   if (ctx.redis) redisFree(ctx.redis);
   free(msgs);

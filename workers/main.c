@@ -18,7 +18,7 @@ static void on_signal(int sig) {
   stop_flag = 1;
 }
 
-static const wk_role_ops *const roles[] = {&wk_role_persist, NULL};
+static const wk_role_ops *const roles[] = {&wk_role_persist, &wk_role_fanout, NULL};
 
 static void usage(void) {
   fprintf(stderr, "usage: chirp-worker [--role ROLE]\nroles:");

@@ -20,12 +20,22 @@
 
 #include "chirp_config.h"
 #include "chirp_event.h"
+#include "chirp_id.h"
 
 typedef struct wk_ctx {
   const chirp_config *cfg;
+  chirp_idgen ids;      /* event ids of the events a role publishes */
   PGconn *pg;           /* owned by the loop; NULL while PostgreSQL is down */
   redisContext *redis;  /* owned by the loop; NULL while Redis is down */
+  amqp_connection_state_t pub; /* publishing connection, made on first use */
+  uint64_t pub_tag;     /* delivery tags confirmed on pub */
 } wk_ctx;
+
+/* Publishes n events of type (also the routing key) by actor with the
+   given payloads (borrowed), and waits for the broker's confirms.  For a
+   role that splits work into further messages inside apply(): the input is
+   acked only after this returned 0. */
+int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payloads, size_t n);
 
 typedef struct wk_role_ops {
   const char *name;
@@ -42,6 +52,7 @@ typedef struct wk_role_ops {
 } wk_role_ops;
 
 extern const wk_role_ops wk_role_persist;
+extern const wk_role_ops wk_role_fanout;
 
 /* Runs the loop until *stop becomes nonzero; returns 0 on a clean stop. */
 int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic_t *stop);

@@ -8,7 +8,8 @@
  * account id.
  *
  * JSON form: {"id", "username", "display_name", "bio", "avatar_url",
- * "created_at"}, plus "email" where the viewer is the account itself.
+ * "created_at", "followers_count", "following_count"}, plus "email" where
+ * the viewer is the account itself.
  */
 #ifndef CHIRP_ACCOUNT_H
 #define CHIRP_ACCOUNT_H
@@ -32,7 +33,16 @@ typedef struct chirp_account {
   char *display_name; /* owned */
   char *bio;          /* owned */
   char *avatar_url;   /* owned */
+  int64_t followers_count;
+  int64_t following_count;
 } chirp_account;
+
+/* The account columns in SQL, in the order chirp_account_from_row reads
+   them (CHIRP_ACCOUNT_NCOLS of them), for queries that join accounts. */
+#define CHIRP_ACCOUNT_NCOLS 9
+extern const char *const chirp_account_columns;
+/* Reads an account from row, starting at column col. */
+int chirp_account_from_row(const PGresult *r, int row, int col, chirp_account *a);
 
 void chirp_account_cleanup(chirp_account *a);
 /* New reference; with_email adds the private "email" member. */

@@ -18,6 +18,7 @@
 
 #include <amqp.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define CHIRP_AMQP_EXCHANGE "chirp"
 #define CHIRP_AMQP_DLX "chirp.dlx"
@@ -46,6 +47,14 @@ void chirp_amqp_close(amqp_connection_state_t conn);
 
 /* Declares the exchanges and every role's queue and bindings. */
 int chirp_amqp_declare_topology(amqp_connection_state_t conn);
+
+/* Publishes n persistent messages with routing key on a connection in
+   confirm mode and waits (each wait bounded by timeout_ms) until the broker
+   confirmed them all.  *tag counts the channel's delivery tags (start at 0
+   after confirm.select).  0 or CHIRP_EUNAVAILABLE. */
+int chirp_amqp_publish_confirmed(amqp_connection_state_t conn, uint64_t *tag, const char *key,
+                                 char *const *bodies, const size_t *lens, size_t n,
+                                 int timeout_ms);
 
 /* Maps an RPC reply to 0 or CHIRP_EUNAVAILABLE, logging what failed. */
 int chirp_amqp_check(amqp_rpc_reply_t r, const char *what);

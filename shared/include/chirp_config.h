@@ -32,6 +32,9 @@ typedef struct chirp_config {
   int publish_timeout_ms;  /* CHIRP_PUBLISH_TIMEOUT_MS 100-60000 */
   int cache_ttl_s;         /* CHIRP_CACHE_TTL 1-604800 */
   int session_ttl_s;       /* CHIRP_SESSION_TTL 60-31536000 */
+  int feed_cap;            /* CHIRP_FEED_CAP 10-100000: entries kept per feed */
+  int huge_threshold;      /* CHIRP_HUGE_THRESHOLD: more followers = merged at read time */
+  int fanout_chunk;        /* CHIRP_FANOUT_CHUNK 10-100000: followers per fan-out message */
 } chirp_config;
 
 /* Looks a variable up; returns NULL when unset. */

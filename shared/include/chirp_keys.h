@@ -16,5 +16,16 @@ char *chirp_key_tweet(char *buf, int64_t tweet_id);       /* hash {v, j} */
 char *chirp_key_account(char *buf, int64_t account_id);   /* string: account JSON */
 char *chirp_key_username(char *buf, const char *lower);   /* string: account id */
 char *chirp_key_session(char *buf, const char *hash_hex); /* string: account id */
+char *chirp_key_feed(char *buf, int64_t owner);          /* list: tweet ids, newest first */
+char *chirp_key_feed_ok(char *buf, int64_t owner);       /* string: the feed is built */
+char *chirp_key_feed_huge(char *buf, int64_t owner);     /* set: huge accounts followed */
+char *chirp_key_timeline(char *buf, int64_t author);     /* list: own tweet ids */
+char *chirp_key_timeline_ok(char *buf, int64_t author);  /* string: the timeline is built */
+char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee); /* "1"/"0" */
+
+/* Prefixes the feed scripts use to name timeline keys from an author id:
+   prefix + id + "}" (must agree with the functions above). */
+#define CHIRP_KEY_TIMELINE_PREFIX "chirp:ut:{"
+#define CHIRP_KEY_TIMELINE_OK_PREFIX "chirp:utok:{"
 
 #endif

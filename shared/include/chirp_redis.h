@@ -24,4 +24,19 @@ int chirp_redis_connect(const char *url, int timeout_ms, redisContext **out);
    reconnect if c->err is set). */
 int chirp_redis_reply_failed(const redisContext *c, const redisReply *r);
 
+/* A Lua script run by its SHA (EVALSHA), loaded on first use and again
+   after the server forgot it (NOSCRIPT).  Declare one per script with
+   CHIRP_LUA(src); it may be shared by threads. */
+typedef struct chirp_lua {
+  const char *src;
+  char sha[41]; /* written once under a lock, then read-only */
+} chirp_lua;
+#define CHIRP_LUA(source) {(source), {0}}
+
+/* Runs script with argv (numkeys keys first, then args).  Returns the reply
+   (freeReplyObject) or NULL when the connection failed or the script
+   raised an error (logged). */
+redisReply *chirp_redis_eval(redisContext *c, chirp_lua *script, int numkeys, int argc,
+                             const char **argv, const size_t *argvlen);
+
 #endif

@@ -1,0 +1,76 @@
+/*
+ * h_feed.c — the home feed: the followed accounts' and own tweets, newest
+ * first, endless paging by "ids below the last one shown".
+ *
+ * The page comes from the owner's Redis feed list (huge accounts merged in
+ * by the same script); a feed or timeline missing from Redis is rebuilt
+ * from PostgreSQL on the spot.  Deleted tweets still in a list are skipped
+ * at hydration, and the next page starts below the last item shown, so a
+ * page never repeats or skips an item however the feed changes meanwhile.
+ */
+#include <stdlib.h>
+
+#include "chirp_cursor.h"
+#include "chirp_error.h"
+#include "chirp_feed.h"
+#include "chirp_log.h"
+#include "gw.h"
+#include "handlers.h"
+#include "hydrate.h"
+
+/* A read gives up after this many rebuilds (each fixes one missing list). */
+#define MAX_REBUILDS 8
+
+static int read_ids(int64_t owner, int64_t before, size_t want, int64_t *ids, size_t *n) {
+  for (int attempt = 0; attempt <= MAX_REBUILDS; attempt++) {
+    redisContext *r = gw_redis();
+    if (!r) return CHIRP_EUNAVAILABLE;
+    int64_t stale = 0;
+    int rc = chirp_feed_page(r, owner, before, want, ids, n, &stale);
+    if (rc != CHIRP_ENOTFOUND) return rc;
+    PGconn *pg = gw_pg();
+    if (!pg) return CHIRP_EUNAVAILABLE;
+    rc = stale < 0 ? chirp_feed_rebuild(r, pg, owner, gw.cfg.feed_cap)
+                   : chirp_timeline_rebuild(r, pg, stale, gw.cfg.feed_cap);
+    if (rc) return rc;
+    chirp_debug("rebuilt the %s of %lld", stale < 0 ? "feed" : "timeline",
+                (long long)(stale < 0 ? owner : stale));
+  }
+  return CHIRP_EINTERNAL;
+}
+
+void h_feed(gw_req *req, gw_reply *rep) {
+  int64_t before;
+  int limit;
+  if (gw_param_paging(req, rep, "feed", &limit, &before)) return;
+  size_t want = (size_t)limit + 1; /* one more tells whether a next page exists */
+  int64_t *ids = malloc(want * sizeof *ids), *shown = malloc(want * sizeof *shown);
+  json_t *items = json_array();
+  size_t total = 0;
+  int rc = ids && shown && items ? 0 : CHIRP_ENOMEM;
+  /* Deleted tweets can thin a page out: read on until it is full or the
+     feed ends. */
+  while (!rc && total < want) {
+    size_t n = 0, got = 0;
+    rc = read_ids(req->account_id, before, want - total, ids, &n);
+    if (rc || n == 0) break;
+    rc = gw_hydrate_tweets(ids, n, items, shown + total, &got);
+    total += got;
+    before = ids[n - 1];
+    if (n < want - total + got) break; /* the feed has no more */
+  }
+  if (rc) {
+    json_decref(items);
+  } else {
+    char cursor[CHIRP_CURSOR_BUFSZ];
+    const char *next = NULL;
+    if (total > (size_t)limit) {
+      json_array_remove(items, (size_t)limit);
+      next = chirp_cursor_encode("feed", shown[limit - 1], cursor);
+    }
+    gw_reply_list(rep, req, items, next, limit);
+  }
+  free(ids);
+  free(shown);
+  if (rc) gw_reply_from_err(rep, rc);
+}

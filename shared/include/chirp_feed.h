@@ -1,0 +1,63 @@
+/*
+ * chirp_feed.h — home feeds and author timelines in Redis.
+ *
+ * A feed is a Redis list of tweet ids (as decimal strings, which Redis
+ * stores as packed integers: ~11 bytes an entry), kept sorted newest first
+ * and capped.  Every write is idempotent: pushing an id already near the
+ * top changes nothing, so a fan-out repeated after a crash delivers each
+ * tweet once.  An author timeline ("ut") is the same structure holding one
+ * author's own tweets; feeds merge the timelines of huge accounts (too many
+ * followers to push to) at read time.
+ *
+ * A list is trusted only when its "built" flag exists: fan-out may push into
+ * a list that was lost (FLUSHALL, eviction), and the first read then
+ * rebuilds it from PostgreSQL, merging what was pushed meanwhile.  So losing
+ * Redis costs a rebuild, never a tweet.
+ *
+ * The scripts touch several keys at once; under Redis Cluster they need the
+ * keys of one call in one slot (see docs/scaling.md).  Functions return 0,
+ * CHIRP_EUNAVAILABLE (Redis failed) or CHIRP_ENOMEM.
+ */
+#ifndef CHIRP_FEED_H
+#define CHIRP_FEED_H
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum chirp_list_kind { CHIRP_LIST_FEED, CHIRP_LIST_TIMELINE };
+
+/* Inserts tweet_id, in order, into the lists of owners[0..n). */
+int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
+                    int64_t tweet_id, int cap);
+/* Removes tweet_id from the lists of owners[0..n). */
+int chirp_feed_remove(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
+                      size_t n, int64_t tweet_id);
+/* Merges ids (any order) into owner's feed, keeping it sorted and capped. */
+int chirp_feed_merge(redisContext *r, int64_t owner, const int64_t *ids, size_t n, int cap);
+/* Removes ids from owner's feed. */
+int chirp_feed_unmerge(redisContext *r, int64_t owner, const int64_t *ids, size_t n);
+/* Adds / removes a huge account in the set of those owner follows. */
+int chirp_feed_huge_add(redisContext *r, const int64_t *owners, size_t n, int64_t huge);
+int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge);
+
+/* One page of owner's feed: ids below before (0 = from the top), newest
+   first, at most want, with the timelines of followed huge accounts merged
+   in.  Returns 0 with ids in out[0..*n); CHIRP_ENOTFOUND when the feed must
+   be rebuilt first (*stale = -1) or when the timeline of huge account
+   *stale must be rebuilt first. */
+int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want, int64_t *out,
+                    size_t *n, int64_t *stale);
+
+/* Rebuilds owner's feed from PostgreSQL (followed accounts' and own recent
+   tweets, the followed huge accounts), merging what is already there. */
+int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap);
+/* Rebuilds an author's timeline list from PostgreSQL. */
+int chirp_timeline_rebuild(redisContext *r, PGconn *pg, int64_t author, int cap);
+
+/* Reads up to limit ids of author's newest live tweets from PostgreSQL.
+   *out is a new array (free). */
+int chirp_feed_recent_ids(PGconn *pg, int64_t author, int limit, int64_t **out, size_t *n);
+
+#endif

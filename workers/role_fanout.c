@@ -1,0 +1,274 @@
+/*
+ * role_fanout.c — the fan-out role: pushes each tweet into its followers'
+ * feeds, takes deleted tweets out of them, and owns the follow graph.
+ *
+ * Follows are applied here, not by the persist role, so that a follow and
+ * the tweets fanned out after it go through one queue in order: the tweet
+ * fan-out reads the follower list that the earlier follow event wrote.
+ *
+ * A tweet whose author has more followers than one chunk is split into
+ * fanout.chunk messages (a range of follower ids each) published back to
+ * this queue before the original is acked, so several workers share a big
+ * fan-out and a crash repeats one chunk, never the whole.  An author past
+ * the huge threshold is not pushed at all: readers merge its timeline.
+ * Every Redis write here is idempotent (see chirp_feed.h), so the events a
+ * crash makes us repeat change nothing twice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_account.h"
+#include "chirp_error.h"
+#include "chirp_feed.h"
+#include "chirp_follow.h"
+#include "chirp_keys.h"
+#include "chirp_log.h"
+#include "chirp_pg.h"
+#include "chirp_tweet.h"
+#include "worker.h"
+
+enum fanout_op { OP_PUSH, OP_REMOVE, OP_MARK };
+
+struct fanout_state {
+  enum { EV_TWEET_CREATED, EV_TWEET_DELETED, EV_CHUNK, EV_FOLLOW, EV_UNFOLLOW } kind;
+  chirp_tweet tweet;           /* tweet events */
+  enum fanout_op op;           /* chunks */
+  int64_t tweet_id, author_id; /* chunks */
+  int64_t from, to;            /* chunks: follower id range */
+  int64_t follower, followee;  /* follows */
+};
+
+static const char *const op_names[] = {"push", "remove", "mark"};
+
+static void fanout_free(void *arg) {
+  struct fanout_state *s = arg;
+  if (!s) return;
+  chirp_tweet_cleanup(&s->tweet);
+  free(s);
+}
+
+static int bad(char *why, size_t n, const char *reason) {
+  snprintf(why, n, "%s", reason);
+  return CHIRP_EMALFORMED;
+}
+
+static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t n) {
+  struct fanout_state *s = calloc(1, sizeof *s);
+  if (!s) return CHIRP_ENOMEM;
+  const json_t *p = ev->payload;
+  int rc = 0;
+  if (strcmp(ev->type, "tweet.created") == 0 || strcmp(ev->type, "tweet.deleted") == 0) {
+    s->kind = ev->type[6] == 'c' ? EV_TWEET_CREATED : EV_TWEET_DELETED;
+    const json_t *tj = s->kind == EV_TWEET_CREATED ? p : json_object_get(p, "tweet");
+    if (!tj || chirp_tweet_from_json(tj, &s->tweet) || s->tweet.author_id != ev->actor_id)
+      rc = bad(why, n, "payload is not a tweet of the actor");
+  } else if (strcmp(ev->type, "fanout.chunk") == 0) {
+    s->kind = EV_CHUNK;
+    const char *op = json_string_value(json_object_get(p, "op"));
+    s->op = OP_PUSH;
+    while (op && s->op <= OP_MARK && strcmp(op, op_names[s->op]) != 0) s->op++;
+    if (!op || s->op > OP_MARK || chirp_json_get_id(p, "tweet_id", &s->tweet_id) ||
+        chirp_json_get_id(p, "author_id", &s->author_id) || chirp_json_get_id(p, "from", &s->from) ||
+        chirp_json_get_id(p, "to", &s->to) || s->from > s->to)
+      rc = bad(why, n, "chunk without a valid op, tweet_id, author_id, from and to");
+  } else if (strcmp(ev->type, "follow.added") == 0 || strcmp(ev->type, "follow.removed") == 0) {
+    s->kind = ev->type[7] == 'a' ? EV_FOLLOW : EV_UNFOLLOW;
+    if (chirp_json_get_id(p, "follower_id", &s->follower) ||
+        chirp_json_get_id(p, "followee_id", &s->followee) || s->follower != ev->actor_id ||
+        s->follower == s->followee)
+      rc = bad(why, n, "follow without follower_id (the actor) and another followee_id");
+  } else {
+    rc = CHIRP_ENOTFOUND;
+  }
+  if (rc) {
+    fanout_free(s);
+    return rc;
+  }
+  *state = s;
+  return 0;
+}
+
+/* The follower ranges of followee, one per chunk, in follower-id order. */
+static int chunk_ranges(wk_ctx *ctx, int64_t followee, int64_t **ranges, size_t *n) {
+  char a[24], c[24];
+  snprintf(a, sizeof a, "%lld", (long long)followee);
+  snprintf(c, sizeof c, "%d", ctx->cfg->fanout_chunk);
+  const char *p[] = {a, c};
+  PGresult *r;
+  int rc = chirp_pg_exec(ctx->pg,
+                         "SELECT min(follower_id), max(follower_id) FROM ("
+                         "  SELECT follower_id, (row_number() OVER (ORDER BY follower_id) - 1) / $2 AS g"
+                         "  FROM follows WHERE followee_id = $1 AND active) s "
+                         "GROUP BY g ORDER BY 1",
+                         2, p, &r);
+  if (rc) return rc;
+  size_t rows = (size_t)PQntuples(r);
+  int64_t *out = malloc((rows ? rows : 1) * 2 * sizeof *out);
+  if (!out) {
+    PQclear(r);
+    return CHIRP_ENOMEM;
+  }
+  for (size_t i = 0; i < rows; i++) {
+    out[2 * i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+    out[2 * i + 1] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+  }
+  PQclear(r);
+  *ranges = out;
+  *n = rows;
+  return 0;
+}
+
+/* Applies op for the followers of author in [from, to]. */
+static int apply_range(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
+                       int64_t from, int64_t to) {
+  int64_t *ids = NULL;
+  size_t n = 0;
+  int rc = chirp_follow_followers_range(ctx->pg, author, from, to, (size_t)ctx->cfg->fanout_chunk * 2,
+                                        &ids, &n);
+  if (rc) return rc;
+  if (op == OP_PUSH)
+    rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id, ctx->cfg->feed_cap);
+  else if (op == OP_REMOVE)
+    rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
+  else
+    rc = chirp_feed_huge_add(ctx->redis, ids, n, author);
+  free(ids);
+  return rc;
+}
+
+/* Applies op to every follower of author: inline for one chunk, else as
+   fanout.chunk messages to share among the workers. */
+static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author) {
+  int64_t *ranges = NULL;
+  size_t n = 0;
+  int rc = chunk_ranges(ctx, author, &ranges, &n);
+  if (rc) return rc;
+  if (n == 1) {
+    rc = apply_range(ctx, op, tweet_id, author, ranges[0], ranges[1]);
+  } else if (n > 1) {
+    json_t **payloads = calloc(n, sizeof *payloads);
+    rc = payloads ? 0 : CHIRP_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+      payloads[i] = json_pack("{s:s, s:o, s:o, s:o, s:o}", "op", op_names[op], "tweet_id",
+                              chirp_json_id(tweet_id), "author_id", chirp_json_id(author), "from",
+                              chirp_json_id(ranges[2 * i]), "to", chirp_json_id(ranges[2 * i + 1]));
+      if (!payloads[i]) rc = CHIRP_ENOMEM;
+    }
+    if (!rc) rc = wk_publish(ctx, "fanout.chunk", author, payloads, n);
+    for (size_t i = 0; payloads && i < n; i++) json_decref(payloads[i]);
+    free(payloads);
+    if (!rc) chirp_debug("tweet %lld: %s split into %zu chunks", (long long)tweet_id, op_names[op], n);
+  }
+  free(ranges);
+  return rc;
+}
+
+/* Reads whether author is huge, making it so when its followers passed
+   the threshold.  *became is 1 on that first time. */
+static int author_huge(wk_ctx *ctx, int64_t author, int *huge, int *became) {
+  char a[24], t[24];
+  snprintf(a, sizeof a, "%lld", (long long)author);
+  snprintf(t, sizeof t, "%d", ctx->cfg->huge_threshold);
+  const char *p[] = {a, t};
+  PGresult *r;
+  *became = 0;
+  int rc = chirp_pg_exec(ctx->pg,
+                         "SELECT huge, followers_count > $2 FROM accounts WHERE id = $1", 2, p, &r);
+  if (rc) return rc;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return CHIRP_EMALFORMED; /* no such author */
+  }
+  *huge = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+  int over = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+  PQclear(r);
+  if (*huge || !over) return 0;
+  *huge = *became = 1;
+  return chirp_pg_exec(ctx->pg, "UPDATE accounts SET huge = true WHERE id = $1", 1, p, NULL);
+}
+
+static int on_tweet(wk_ctx *ctx, struct fanout_state *s) {
+  const chirp_tweet *t = &s->tweet;
+  int created = s->kind == EV_TWEET_CREATED;
+  int rc;
+  if (created) {
+    /* Readers hydrate feed items from the cache: have the tweet there
+       before any feed shows its id. */
+    rc = chirp_tweet_cache_put(ctx->redis, t, ctx->cfg->cache_ttl_s);
+    if (!rc) rc = chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
+                                  ctx->cfg->feed_cap);
+    if (!rc)
+      rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, &t->author_id, 1, t->id, ctx->cfg->feed_cap);
+  } else {
+    rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id);
+    if (!rc) rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, &t->author_id, 1, t->id);
+  }
+  if (rc) return rc;
+  int huge, became;
+  if ((rc = author_huge(ctx, t->author_id, &huge, &became))) return rc;
+  if (became) {
+    /* From now on this author's tweets reach feeds by merging at read
+       time: tell every follower's feed so. */
+    chirp_info("account %lld passed %d followers: merged at read time from now on",
+               (long long)t->author_id, ctx->cfg->huge_threshold);
+    rc = fan_out(ctx, OP_MARK, t->id, t->author_id);
+  }
+  if (rc || huge) return rc;
+  return fan_out(ctx, created ? OP_PUSH : OP_REMOVE, t->id, t->author_id);
+}
+
+static int on_follow(wk_ctx *ctx, const chirp_event *ev, struct fanout_state *s) {
+  int follow = s->kind == EV_FOLLOW, changed = 0;
+  int rc = chirp_follow_apply(ctx->pg, s->follower, s->followee, follow, ev->event_id,
+                              ev->occurred_ms, &changed);
+  if (rc == CHIRP_EINTERNAL) return rc; /* e.g. an unknown account: dead-letter */
+  if (rc || !changed) return rc;
+  int huge, became;
+  if ((rc = author_huge(ctx, s->followee, &huge, &became))) return rc;
+  if (huge) {
+    return follow ? chirp_feed_huge_add(ctx->redis, &s->follower, 1, s->followee)
+                  : chirp_feed_huge_remove(ctx->redis, s->follower, s->followee);
+  }
+  int64_t *ids = NULL;
+  size_t n = 0;
+  rc = chirp_feed_recent_ids(ctx->pg, s->followee, ctx->cfg->feed_cap, &ids, &n);
+  if (!rc && n)
+    rc = follow ? chirp_feed_merge(ctx->redis, s->follower, ids, n, ctx->cfg->feed_cap)
+                : chirp_feed_unmerge(ctx->redis, s->follower, ids, n);
+  free(ids);
+  return rc;
+}
+
+static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
+  struct fanout_state *s = arg;
+  if (!ctx->redis) return CHIRP_EUNAVAILABLE;
+  switch (s->kind) {
+    case EV_TWEET_CREATED:
+    case EV_TWEET_DELETED:
+      return on_tweet(ctx, s);
+    case EV_CHUNK:
+      return apply_range(ctx, s->op, s->tweet_id, s->author_id, s->from, s->to);
+    case EV_FOLLOW:
+    case EV_UNFOLLOW:
+      return on_follow(ctx, ev, s);
+  }
+  return CHIRP_EINTERNAL;
+}
+
+static void fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
+  struct fanout_state *s = arg;
+  (void)ev;
+  if (s->kind != EV_FOLLOW && s->kind != EV_UNFOLLOW) return;
+  /* The counts changed: drop the cached accounts and the pending marker. */
+  chirp_account_cache_forget(ctx->redis, s->follower);
+  chirp_account_cache_forget(ctx->redis, s->followee);
+}
+
+const wk_role_ops wk_role_fanout = {
+    .name = "fanout",
+    .decode = fanout_decode,
+    .apply = fanout_apply,
+    .after_commit = fanout_after_commit,
+    .free_state = fanout_free,
+};
