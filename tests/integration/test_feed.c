@@ -1,0 +1,117 @@
+/*
+ * test_feed.c — the Redis feed lists over a real server: order kept under
+ * late pushes, repeated pushes deduplicated, the cap, merge and unmerge,
+ * cursor pages, the built flag, and huge timelines merged into pages.
+ */
+#include <sodium.h>
+#include <stdlib.h>
+
+#include "../check.h"
+#include "chirp_config.h"
+#include "chirp_error.h"
+#include "chirp_feed.h"
+#include "chirp_keys.h"
+#include "chirp_redis.h"
+
+static long long llen(redisContext *r, const char *key) {
+  redisReply *rep = redisCommand(r, "LLEN %s", key);
+  long long n = rep && rep->type == REDIS_REPLY_INTEGER ? rep->integer : -1;
+  if (rep) freeReplyObject(rep);
+  return n;
+}
+
+static void set_flag(redisContext *r, const char *key) {
+  redisReply *rep = redisCommand(r, "SET %s 1", key);
+  if (rep) freeReplyObject(rep);
+}
+
+int main(void) {
+  chirp_config cfg;
+  char err[256], key[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ];
+  REQUIRE(chirp_config_load(&cfg, err, sizeof err) == 0);
+  REQUIRE(sodium_init() >= 0);
+  redisContext *r;
+  REQUIRE(chirp_redis_connect(cfg.redis_url, 2000, &r) == 0);
+  /* Owners unlikely to clash with other tests' accounts. */
+  int64_t base = INT64_C(7000000000000000000) + (int64_t)randombytes_uniform(1000000) * 100;
+  int64_t owner = base + 1, huge = base + 3;
+  int64_t ids[64], out[64];
+  size_t n = 0;
+  int64_t stale = 0;
+
+  /* Not built yet: a read asks for a rebuild. */
+  CHECK_INT_EQ(chirp_feed_page(r, owner, 0, 10, out, &n, &stale), CHIRP_ENOTFOUND);
+  CHECK_INT_EQ(stale, -1);
+
+  /* Pushes in a scrambled order, some repeated, end up sorted and unique. */
+  for (int i = 0; i < 30; i++) ids[i] = INT64_C(400000000000000000) + i * 7;
+  int order[] = {3, 1, 2, 0, 5, 4, 4, 3, 9, 8, 7, 6, 6, 29, 10, 28, 11, 27, 12, 26, 13, 25, 14,
+                 24, 15, 23, 16, 22, 17, 21, 18, 20, 19, 19};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+    CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, &owner, 1, ids[order[i]], 25), 0);
+  chirp_key_feed(key, owner);
+  CHECK_INT_EQ(llen(r, key), 25); /* capped: the five oldest went */
+  set_flag(r, chirp_key_feed_ok(ok, owner));
+  CHECK_INT_EQ(chirp_feed_page(r, owner, 0, 10, out, &n, &stale), 0);
+  CHECK_INT_EQ(n, 10);
+  int sorted = 1;
+  for (size_t i = 0; i < n; i++) sorted &= out[i] == ids[29 - i];
+  CHECK(sorted);
+  /* The next page starts right below the cursor... */
+  CHECK_INT_EQ(chirp_feed_page(r, owner, out[9], 10, out, &n, &stale), 0);
+  CHECK_INT_EQ(n, 10);
+  CHECK_INT_EQ(out[0], ids[19]);
+  /* ...also when the cursor's own item was removed meanwhile. */
+  CHECK_INT_EQ(chirp_feed_remove(r, CHIRP_LIST_FEED, &owner, 1, ids[19]), 0);
+  CHECK_INT_EQ(chirp_feed_page(r, owner, ids[19], 3, out, &n, &stale), 0);
+  CHECK_INT_EQ(n, 3);
+  CHECK_INT_EQ(out[0], ids[18]);
+  CHECK_INT_EQ(out[2], ids[16]);
+  /* The end of the feed: a short page. */
+  CHECK_INT_EQ(chirp_feed_page(r, owner, ids[7], 10, out, &n, &stale), 0);
+  CHECK_INT_EQ(n, 2);
+
+  /* Merge and unmerge keep order and uniqueness. */
+  int64_t extra[3] = {ids[0] + 1, ids[29] + 1, ids[15] + 3};
+  CHECK_INT_EQ(chirp_feed_merge(r, owner, extra, 3, 100), 0);
+  CHECK_INT_EQ(chirp_feed_merge(r, owner, extra, 3, 100), 0);
+  CHECK_INT_EQ(llen(r, key), 24 + 3);
+  CHECK_INT_EQ(chirp_feed_page(r, owner, 0, 1, out, &n, &stale), 0);
+  CHECK_INT_EQ(out[0], ids[29] + 1);
+  CHECK_INT_EQ(chirp_feed_unmerge(r, owner, extra, 3), 0);
+  CHECK_INT_EQ(llen(r, key), 24);
+
+  /* A huge account's timeline is merged into every page. */
+  CHECK_INT_EQ(chirp_feed_huge_add(r, &owner, 1, huge), 0);
+  CHECK_INT_EQ(chirp_feed_page(r, owner, 0, 5, out, &n, &stale), CHIRP_ENOTFOUND);
+  CHECK_INT_EQ(stale, huge); /* its timeline is not built */
+  int64_t h1 = ids[29] + 2, h2 = ids[20] + 1;
+  CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_TIMELINE, &huge, 1, h2, 100), 0);
+  CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_TIMELINE, &huge, 1, h1, 100), 0);
+  set_flag(r, chirp_key_timeline_ok(ok, huge));
+  CHECK_INT_EQ(chirp_feed_page(r, owner, 0, 12, out, &n, &stale), 0);
+  CHECK_INT_EQ(n, 12);
+  CHECK_INT_EQ(out[0], h1);
+  CHECK_INT_EQ(out[1], ids[29]);
+  int found_h2 = 0, desc = 1;
+  for (size_t i = 0; i < n; i++) {
+    found_h2 |= out[i] == h2;
+    if (i) desc &= out[i] < out[i - 1];
+  }
+  CHECK(found_h2);
+  CHECK(desc);
+  CHECK_INT_EQ(chirp_feed_huge_remove(r, owner, huge), 0);
+  CHECK_INT_EQ(chirp_feed_page(r, owner, 0, 1, out, &n, &stale), 0);
+  CHECK_INT_EQ(out[0], ids[29]);
+
+  /* A push to many owners in one call reaches each once. */
+  int64_t owners[600];
+  for (int i = 0; i < 600; i++) owners[i] = base + 10 + i;
+  CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, owners, 600, ids[5], 800), 0);
+  CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, owners, 600, ids[5], 800), 0);
+  int all_one = 1;
+  for (int i = 0; i < 600; i += 37) all_one &= llen(r, chirp_key_feed(key, owners[i])) == 1;
+  CHECK(all_one);
+  redisFree(r);
+  CHECK_DONE();
+}
