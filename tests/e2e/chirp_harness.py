@@ -1,0 +1,621 @@
+"""chirp_harness.py — a small harness for Chirp's end-to-end tests.
+
+Python 3 standard library only.  It starts the real binaries against the test
+stack (deploy/stack.sh test start; its env exported, or read from
+`deploy/stack.sh test env` when CHIRP_PG_URL is unset):
+
+    stack = harness.Stack("tweets", workers=1)   # gateway + 1 worker per role
+    stack.start()                                # waits for /readyz (15 s)
+    r = stack.client().post("/api/v1/tweets", {"text": "hi"}, token=t)
+    stack.stop()                                 # SIGTERM; asserts exit 0
+
+Each process logs to a file under one temporary folder per test run; the
+folder is printed at start, and the tail of every log is printed when a test
+fails or a process does not exit with status 0 (under the sanitizer build
+LeakSanitizer turns a leak into a non-zero exit, which therefore fails the
+test).  Binaries come from CHIRP_GATEWAY_BIN / CHIRP_WORKER_BIN (ctest sets
+them), defaulting to build/gateway/chirp-gateway and build/workers/chirp-worker.
+
+Names are unique per run (a random hex prefix), so tests can be re-run
+against the same database.
+"""
+
+import atexit
+import http.client
+import itertools
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+API = "/api/v1"
+
+# A random prefix per run: re-running against the same database never collides.
+RUN = secrets.token_hex(4)
+_counter = itertools.count(1)
+_counter_lock = threading.Lock()
+
+LOG_DIR = None
+_procs = []  # every Proc started in this run (for log tails and the atexit kill)
+
+
+def log_dir():
+    global LOG_DIR
+    if LOG_DIR is None:
+        LOG_DIR = tempfile.mkdtemp(prefix="chirp-e2e-%s-" % RUN)
+        print("chirp e2e: logs in %s" % LOG_DIR, file=sys.stderr, flush=True)
+    return LOG_DIR
+
+
+def unique(prefix="u"):
+    """A name unique to this run: [A-Za-z0-9_], at most 30 characters."""
+    with _counter_lock:
+        n = next(_counter)
+    name = "%s_%s_%d" % (prefix, RUN, n)
+    assert len(name) <= 30, name
+    return name
+
+
+# ---- environment ------------------------------------------------------------
+
+_stack_env_cache = None
+
+
+def stack_sh():
+    return os.environ.get("CHIRP_STACK_SH") or os.path.join(ROOT, "deploy", "stack.sh")
+
+
+def stack_env():
+    """The environment for gateway and workers: ours, plus the test stack's
+    URLs when they are not exported, plus CHIRP_PWHASH=min."""
+    global _stack_env_cache
+    if _stack_env_cache is None:
+        env = dict(os.environ)
+        if not env.get("CHIRP_PG_URL"):
+            out = subprocess.run(["bash", stack_sh(), "test", "env"], check=True,
+                                 capture_output=True, text=True, timeout=30).stdout
+            for line in out.splitlines():
+                line = line.strip()
+                if line.startswith("export "):
+                    k, _, v = line[len("export "):].partition("=")
+                    env[k] = shlex.split(v)[0] if v else ""
+        env.setdefault("CHIRP_PWHASH", "min")
+        env.setdefault("CHIRP_LOG_LEVEL", "info")
+        _stack_env_cache = env
+    return dict(_stack_env_cache)
+
+
+def gateway_bin():
+    return os.environ.get("CHIRP_GATEWAY_BIN") or os.path.join(ROOT, "build", "gateway",
+                                                               "chirp-gateway")
+
+
+def worker_bin():
+    return os.environ.get("CHIRP_WORKER_BIN") or os.path.join(ROOT, "build", "workers",
+                                                              "chirp-worker")
+
+
+def free_port():
+    """A port nobody listens on now (bind port 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def psql(sql):
+    """Runs sql with psql against CHIRP_PG_URL; returns stdout stripped
+    (-At: unaligned, tuples only).  Raises on error."""
+    env = stack_env()
+    # The statement goes through stdin: it may be longer than one argv string may be.
+    r = subprocess.run(["psql", "-X", "-At", "-q", "-v", "ON_ERROR_STOP=1", env["CHIRP_PG_URL"]],
+                       input=sql, capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise RuntimeError("psql failed (%d): %s\n%s" % (r.returncode, sql, r.stderr))
+    return r.stdout.strip()
+
+
+def sql_int(sql):
+    return int(psql(sql))
+
+
+def id_literal(v):
+    """An id (str or int) checked to be digits, for use inside SQL text."""
+    s = str(v)
+    if not s.isdigit():
+        raise ValueError("not an id: %r" % (v,))
+    return s
+
+
+def redis_cmd(*args):
+    """One command to the test stack's Redis (CHIRP_REDIS_URL) over RESP;
+    returns the reply (int, bytes, None or list).  Only for evicting
+    single cache keys: never FLUSH a stack that others may share."""
+    u = urllib.parse.urlsplit(stack_env()["CHIRP_REDIS_URL"])
+    db = (u.path or "/0").strip("/") or "0"
+    with socket.create_connection((u.hostname, u.port or 6379), timeout=10) as s:
+        f = s.makefile("rb")
+
+        def send(*a):
+            out = [b"*%d\r\n" % len(a)]
+            for x in a:
+                x = x if isinstance(x, bytes) else str(x).encode()
+                out.append(b"$%d\r\n%s\r\n" % (len(x), x))
+            s.sendall(b"".join(out))
+            return read()
+
+        def read():
+            line = f.readline()
+            if not line:
+                raise ConnectionError("redis closed the connection")
+            kind, rest = line[:1], line[1:-2]
+            if kind == b"+":
+                return rest
+            if kind == b"-":
+                raise RuntimeError("redis: " + rest.decode())
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                if n < 0:
+                    return None
+                data = f.read(n + 2)
+                return data[:-2]
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise RuntimeError("redis: unexpected reply %r" % line)
+
+        if db != "0":
+            send("SELECT", db)
+        return send(*args)
+
+
+def evict_tweet(tweet_id):
+    """Drops a tweet's cache entry, so the next read comes from PostgreSQL."""
+    return redis_cmd("DEL", "chirp:t:{%s}" % id_literal(tweet_id))
+
+
+def evict_account(account_id):
+    return redis_cmd("DEL", "chirp:a:{%s}" % id_literal(account_id))
+
+
+def evict_session(token):
+    import hashlib
+    return redis_cmd("DEL", "chirp:s:{%s}" % hashlib.sha256(token.encode()).hexdigest())
+
+
+def stack_cmd(cmd, timeout=120):
+    """deploy/stack.sh test CMD (start-rabbit, stop-rabbit, ...)."""
+    r = subprocess.run(["bash", stack_sh(), "test", cmd], capture_output=True, text=True,
+                       timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("stack.sh test %s failed (%d):\n%s%s" % (cmd, r.returncode, r.stdout,
+                                                                  r.stderr))
+    return r.stdout
+
+
+# ---- polling ----------------------------------------------------------------
+
+def wait_until(predicate, timeout=10.0, interval=0.05, what=None):
+    """Calls predicate() until it returns a truthy value (returned) or
+    timeout seconds pass (AssertionError naming what was awaited)."""
+    deadline = time.monotonic() + timeout
+    last_exc = None
+    while True:
+        try:
+            v = predicate()
+            if v:
+                return v
+        except Exception as e:  # a poll may fail transiently; report the last one
+            last_exc = e
+        if time.monotonic() >= deadline:
+            msg = "timed out after %.1f s waiting for %s" % (
+                timeout, what or getattr(predicate, "__name__", "a condition"))
+            if last_exc is not None:
+                msg += " (last error: %r)" % (last_exc,)
+            raise AssertionError(msg)
+        time.sleep(interval)
+
+
+# ---- processes --------------------------------------------------------------
+
+# If the test process dies (ctest timeout, SIGKILL), its children get SIGKILL
+# instead of leaking: setpriv (util-linux) sets the parent-death signal and
+# execs the binary, so the pid stays the binary's.  Processes are started from
+# the main thread only (the signal follows the thread that forked).
+_SETPRIV = shutil.which("setpriv")
+
+
+def tail(path, n=40):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-n:])
+    except OSError as e:
+        return "(cannot read %s: %s)" % (path, e)
+
+
+class Proc:
+    """One child process (gateway or worker) with its log file."""
+
+    def __init__(self, name, argv, env, role=None):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.role = role  # a worker's --role, None for the gateway
+        self.log = os.path.join(log_dir(), "%s.log" % name)
+        self.p = None
+        self.killed = False  # SIGKILLed on purpose: its status is not checked
+
+    def start(self):
+        if not os.access(self.argv[0], os.X_OK):
+            raise AssertionError("%s: no executable %s (build first, or set "
+                                 "CHIRP_GATEWAY_BIN/CHIRP_WORKER_BIN)" % (self.name, self.argv[0]))
+        logf = open(self.log, "ab")
+        try:
+            argv = ([_SETPRIV, "--pdeathsig", "KILL", "--"] if _SETPRIV else []) + self.argv
+            self.p = subprocess.Popen(argv, env=self.env, stdin=subprocess.DEVNULL,
+                                      stdout=logf, stderr=subprocess.STDOUT, cwd=ROOT)
+        finally:
+            logf.close()
+        _procs.append(self)
+        return self
+
+    @property
+    def pid(self):
+        return self.p.pid
+
+    def alive(self):
+        return self.p is not None and self.p.poll() is None
+
+    def kill9(self):
+        """SIGKILL (a crash on purpose) and reap it."""
+        self.killed = True
+        os.kill(self.p.pid, signal.SIGKILL)
+        self.p.wait(10)
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; returns None when it exited with status 0, else
+        a message with the status and the tail of its log."""
+        if self.p is None or self.killed:
+            return None
+        if self.p.poll() is None:
+            try:
+                os.kill(self.p.pid, signal.SIGCONT)  # in case a test left it stopped
+            except ProcessLookupError:
+                pass
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(10)
+                return "%s (pid %d) did not exit within %d s of SIGTERM; killed.\n" \
+                       "--- tail of %s ---\n%s" % (self.name, self.p.pid, timeout, self.log,
+                                                    tail(self.log))
+        rc = self.p.returncode
+        if rc != 0:
+            return "%s (pid %d) exited with status %d (want 0).\n--- tail of %s ---\n%s" % (
+                self.name, self.p.pid, rc, self.log, tail(self.log, 60))
+        return None
+
+
+@atexit.register
+def _kill_leftovers():
+    for pr in _procs:
+        if pr.p is not None and pr.p.poll() is None:
+            pr.p.kill()
+
+
+# ---- HTTP -------------------------------------------------------------------
+
+class Response:
+    def __init__(self, status, headers, body, elapsed):
+        self.status = status
+        self.headers = headers  # http.client.HTTPMessage (case-insensitive get)
+        self.body = body
+        self.elapsed = elapsed
+        self._json = None
+        self._parsed = False
+
+    @property
+    def json(self):
+        if not self._parsed:
+            self._parsed = True
+            try:
+                self._json = json.loads(self.body.decode("utf-8")) if self.body else None
+            except ValueError:
+                self._json = None
+        return self._json
+
+    def header(self, name):
+        return self.headers.get(name)
+
+    def __repr__(self):
+        return "<%d %s>" % (self.status, self.body[:400].decode("utf-8", "replace"))
+
+
+class Client:
+    """A tiny HTTP client.  keepalive=True reuses one connection (one client
+    per thread); otherwise each request opens its own."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=30.0, keepalive=False):
+        self.host, self.port, self.timeout, self.keepalive = host, port, timeout, keepalive
+        self._conn = None
+
+    def close(self):
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None,
+                content_type="application/json", query=None):
+        """body: an object sent as JSON; raw: bytes sent as they are.
+        Returns a Response (status, headers, body, json, elapsed)."""
+        if query:
+            path = path + "?" + urllib.parse.urlencode(query)
+        h = {}
+        data = None
+        if raw is not None:
+            data = raw
+        elif body is not None:
+            data = json.dumps(body).encode("utf-8")
+        if data is not None and content_type is not None:
+            h["Content-Type"] = content_type
+        if token is not None:
+            h["Authorization"] = "Bearer " + token
+        if headers:
+            h.update(headers)
+        for attempt in range(2):
+            conn = self._conn if self.keepalive else None
+            fresh = conn is None
+            if conn is None:
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            t0 = time.monotonic()
+            try:
+                conn.request(method, path, body=data, headers=h)
+                r = conn.getresponse()
+                payload = r.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                conn.close()
+                self._conn = None
+                if fresh or attempt == 1 or method not in ("GET", "HEAD"):
+                    raise
+                continue  # a kept-alive connection closed by the server: once more
+            elapsed = time.monotonic() - t0
+            if self.keepalive and not r.will_close:
+                self._conn = conn
+            else:
+                conn.close()
+                self._conn = None
+            return Response(r.status, r.headers, payload, elapsed)
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def patch(self, path, body=None, **kw):
+        return self.request("PATCH", path, body=body, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+
+# ---- the system under test --------------------------------------------------
+
+# The worker roles a Stack starts by default: follows and feeds need the
+# fan-out role as well as persist.
+DEFAULT_ROLES = ("persist", "fanout")
+
+
+class Stack:
+    """A gateway and N workers of each role in roles (default persist and
+    fanout) on the test stack."""
+
+    def __init__(self, name, workers=1, env=None, worker_env=None, roles=DEFAULT_ROLES):
+        self.name = name
+        self.n_workers = workers
+        self.roles = tuple(roles)
+        self.extra_env = env or {}
+        self.worker_env = worker_env or {}
+        self.gateway = None
+        self.workers = []
+        self.port = None
+        self._seq = itertools.count(1)
+
+    def _env(self, extra=None):
+        env = stack_env()
+        env.update(self.extra_env)
+        if extra:
+            env.update(extra)
+        return env
+
+    def start(self, ready_timeout=15.0):
+        self.start_gateway(ready_timeout)
+        for role in self.roles:
+            for _ in range(self.n_workers):
+                self.start_worker(role=role)
+        return self
+
+    def start_gateway(self, ready_timeout=15.0):
+        for attempt in range(3):
+            self.port = free_port()
+            env = self._env({"CHIRP_HTTP_PORT": str(self.port), "CHIRP_HTTP_BIND": "127.0.0.1"})
+            self.gateway = Proc("%s-gateway-%d" % (self.name, next(self._seq)), [gateway_bin()],
+                                env).start()
+            try:
+                self.wait_ready(ready_timeout)
+                return self.gateway
+            except AssertionError:
+                if self.gateway.alive() or attempt == 2:
+                    raise
+                # It exited: perhaps someone took the port meanwhile.  Retry.
+        raise AssertionError("unreachable")
+
+    def start_worker(self, extra_env=None, role="persist"):
+        env = self._env(self.worker_env)
+        if extra_env:
+            env.update(extra_env)
+        w = Proc("%s-worker-%s-%d" % (self.name, role, next(self._seq)),
+                 [worker_bin(), "--role", role], env, role=role).start()
+        self.workers.append(w)
+        return w
+
+    def workers_of(self, role):
+        """The workers of one role started so far (killed ones included)."""
+        return [w for w in self.workers if w.role == role]
+
+    def client(self, **kw):
+        return Client(self.port, **kw)
+
+    def wait_ready(self, timeout=15.0):
+        c = self.client(timeout=5)
+
+        def ready():
+            if not self.gateway.alive():
+                raise AssertionError("%s exited with status %s before it was ready:\n%s" % (
+                    self.gateway.name, self.gateway.p.returncode, tail(self.gateway.log)))
+            try:
+                return c.get("/readyz").status == 200
+            except OSError:
+                return False
+
+        try:
+            wait_until(ready, timeout, 0.05, "GET /readyz = 200 from %s" % self.gateway.name)
+        except AssertionError as e:
+            raise AssertionError("%s\n--- tail of %s ---\n%s" % (e, self.gateway.log,
+                                                              tail(self.gateway.log)))
+
+    def stop(self):
+        """Stops every process (workers first); raises AssertionError listing
+        each one that did not exit with status 0."""
+        problems = []
+        for p in self.workers + ([self.gateway] if self.gateway else []):
+            msg = p.stop()
+            if msg:
+                problems.append(msg)
+        if problems:
+            raise AssertionError("\n\n".join(problems))
+
+
+# ---- API helpers ------------------------------------------------------------
+
+def sign_up(client, prefix="u", password="correct horse 1"):
+    """Creates a unique account; returns (token, account)."""
+    name = unique(prefix)
+    r = client.post(API + "/accounts", {"username": name, "email": "%s@example.com" % name.lower(),
+                                        "password": password})
+    if r.status != 201:
+        raise AssertionError("sign up %s: %r" % (name, r))
+    return r.json["token"], r.json["account"]
+
+
+def post_tweet(client, token, text, **extra):
+    body = {"text": text}
+    body.update(extra)
+    r = client.post(API + "/tweets", body, token=token)
+    if r.status != 202:
+        raise AssertionError("POST /tweets: %r" % (r,))
+    return r.json
+
+
+def wait_fanout_idle(client, timeout=120.0):
+    """Waits until the fan-out role has caught up with everything queued so
+    far (e.g. a backlog left by tests that ran no fan-out worker): posts a
+    tweet as a fresh account and waits for it in that account's own Redis
+    feed list, which the fan-out worker writes.  Needs a running fan-out
+    worker.  Returns the seconds it took."""
+    t0 = time.monotonic()
+    token, acct = sign_up(client, "drain")
+    t = post_tweet(client, token, "fan-out barrier")
+    key = "chirp:f:{%s}" % id_literal(acct["id"])
+    wait_until(lambda: redis_cmd("LPOS", key, t["id"]) is not None, timeout, 0.05,
+               "the fan-out worker to reach a barrier tweet (backlog drained)")
+    return time.monotonic() - t0
+
+
+def count_tweets_by_author(author_id):
+    return sql_int("SELECT count(*) FROM tweets WHERE author_id = %s" % id_literal(author_id))
+
+
+# ---- test case base and main ------------------------------------------------
+
+class StackTestCase(unittest.TestCase):
+    """One Stack per test class: started in setUpClass, stopped (exit
+    statuses asserted) in tearDownClass."""
+
+    WORKERS = 1  # per role
+    ROLES = DEFAULT_ROLES
+    ENV = {}
+    stack = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.stack = Stack(cls.__name__, workers=cls.WORKERS, env=dict(cls.ENV), roles=cls.ROLES)
+        try:
+            cls.stack.start()
+        except BaseException:
+            try:
+                cls.stack.stop()
+            except AssertionError:
+                pass
+            raise
+        cls.http = cls.stack.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.stack is not None:
+            cls.stack.stop()
+
+    # -- assertion helpers --
+    def assertStatus(self, r, status, msg=None):
+        self.assertEqual(r.status, status, msg or "unexpected status: %r" % (r,))
+
+    def assertKeys(self, obj, required, forbidden=()):
+        """obj is a JSON object with at least the required keys and none of
+        the forbidden ones (new features may add keys)."""
+        self.assertIsInstance(obj, dict, obj)
+        missing = set(required) - set(obj)
+        self.assertFalse(missing, "missing keys %s in %r" % (sorted(missing), obj))
+        present = set(forbidden) & set(obj)
+        self.assertFalse(present, "keys %s must not be in %r" % (sorted(present), obj))
+
+    def assertError(self, r, status, code, field=None):
+        """An error reply: exact status, JSON {"error": {code, message,
+        field?}} with the given code and field (None: no field)."""
+        self.assertEqual(r.status, status, "unexpected reply: %r" % (r,))
+        self.assertTrue((r.header("Content-Type") or "").startswith("application/json"), r)
+        self.assertIsInstance(r.json, dict, r)
+        self.assertEqual(set(r.json), {"error"}, r)
+        e = r.json["error"]
+        self.assertEqual(e.get("code"), code, r)
+        self.assertIsInstance(e.get("message"), str, r)
+        self.assertTrue(e["message"], r)
+        if field is None:
+            self.assertNotIn("field", e, r)
+        else:
+            self.assertEqual(e.get("field"), field, r)
+
+
+def main():
+    """unittest.main, plus the tail of every process log when a test failed;
+    exits non-zero on failure."""
+    prog = unittest.main(exit=False, verbosity=2)
+    ok = prog.result.wasSuccessful()
+    if not ok and _procs:
+        for pr in _procs:
+            print("\n--- tail of %s ---\n%s" % (pr.log, tail(pr.log, 30)), file=sys.stderr)
+    sys.exit(0 if ok else 1)

@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Integration: `kill -9` of the persist worker loses nothing and duplicates
+nothing (DESIGN: "A worker acks only after its effect is committed").
+
+A gateway and a persist worker (prefetch 500) run on the test stack.  16
+threads post 10 000 tweets over keep-alive connections and record every id
+answered 202.  While they stream:
+
+  1. at ~1 000 accepted the worker is paused (SIGSTOP), so a backlog builds
+     in the queue while it holds a full window of unacked deliveries;
+  2. at ~2 000 accepted it resumes (SIGCONT); as soon as it has committed
+     more, it is SIGKILLed mid-work, and the test checks that more tweets
+     were accepted than persisted at that moment (by more than the
+     prefetch: the queue was not empty, so the worker held unacked work);
+  3. a second worker takes over and is SIGKILLed mid-stream as well;
+  4. a third worker finishes.
+
+After all 10 000 got 202, PostgreSQL must hold exactly those 10 000 tweets
+for the test's own author: every accepted id once, nothing else.
+"""
+
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                "e2e"))
+import chirp_harness as h  # noqa: E402
+
+N = int(os.environ.get("CHIRP_SIGKILL_TWEETS", "10000"))
+THREADS = 16
+PREFETCH = 500
+API = h.API
+
+
+class Poster:
+    """THREADS threads posting N tweets; ids answered 202 are recorded."""
+
+    def __init__(self, port, token):
+        self.port, self.token = port, token
+        self.lock = threading.Lock()
+        self.ids = []
+        self.failures = []
+        self.threads = []
+
+    def accepted(self):
+        with self.lock:
+            return len(self.ids)
+
+    def run(self, t, count):
+        c = h.Client(self.port, keepalive=True, timeout=30)
+        try:
+            for i in range(count):
+                try:
+                    r = c.post(API + "/tweets", {"text": "sigkill %d-%d" % (t, i)},
+                               token=self.token)
+                except Exception as e:  # noqa: BLE001 - recorded and asserted on
+                    with self.lock:
+                        self.failures.append("thread %d tweet %d: %r" % (t, i, e))
+                    c.close()
+                    continue
+                with self.lock:
+                    if r.status == 202:
+                        self.ids.append(r.json["id"])
+                    else:
+                        self.failures.append("thread %d tweet %d: %r" % (t, i, r))
+        finally:
+            c.close()
+
+    def start(self):
+        per = [N // THREADS + (1 if t < N % THREADS else 0) for t in range(THREADS)]
+        for t in range(THREADS):
+            th = threading.Thread(target=self.run, args=(t, per[t]), daemon=True)
+            th.start()
+            self.threads.append(th)
+
+    def done(self):
+        return not any(th.is_alive() for th in self.threads)
+
+    def join(self, timeout):
+        deadline = time.monotonic() + timeout
+        for th in self.threads:
+            th.join(max(0.0, deadline - time.monotonic()))
+        return self.done()
+
+
+class WorkerSigkill(h.StackTestCase):
+    WORKERS = 0  # started by the test itself, with its prefetch
+
+    def persisted(self):
+        return h.count_tweets_by_author(self.author["id"])
+
+    def test_sigkill_loses_and_duplicates_nothing(self):
+        t_start = time.monotonic()
+        self.token, self.author = h.sign_up(self.http, "kill")
+        wenv = {"CHIRP_PREFETCH": str(PREFETCH)}
+        w1 = self.stack.start_worker(wenv)
+        poster = Poster(self.stack.port, self.token)
+        poster.start()
+
+        def accepted_at_least(n):
+            h.wait_until(lambda: poster.accepted() >= n or poster.done(), 60, 0.005,
+                         "%d tweets accepted" % n)
+            self.assertFalse(poster.failures[:5])
+            self.assertGreaterEqual(poster.accepted(), n, "posting ended early")
+
+        # 1. Pause the first worker so that a backlog builds up.
+        accepted_at_least(min(1000, N // 10))
+        os.kill(w1.pid, signal.SIGSTOP)
+        # 2. Resume it at ~2 000 accepted and kill it mid-work.
+        accepted_at_least(min(2000, N // 5))
+        before = self.persisted()
+        os.kill(w1.pid, signal.SIGCONT)
+        h.wait_until(lambda: self.persisted() > before, 30, 0.005,
+                     "the resumed worker to commit")
+        accepted_at_kill = poster.accepted()
+        w1.kill9()
+        persisted_at_kill = self.persisted()  # frozen: no worker runs now
+        backlog = accepted_at_kill - persisted_at_kill
+        print("first kill: %d accepted, %d persisted, backlog %d" % (
+            accepted_at_kill, persisted_at_kill, backlog), file=sys.stderr)
+        self.assertGreater(persisted_at_kill, 0)
+        self.assertGreater(backlog, PREFETCH,
+                           "the queue was empty when the worker died: it held no unacked work")
+
+        # 3. A second worker takes over; kill it too, mid-stream.
+        w2 = self.stack.start_worker(wenv)
+        h.wait_until(lambda: self.persisted() > persisted_at_kill, 30, 0.005,
+                     "the second worker to commit")
+        accepted2 = poster.accepted()
+        w2.kill9()
+        persisted2 = self.persisted()
+        print("second kill: %d accepted, %d persisted" % (accepted2, persisted2), file=sys.stderr)
+
+        # 4. A third worker finishes the job.
+        self.stack.start_worker(wenv)
+        self.assertTrue(poster.join(120), "posting did not finish in 120 s")
+        self.assertEqual(poster.failures[:10], [], "%d requests were not answered 202"
+                         % len(poster.failures))
+        ids = poster.ids
+        self.assertEqual(len(ids), N)
+        self.assertEqual(len(set(ids)), N, "the gateway handed out an id twice")
+        t_posted = time.monotonic()
+
+        h.wait_until(lambda: self.persisted() >= N, 120, 0.1,
+                     "%d tweets persisted (have %d)" % (N, self.persisted()))
+        t_persisted = time.monotonic()
+        # Exactly these N tweets, once each, and nothing else for this author.
+        self.assertEqual(self.persisted(), N)
+        id_array = "'{%s}'::bigint[]" % ",".join(h.id_literal(i) for i in ids)
+        author = h.id_literal(self.author["id"])
+        self.assertEqual(h.sql_int("SELECT count(*) FROM tweets WHERE id = ANY(%s)" % id_array), N)
+        self.assertEqual(h.sql_int("SELECT count(*) FROM tweets WHERE author_id = %s AND NOT "
+                                   "(id = ANY(%s))" % (author, id_array)), 0)
+        self.assertEqual(h.sql_int("SELECT count(DISTINCT text) FROM tweets WHERE author_id = %s"
+                                   % author), N, "a tweet was stored twice under two ids")
+        self.assertEqual(h.sql_int("SELECT count(*) FROM tweets WHERE author_id = %s AND "
+                                   "deleted_at IS NULL AND edited_at IS NULL" % author), N)
+        print("posted %d in %.1f s, all persisted %.1f s later" % (
+            N, t_posted - t_start, t_persisted - t_posted), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    h.main()
