@@ -75,7 +75,7 @@ class BrokerDown(h.StackTestCase):
         # Reads and synchronous account writes still work.
         g = self.http.get(API + "/tweets/" + existing["id"])
         self.assertStatus(g, 200)
-        self.assertEqual(g.json, existing, "a refused edit or delete changed the tweet")
+        self.assertSameTweet(g.json, existing, "a refused edit or delete changed the tweet")
         self.assertStatus(self.http.get(API + "/accounts/" + author["id"]), 200)
         self.assertStatus(self.http.get(API + "/accounts/" + author["id"] + "/tweets"), 200)
         self.assertStatus(self.http.get(API + "/sessions/current", token=token), 200)

@@ -12,6 +12,9 @@ answered 202.  While they stream:
      more, it is SIGKILLed mid-work, and the test checks that more tweets
      were accepted than persisted at that moment (by more than the
      prefetch: the queue was not empty, so the worker held unacked work);
+     (If another persist worker shares the stack's queue - another test
+     running at the same time - the backlog cannot be kept, and the worker
+     is killed while stopped, holding the deliveries it got.)
   3. a second worker takes over and is SIGKILLed mid-stream as well;
   4. a third worker finishes.
 
@@ -88,7 +91,10 @@ class Poster:
 
 
 class WorkerSigkill(h.StackTestCase):
-    WORKERS = 0  # started by the test itself, with its prefetch
+    # Persist workers are started by the test itself, with its prefetch; one
+    # worker of each other role keeps their queues from piling up.
+    WORKERS = 1
+    ROLES = tuple(r for r in h.DEFAULT_ROLES if r != "persist")
 
     def persisted(self):
         return h.count_tweets_by_author(self.author["id"])
@@ -110,21 +116,37 @@ class WorkerSigkill(h.StackTestCase):
         # 1. Pause the first worker so that a backlog builds up.
         accepted_at_least(min(1000, N // 10))
         os.kill(w1.pid, signal.SIGSTOP)
-        # 2. Resume it at ~2 000 accepted and kill it mid-work.
+        time.sleep(0.3)  # a COMMIT already sent when it stopped completes
+        p0 = self.persisted()
+        # 2. At ~2 000 accepted, resume it and kill it mid-work.
         accepted_at_least(min(2000, N // 5))
-        before = self.persisted()
-        os.kill(w1.pid, signal.SIGCONT)
-        h.wait_until(lambda: self.persisted() > before, 30, 0.005,
-                     "the resumed worker to commit")
+        p1 = self.persisted()
+        # The test stack is shared: another persist worker consuming
+        # chirp.persist (another engineer's test) would drain the backlog.
+        foreign = p1 > p0
+        if foreign:
+            # Killed while stopped, it still holds the deliveries it got.
+            print("NOTE: another consumer shares chirp.persist (%d tweets persisted while the "
+                  "only worker of this test was stopped): killing it while stopped; the "
+                  "backlog check is skipped" % (p1 - p0), file=sys.stderr)
+        else:
+            os.kill(w1.pid, signal.SIGCONT)
+            h.wait_until(lambda: self.persisted() > p1, 30, 0.005,
+                         "the resumed worker to commit")
         accepted_at_kill = poster.accepted()
         w1.kill9()
-        persisted_at_kill = self.persisted()  # frozen: no worker runs now
+        time.sleep(0.1)
+        persisted_at_kill = self.persisted()  # frozen unless another consumer runs
         backlog = accepted_at_kill - persisted_at_kill
         print("first kill: %d accepted, %d persisted, backlog %d" % (
             accepted_at_kill, persisted_at_kill, backlog), file=sys.stderr)
         self.assertGreater(persisted_at_kill, 0)
-        self.assertGreater(backlog, PREFETCH,
-                           "the queue was empty when the worker died: it held no unacked work")
+        if not foreign:
+            # More accepted than the worker's prefetch window and not yet
+            # persisted: the queue was not empty, so the broker had filled
+            # the worker's window: it died holding unacked deliveries.
+            self.assertGreater(backlog, PREFETCH,
+                               "the queue was empty when the worker died: no unacked work")
 
         # 3. A second worker takes over; kill it too, mid-stream.
         w2 = self.stack.start_worker(wenv)
