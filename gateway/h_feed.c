@@ -54,7 +54,7 @@ void h_feed(gw_req *req, gw_reply *rep) {
     size_t n = 0, got = 0;
     rc = read_ids(req->account_id, before, want - total, ids, &n);
     if (rc || n == 0) break;
-    rc = gw_hydrate_tweets(ids, n, items, shown + total, &got);
+    rc = gw_hydrate_tweets(ids, n, req->account_id, items, shown + total, &got);
     total += got;
     before = ids[n - 1];
     if (n < want - total + got) break; /* the feed has no more */

@@ -1,4 +1,6 @@
 /* h_ops.c — /healthz (the process answers) and /readyz (its dependencies do). */
+#include <stdlib.h>
+
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "gw.h"
@@ -25,4 +27,38 @@ void h_readyz(gw_req *req, gw_reply *rep) {
                 json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unavailable",
                           "checks", "redis", redis_up ? "up" : "down", "postgres",
                           pg_up ? "up" : "down", "rabbitmq", amqp_up ? "up" : "down"));
+}
+
+/* Prometheus text: the gateway's own counters, then the workers' (they
+   keep theirs in Redis under chirp:m:*). */
+void h_metrics(gw_req *req, gw_reply *rep) {
+  (void)req;
+  char *buf = NULL;
+  size_t len = 0, cap = 0;
+  gw_http_metrics(&buf, &len, &cap);
+  gw_publisher_stats ps;
+  gw_publisher_get_stats(gw.pub, &ps);
+  gw_appendf(&buf, &len, &cap,
+             "# TYPE chirp_amqp_published_total counter\nchirp_amqp_published_total %llu\n"
+             "# TYPE chirp_amqp_confirmed_total counter\nchirp_amqp_confirmed_total %llu\n"
+             "# TYPE chirp_amqp_failed_total counter\nchirp_amqp_failed_total %llu\n"
+             "# TYPE chirp_amqp_connects_total counter\nchirp_amqp_connects_total %llu\n"
+             "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n",
+             ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub));
+  static const char *const worker_metrics[][2] = {
+      {"likes_received", "like events the like batcher took in"},
+      {"likes_statements", "statements the like batcher issued to PostgreSQL"},
+  };
+  redisContext *r = gw_redis();
+  for (size_t i = 0; r && i < sizeof worker_metrics / sizeof worker_metrics[0]; i++) {
+    redisReply *rr = redisCommand(r, "GET chirp:m:%s", worker_metrics[i][0]);
+    long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
+    if (rr) freeReplyObject(rr);
+    gw_appendf(&buf, &len, &cap, "# HELP chirp_%s_total %s.\n# TYPE chirp_%s_total counter\nchirp_%s_total %lld\n",
+               worker_metrics[i][0], worker_metrics[i][1], worker_metrics[i][0], worker_metrics[i][0], v);
+  }
+  rep->status = 200;
+  rep->raw = buf;
+  rep->raw_len = len;
+  rep->content_type = "text/plain; version=0.0.4";
 }

@@ -14,15 +14,17 @@
 #include "chirp_error.h"
 #include "chirp_event.h"
 #include "chirp_log.h"
+#include "chirp_poll.h"
 #include "chirp_text.h"
 #include "chirp_time.h"
 #include "chirp_tweet.h"
 #include "gw.h"
 #include "handlers.h"
+#include "stats.h"
 
 /* Loads a live tweet: Redis, else PostgreSQL (refilling Redis).  Returns 0,
    or sets a 404/503 reply and returns -1. */
-static int load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep) {
+int gw_load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep) {
   char *raw = NULL;
   size_t len;
   int deleted = 0;
@@ -82,21 +84,29 @@ static int check_text(const gw_req *req, gw_reply *rep, const char **text) {
 void h_tweet_create(gw_req *req, gw_reply *rep) {
   const char *text, *reply_to;
   if (check_text(req, rep, &text) || gw_body_string(req, rep, "reply_to", 0, &reply_to)) return;
-  if (json_object_get(req->body, "poll")) {
-    gw_reply_error(rep, CHIRP_EINVAL, "not_supported", "poll", "polls are not supported yet");
-    return;
-  }
   chirp_tweet t = {.author_id = req->account_id};
+  const json_t *poll = json_object_get(req->body, "poll");
+  if (poll && !json_is_null(poll)) {
+    const char *field, *why;
+    int rc = chirp_poll_from_request(poll, chirp_time_now_ms(), &gw.ids, &t.poll, &field, &why);
+    if (rc) {
+      gw_reply_error(rep, rc, why, field,
+                     "a poll has 2-4 options of 1-50 characters, expires_in of 300-604800 "
+                     "seconds, and an optional boolean multiple");
+      return;
+    }
+  }
   if (reply_to) {
     chirp_tweet parent;
     if (chirp_id_parse(reply_to, &t.reply_to) != 0) {
       gw_reply_error(rep, CHIRP_EINVAL, "invalid_id", "reply_to", "reply_to must be a tweet id");
       return;
     }
-    if (load_tweet(t.reply_to, &parent, rep)) {
+    if (gw_load_tweet(t.reply_to, &parent, rep)) {
       if (rep->err == CHIRP_ENOTFOUND)
         gw_reply_error(rep, CHIRP_EINVAL, "not_found", "reply_to",
                        "reply_to names no live tweet");
+      json_decref(t.poll);
       return;
     }
     chirp_tweet_cleanup(&parent);
@@ -106,6 +116,8 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
   t.text = (char *)text; /* borrowed from the body for the call; not freed */
   json_t *j = chirp_tweet_to_json(&t);
   int rc = j ? publish_and_cache("tweet.created", t.author_id, j, &t) : CHIRP_ENOMEM;
+  if (!rc && t.poll) gw_poll_remember(t.poll, t.id, t.author_id);
+  json_decref(t.poll);
   if (rc) {
     json_decref(j);
     return gw_reply_from_err(rep, rc);
@@ -113,26 +125,56 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
   gw_reply_json(rep, 202, j);
 }
 
+/* The cached JSON with the live numbers spliced in before its closing
+   brace: the hot path never decodes and re-encodes the tweet. */
+static int splice_stats(gw_reply *rep, char *raw, size_t len, const gw_tweet_stats *st) {
+  char tail[128];
+  int n = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
+                   st->likes, st->comments, st->liked_by_me ? "true" : "false");
+  char *out = len && raw[len - 1] == '}' ? realloc(raw, len + (size_t)n) : NULL;
+  if (!out) {
+    free(raw);
+    return CHIRP_EINTERNAL;
+  }
+  memcpy(out + len - 1, tail, (size_t)n + 1);
+  rep->raw = out;
+  rep->raw_len = len - 1 + (size_t)n;
+  return 0;
+}
+
 void h_tweet_get(gw_req *req, gw_reply *rep) {
   int64_t id;
   if (gw_param_id(req, rep, "id", &id)) return;
-  /* The hot path: a cache hit is sent as stored, without re-encoding. */
   int deleted = 0;
+  char *raw = NULL;
+  size_t len = 0;
+  gw_tweet_stats st;
   redisContext *r = gw_redis();
-  if (r && chirp_tweet_cache_get(r, id, &rep->raw, &rep->raw_len, &deleted) == 0) {
-    rep->status = 200;
-    return;
+  if (r && chirp_tweet_cache_get(r, id, &raw, &len, &deleted) == 0) {
+    if (gw_stats_get(&id, 1, req->account_id, &st) == 0 && splice_stats(rep, raw, len, &st) == 0) {
+      rep->status = 200;
+      return;
+    }
+    free(raw);
+    rep->raw = NULL;
   }
   chirp_tweet t;
-  if (load_tweet(id, &t, rep)) return;
-  gw_reply_json(rep, 200, chirp_tweet_to_json(&t));
+  if (gw_load_tweet(id, &t, rep)) return;
+  int rc = gw_stats_get(&id, 1, req->account_id, &st);
+  if (rc) {
+    chirp_tweet_cleanup(&t);
+    return gw_reply_from_err(rep, rc);
+  }
+  json_t *j = chirp_tweet_to_json(&t);
+  gw_stats_apply(j, &st);
+  gw_reply_json(rep, 200, j);
   chirp_tweet_cleanup(&t);
 }
 
 /* Loads the tweet of the route and checks the caller wrote it. */
 static int load_own_tweet(const gw_req *req, gw_reply *rep, chirp_tweet *t) {
   int64_t id;
-  if (gw_param_id(req, rep, "id", &id) || load_tweet(id, t, rep)) return -1;
+  if (gw_param_id(req, rep, "id", &id) || gw_load_tweet(id, t, rep)) return -1;
   if (t->author_id != req->account_id) {
     gw_reply_error(rep, CHIRP_EFORBIDDEN, NULL, NULL, "only the author may change this tweet");
     chirp_tweet_cleanup(t);
@@ -189,7 +231,7 @@ void h_tweet_delete(gw_req *req, gw_reply *rep) {
 void h_tweet_history(gw_req *req, gw_reply *rep) {
   int64_t id;
   chirp_tweet t;
-  if (gw_param_id(req, rep, "id", &id) || load_tweet(id, &t, rep)) return;
+  if (gw_param_id(req, rep, "id", &id) || gw_load_tweet(id, &t, rep)) return;
   PGconn *pg = gw_pg();
   json_t *older = NULL;
   int rc = pg ? chirp_tweet_store_history(pg, id, &older) : CHIRP_EUNAVAILABLE;

@@ -7,6 +7,7 @@
 #ifndef GW_HANDLERS_H
 #define GW_HANDLERS_H
 
+#include "chirp_tweet.h"
 #include "http.h"
 
 void h_healthz(gw_req *req, gw_reply *rep);
@@ -35,5 +36,29 @@ void h_feed(gw_req *req, gw_reply *rep);
 /* Shared by handlers: resolves the route parameter "id" (a decimal id or
    "@username") to an existing account id; sets a 404/503 reply otherwise. */
 int gw_resolve_account(const gw_req *req, gw_reply *rep, int64_t *id);
+/* Loads a live tweet (Redis, else PostgreSQL); sets a 404/503 reply and
+   returns -1 otherwise.  On success t is the caller's (chirp_tweet_cleanup). */
+int gw_load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep);
+
+void h_like(gw_req *req, gw_reply *rep);
+void h_unlike(gw_req *req, gw_reply *rep);
+void h_tweet_likes(gw_req *req, gw_reply *rep);
+void h_account_likes(gw_req *req, gw_reply *rep);
+void h_trending_liked(gw_req *req, gw_reply *rep);
+void h_comment_create(gw_req *req, gw_reply *rep);
+void h_comment_list(gw_req *req, gw_reply *rep);
+void h_comment_edit(gw_req *req, gw_reply *rep);
+void h_comment_delete(gw_req *req, gw_reply *rep);
+void h_poll_get(gw_req *req, gw_reply *rep);
+void h_poll_vote(gw_req *req, gw_reply *rep);
+void h_notifications(gw_req *req, gw_reply *rep);
+void h_notifications_unread(gw_req *req, gw_reply *rep);
+void h_notifications_read_all(gw_req *req, gw_reply *rep);
+void h_notification_read(gw_req *req, gw_reply *rep);
+void h_metrics(gw_req *req, gw_reply *rep);
+
+/* Caches a new poll's definition (h_polls.c) so that votes find it before
+   the persist worker stored it. */
+void gw_poll_remember(const json_t *def, int64_t tweet, int64_t author);
 
 #endif

@@ -213,13 +213,77 @@ static void write_reply(struct _u_response *resp, gw_reply *rep) {
   } else {
     resp->status = (unsigned)rep->status;
   }
-  if (rep->raw || rep->json) u_map_put(resp->map_header, "Content-Type", "application/json");
+  if ((rep->raw || rep->json) && !rep->content_type)
+    u_map_put(resp->map_header, "Content-Type", "application/json");
+  if (rep->content_type) u_map_put(resp->map_header, "Content-Type", rep->content_type);
   if (rep->link[0]) u_map_put(resp->map_header, "Link", rep->link);
   if (rep->retry_after > 0) {
     char ra[16];
     snprintf(ra, sizeof ra, "%d", rep->retry_after);
     u_map_put(resp->map_header, "Retry-After", ra);
   }
+}
+
+/* Per route: answers by status class (1xx..5xx) and total microseconds. */
+#define MAX_ROUTES 64
+static const gw_route *route_table;
+static _Atomic unsigned long long route_answers[MAX_ROUTES + 1][6];
+static _Atomic unsigned long long route_micros[MAX_ROUTES + 1];
+
+static void count(const gw_route *route, long status, int64_t micros) {
+  size_t i = MAX_ROUTES; /* the JSON 404 of unknown paths */
+  if (route_table && route >= route_table && route < route_table + MAX_ROUTES)
+    i = (size_t)(route - route_table);
+  int cls = status >= 100 && status < 600 ? (int)(status / 100) : 0;
+  route_answers[i][cls]++;
+  route_micros[i] += (unsigned long long)micros;
+}
+
+void gw_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
+  va_list ap;
+  for (;;) {
+    va_start(ap, fmt);
+    int n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return;
+    if (*buf && *len + (size_t)n < *cap) {
+      *len += (size_t)n;
+      return;
+    }
+    size_t ncap = (*cap ? *cap * 2 : 4096) + (size_t)n;
+    char *nb = realloc(*buf, ncap);
+    if (!nb) return;
+    *buf = nb;
+    *cap = ncap;
+  }
+}
+
+void gw_http_metrics(char **buf, size_t *len, size_t *cap) {
+  gw_appendf(buf, len, cap,
+             "# HELP chirp_http_requests_total HTTP answers by route and status class.\n"
+             "# TYPE chirp_http_requests_total counter\n");
+  for (size_t i = 0; route_table && i <= MAX_ROUTES; i++) {
+    const char *m = "ANY", *p = "unmatched";
+    if (i < MAX_ROUTES) {
+      if (!route_table[i].method) {
+        i = MAX_ROUTES - 1; /* jump to the unmatched row */
+        continue;
+      }
+      m = route_table[i].method;
+      p = route_table[i].path;
+    }
+    for (int c = 1; c < 6; c++)
+      if (route_answers[i][c])
+        gw_appendf(buf, len, cap, "chirp_http_requests_total{method=\"%s\",route=\"%s\",status=\"%dxx\"} %llu\n",
+                   m, p, c, (unsigned long long)route_answers[i][c]);
+  }
+  gw_appendf(buf, len, cap,
+             "# HELP chirp_http_request_seconds_sum Time spent answering, by route.\n"
+             "# TYPE chirp_http_request_seconds_sum counter\n");
+  for (size_t i = 0; route_table && i < MAX_ROUTES && route_table[i].method; i++)
+    if (route_micros[i])
+      gw_appendf(buf, len, cap, "chirp_http_request_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
+                 route_table[i].method, route_table[i].path, (double)route_micros[i] / 1e6);
 }
 
 static int dispatch(const struct _u_request *u, struct _u_response *resp, void *user_data) {
@@ -231,6 +295,7 @@ static int dispatch(const struct _u_request *u, struct _u_response *resp, void *
     route->handler(&req, &rep);
   write_reply(resp, &rep);
   gw_conns_check();
+  count(route, (long)resp->status, chirp_time_mono_us() - t0);
   if (chirp_log_enabled(CHIRP_LOG_INFO)) {
     char acct[CHIRP_ID_STRSZ] = "-";
     if (req.account_id) chirp_id_format(req.account_id, acct);
@@ -251,6 +316,7 @@ static void not_found(gw_req *req, gw_reply *rep) {
 static const gw_route not_found_route = {"*", "*", not_found, 0};
 
 int gw_http_register(struct _u_instance *u, const gw_route *routes) {
+  route_table = routes;
   for (const gw_route *r = routes; r->method; r++) {
     /* The prefix must be "" rather than NULL: with a NULL prefix ulfius
        2.7.13 fills no route parameters (":id") into map_url. */

@@ -45,6 +45,7 @@ typedef struct gw_reply {
   char err_msg[200];
   char link[600];   /* Link header, "" = none */
   int retry_after;  /* seconds; > 0 adds Retry-After */
+  const char *content_type; /* static; NULL = application/json */
 } gw_reply;
 
 typedef void (*gw_handler)(gw_req *req, gw_reply *rep);
@@ -59,6 +60,12 @@ typedef struct gw_route {
 /* Registers every route of the table (terminated by a NULL method) and the
    JSON 404 for everything else. */
 int gw_http_register(struct _u_instance *u, const gw_route *routes);
+
+/* Appends the per-route request counters and latency sums in Prometheus
+   text format to *buf (a malloc'd string grown as needed). */
+void gw_http_metrics(char **buf, size_t *len, size_t *cap);
+void gw_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* --- reply helpers --- */
 /* Sets status and a JSON body (steals the reference). */

@@ -12,6 +12,7 @@
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "gw.h"
+#include "stats.h"
 
 /* Sends one command per key with pipelining and collects the replies
    (replies[i] may be NULL after a failure).  Returns 0 or CHIRP_EUNAVAILABLE. */
@@ -71,7 +72,7 @@ static json_t *author_json(redisContext *r, const redisReply *rep, int64_t id, c
   return author;
 }
 
-int gw_hydrate_tweets(const int64_t *ids, size_t n, json_t *items, int64_t *shown,
+int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown) {
   *nshown = 0;
   if (n == 0) return 0;
@@ -83,8 +84,9 @@ int gw_hydrate_tweets(const int64_t *ids, size_t n, json_t *items, int64_t *show
   json_t **tweets = calloc(n, sizeof *tweets);
   int64_t *authors = calloc(n, sizeof *authors);
   json_t **author_objs = calloc(n, sizeof *author_objs);
+  gw_tweet_stats *stats = calloc(n, sizeof *stats);
   size_t na = 0;
-  if (!keys || !replies || !tweets || !authors || !author_objs) goto out;
+  if (!keys || !replies || !tweets || !authors || !author_objs || !stats) goto out;
 
   /* Round trip 1: the tweets. */
   for (size_t i = 0; i < n; i++) chirp_key_tweet(keys[i], ids[i]);
@@ -103,6 +105,8 @@ int gw_hydrate_tweets(const int64_t *ids, size_t n, json_t *items, int64_t *show
   for (size_t k = 0; k < na; k++) chirp_key_account(keys[k], authors[k]);
   if ((rc = pipeline(r, "GET %s", keys, na, replies))) goto out;
   for (size_t k = 0; k < na; k++) author_objs[k] = author_json(r, replies[k], authors[k], keys[k]);
+  /* Round trip 3: counts and liked_by_me. */
+  if ((rc = gw_stats_get(ids, n, viewer, stats))) goto out;
 
   for (size_t i = 0; i < n; i++) {
     int64_t a;
@@ -111,6 +115,7 @@ int gw_hydrate_tweets(const int64_t *ids, size_t n, json_t *items, int64_t *show
     while (k < na && authors[k] != a) k++;
     if (!author_objs[k]) continue; /* an author that no longer exists */
     json_object_set(tweets[i], "author", author_objs[k]);
+    gw_stats_apply(tweets[i], &stats[i]);
     json_array_append(items, tweets[i]);
     shown[(*nshown)++] = ids[i];
   }
@@ -126,5 +131,6 @@ out:
   free(tweets);
   free(authors);
   free(author_objs);
+  free(stats);
   return rc;
 }

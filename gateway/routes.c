@@ -8,6 +8,7 @@
 static const gw_route routes[] = {
     {"GET", "/healthz", h_healthz, 0},
     {"GET", "/readyz", h_readyz, 0},
+    {"GET", "/metrics", h_metrics, 0},
 
     {"POST", V1 "/accounts", h_account_create, GW_BODY},
     {"PATCH", V1 "/accounts/me", h_account_update_me, GW_AUTH | GW_BODY},
@@ -27,6 +28,21 @@ static const gw_route routes[] = {
     {"PATCH", V1 "/tweets/:id", h_tweet_edit, GW_AUTH | GW_BODY},
     {"DELETE", V1 "/tweets/:id", h_tweet_delete, GW_AUTH},
     {"GET", V1 "/tweets/:id/history", h_tweet_history, GW_AUTH_OPTIONAL},
+    {"POST", V1 "/tweets/:id/like", h_like, GW_AUTH},
+    {"DELETE", V1 "/tweets/:id/like", h_unlike, GW_AUTH},
+    {"GET", V1 "/tweets/:id/likes", h_tweet_likes, GW_AUTH_OPTIONAL},
+    {"GET", V1 "/accounts/:id/likes", h_account_likes, GW_AUTH_OPTIONAL},
+    {"GET", V1 "/trending/liked", h_trending_liked, GW_AUTH_OPTIONAL},
+    {"POST", V1 "/tweets/:id/comments", h_comment_create, GW_AUTH | GW_BODY},
+    {"GET", V1 "/tweets/:id/comments", h_comment_list, GW_AUTH_OPTIONAL},
+    {"PATCH", V1 "/comments/:id", h_comment_edit, GW_AUTH | GW_BODY},
+    {"DELETE", V1 "/comments/:id", h_comment_delete, GW_AUTH},
+    {"GET", V1 "/polls/:id", h_poll_get, GW_AUTH_OPTIONAL},
+    {"POST", V1 "/polls/:id/votes", h_poll_vote, GW_AUTH | GW_BODY},
+    {"GET", V1 "/notifications", h_notifications, GW_AUTH},
+    {"GET", V1 "/notifications/unread_count", h_notifications_unread, GW_AUTH},
+    {"POST", V1 "/notifications/read_all", h_notifications_read_all, GW_AUTH},
+    {"POST", V1 "/notifications/:id/read", h_notification_read, GW_AUTH},
 
     {NULL, NULL, NULL, 0},
 };

@@ -10,14 +10,19 @@
 #include "chirp_log.h"
 
 /* Every event type the persist role stores; later roles add their own. */
-static const char *const persist_keys[] = {"tweet.*", "account.*", NULL};
+static const char *const persist_keys[] = {"tweet.*", "account.*", "comment.*", "poll.*", NULL};
 
 /* The fan-out role owns the follow graph (see docs/decisions.md) and
    re-publishes big fan-outs to itself in chunks. */
 static const char *const fanout_keys[] = {"tweet.created", "tweet.deleted", "follow.*",
                                           "fanout.*", NULL};
 
+static const char *const likes_keys[] = {"like.*", NULL};
+static const char *const notify_keys[] = {"follow.added", "comment.created", "tweet.created", NULL};
+
 static const chirp_amqp_role roles[] = {
+    {"likes", "chirp.likes", likes_keys},
+    {"notify", "chirp.notify", notify_keys},
     {"persist", "chirp.persist", persist_keys},
     {"fanout", "chirp.fanout", fanout_keys},
     {NULL, NULL, NULL},

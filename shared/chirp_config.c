@@ -65,6 +65,8 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       .feed_cap = 800,
       .huge_threshold = 10000,
       .fanout_chunk = 1000,
+      .likes_flush_count = 10,
+      .likes_flush_age_ms = 60000,
   };
   if ((v = get("CHIRP_PG_URL", arg)) && (rc = check_url("CHIRP_PG_URL", v, pg_schemes, err, errlen)))
     return rc;
@@ -135,6 +137,13 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
     return rc;
   if ((v = get("CHIRP_FANOUT_CHUNK", arg)) &&
       (rc = parse_int("CHIRP_FANOUT_CHUNK", v, 10, 100000, &cfg->fanout_chunk, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_LIKES_FLUSH_COUNT", arg)) &&
+      (rc = parse_int("CHIRP_LIKES_FLUSH_COUNT", v, 0, 100000, &cfg->likes_flush_count, err, errlen)))
+    return rc;
+  if ((v = get("CHIRP_LIKES_FLUSH_AGE_MS", arg)) &&
+      (rc = parse_int("CHIRP_LIKES_FLUSH_AGE_MS", v, 0, 3600000, &cfg->likes_flush_age_ms, err,
+                      errlen)))
     return rc;
   return 0;
 }

@@ -43,3 +43,43 @@ char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fp:{%lld}:%lld", (long long)follower, (long long)followee);
   return buf;
 }
+char *chirp_key_likers(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lk:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_likers_ok(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lkok:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_comment_count(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:cc:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_comment(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:c:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_poll(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:p:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_poll_voters(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:pv:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_poll_voters_ok(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:pvok:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_poll_counts(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:pc:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_unread(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:nu:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_trending(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:tr:%lld", (long long)id);
+  return buf;
+}

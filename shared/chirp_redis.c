@@ -141,3 +141,61 @@ out:
   if (l != sl) free(l);
   return r;
 }
+
+static chirp_lua put_script = CHIRP_LUA(
+    "local v = redis.call('HGET', KEYS[1], 'v') "
+    "if v and tonumber(v) > tonumber(ARGV[1]) then return 0 end "
+    "redis.call('HSET', KEYS[1], 'v', ARGV[1], 'j', ARGV[2]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[3]) "
+    "return 1");
+
+int chirp_cache_put(redisContext *c, const char *key, int64_t version, const char *json,
+                    int ttl_s) {
+  char v[24], t[16];
+  snprintf(v, sizeof v, "%lld", (long long)version);
+  snprintf(t, sizeof t, "%d", ttl_s);
+  const char *argv[] = {key, v, json, t};
+  redisReply *r = chirp_redis_eval(c, &put_script, 1, 4, argv, NULL);
+  if (!r) return CHIRP_EUNAVAILABLE;
+  freeReplyObject(r);
+  return 0;
+}
+
+int chirp_cache_get(redisContext *c, const char *key, char **json, size_t *len, int *deleted) {
+  redisReply *rep = redisCommand(c, "HGET %s j", key);
+  if (chirp_redis_reply_failed(c, rep)) {
+    if (rep) freeReplyObject(rep);
+    return CHIRP_EUNAVAILABLE;
+  }
+  int rc;
+  *deleted = 0;
+  if (rep->type != REDIS_REPLY_STRING) {
+    rc = CHIRP_ENOTFOUND;
+  } else if (rep->len == 0) {
+    *deleted = 1;
+    rc = CHIRP_ENOTFOUND;
+  } else if (!(*json = malloc(rep->len + 1))) {
+    rc = CHIRP_ENOMEM;
+  } else {
+    memcpy(*json, rep->str, rep->len);
+    (*json)[rep->len] = '\0';
+    *len = rep->len;
+    rc = 0;
+  }
+  freeReplyObject(rep);
+  return rc;
+}
+
+static chirp_lua incr_script = CHIRP_LUA(
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCRBY', KEYS[1], ARGV[1]) end "
+    "return false");
+
+int chirp_counter_add(redisContext *c, const char *key, long long delta) {
+  char d[24];
+  snprintf(d, sizeof d, "%lld", delta);
+  const char *argv[] = {key, d};
+  redisReply *r = chirp_redis_eval(c, &incr_script, 1, 2, argv, NULL);
+  if (!r) return CHIRP_EUNAVAILABLE;
+  freeReplyObject(r);
+  return 0;
+}

@@ -10,6 +10,8 @@
 void chirp_tweet_cleanup(chirp_tweet *t) {
   free(t->text);
   t->text = NULL;
+  json_decref(t->poll);
+  t->poll = NULL;
 }
 
 void chirp_tweet_array_free(chirp_tweet *a, size_t n) {
@@ -27,6 +29,7 @@ json_t *chirp_tweet_to_json(const chirp_tweet *t) {
   json_object_set_new(j, "reply_to", t->reply_to ? chirp_json_id(t->reply_to) : json_null());
   json_object_set_new(j, "created_at", chirp_json_time(t->created_ms));
   json_object_set_new(j, "edited_at", t->edited_ms ? chirp_json_time(t->edited_ms) : json_null());
+  json_object_set_new(j, "poll", t->poll ? json_incref(t->poll) : json_null());
   return j;
 }
 
@@ -34,6 +37,7 @@ int chirp_tweet_from_json(const json_t *j, chirp_tweet *t) {
   const char *text = json_string_value(json_object_get(j, "text"));
   json_t *reply = json_object_get(j, "reply_to");
   json_t *edited = json_object_get(j, "edited_at");
+  json_t *poll = json_object_get(j, "poll");
   memset(t, 0, sizeof *t);
   if (!text || chirp_json_get_id(j, "id", &t->id) ||
       chirp_json_get_id(j, "author_id", &t->author_id) ||
@@ -43,8 +47,17 @@ int chirp_tweet_from_json(const json_t *j, chirp_tweet *t) {
     return CHIRP_EMALFORMED;
   if (edited && !json_is_null(edited) && chirp_json_get_time(j, "edited_at", &t->edited_ms))
     return CHIRP_EMALFORMED;
+  if (poll && !json_is_null(poll)) {
+    if (!json_is_object(poll)) return CHIRP_EMALFORMED;
+    t->poll = json_incref(poll);
+  }
   t->text = strdup(text);
-  return t->text ? 0 : CHIRP_ENOMEM;
+  if (!t->text) {
+    json_decref(t->poll);
+    t->poll = NULL;
+    return CHIRP_ENOMEM;
+  }
+  return 0;
 }
 
 int64_t chirp_tweet_version(const chirp_tweet *t) {

@@ -17,9 +17,14 @@
 
 #define MS(col) "(extract(epoch from " col ") * 1000)::bigint"
 #define TS(param) "to_timestamp(" param "::bigint / 1000.0)"
-#define TWEET_COLS                                                                     \
-  "id, author_id, text, coalesce(reply_to, 0), " MS("created_at") ", coalesce(" MS( \
-      "edited_at") ", 0), coalesce(" MS("deleted_at") ", 0)"
+/* The poll's definition comes along as JSON in the shape chirp_poll.h
+   gives it. */
+#define TWEET_COLS                                                                       \
+  "id, author_id, text, coalesce(reply_to, 0), " MS("created_at") ", coalesce(" MS(   \
+      "edited_at") ", 0), coalesce(" MS("deleted_at") ", 0), "                           \
+  "(SELECT json_build_object('id', p.id::text, 'options', p.options, 'multiple', "       \
+  "p.multiple, 'expires_at', to_char(p.expires_at AT TIME ZONE 'UTC', "                  \
+  "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM polls p WHERE p.tweet_id = tweets.id)"
 
 static void fmt_i64(char *buf, int64_t v) { snprintf(buf, 24, "%lld", (long long)v); }
 
@@ -90,6 +95,7 @@ static int row_to_tweet(PGresult *r, int row, chirp_tweet *t) {
   t->created_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
   t->edited_ms = strtoll(PQgetvalue(r, row, 5), NULL, 10);
   t->deleted_ms = strtoll(PQgetvalue(r, row, 6), NULL, 10);
+  if (!PQgetisnull(r, row, 7)) t->poll = json_loads(PQgetvalue(r, row, 7), 0, NULL);
   return t->text ? 0 : CHIRP_ENOMEM;
 }
 

@@ -81,14 +81,14 @@ static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n
   return rc;
 }
 
-static int ensure_pg(wk_ctx *ctx) {
+int wk_ensure_pg(wk_ctx *ctx) {
   if (ctx->pg && PQstatus(ctx->pg) == CONNECTION_OK) return 0;
   if (ctx->pg) PQfinish(ctx->pg);
   ctx->pg = NULL;
   return chirp_pg_connect(ctx->cfg->pg_url, &ctx->pg);
 }
 
-static void ensure_redis(wk_ctx *ctx) {
+void wk_ensure_redis(wk_ctx *ctx) {
   if (ctx->redis && !ctx->redis->err) return;
   if (ctx->redis) redisFree(ctx->redis);
   ctx->redis = NULL;
@@ -132,12 +132,12 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
                         int *applied, volatile sig_atomic_t *stop) {
   for (;;) {
     if (*stop) return -1;
-    if (ensure_pg(ctx) != 0) {
+    if (wk_ensure_pg(ctx) != 0) {
       chirp_warn("PostgreSQL unreachable; holding %zu message(s) unacked", n);
       sleep(1);
       continue;
     }
-    ensure_redis(ctx);
+    wk_ensure_redis(ctx);
     int rc = apply_tx(ctx, role, msgs, n, applied);
     if (rc == 0) return 0;
     if (rc == CHIRP_EUNAVAILABLE) { /* a dependency is down: wait, reconnect, retry */
@@ -151,11 +151,11 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
   for (size_t i = 0; i < n; i++) {
     for (;;) {
       if (*stop) return -1;
-      if (ensure_pg(ctx) != 0) {
+      if (wk_ensure_pg(ctx) != 0) {
         sleep(1);
         continue;
       }
-      ensure_redis(ctx);
+      wk_ensure_redis(ctx);
       int rc = apply_tx(ctx, role, &msgs[i], 1, &applied[i]);
       if (rc == CHIRP_EUNAVAILABLE) {
         usleep(200000);
@@ -191,7 +191,7 @@ static int settle(amqp_connection_state_t conn, wk_msg *msgs, size_t n) {
   return 0;
 }
 
-static amqp_connection_state_t consumer_connect(const chirp_config *cfg, const char *queue) {
+amqp_connection_state_t wk_consumer_connect(const chirp_config *cfg, const char *queue) {
   amqp_connection_state_t conn;
   if (chirp_amqp_connect(cfg->amqp_url, 2000, 30, &conn)) return NULL;
   if (chirp_amqp_declare_topology(conn)) goto fail;
@@ -224,7 +224,7 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
 
   while (!*stop) {
     if (!conn) {
-      if (!(conn = consumer_connect(cfg, topo->queue))) {
+      if (!(conn = wk_consumer_connect(cfg, topo->queue))) {
         chirp_warn("RabbitMQ unreachable; retrying");
         sleep(1);
         continue;
@@ -258,7 +258,7 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
         break;
       }
       if (role->after_commit) {
-        ensure_redis(&ctx);
+        wk_ensure_redis(&ctx);
         for (size_t i = 0; i < n; i++)
           if (applied[i]) role->after_commit(&ctx, &msgs[i].ev, msgs[i].state);
       }
@@ -267,6 +267,10 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
       chirp_debug("batch of %zu settled (%llu in all)", n, total);
     }
     for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
+    if (role->tick && !broken && wk_ensure_pg(&ctx) == 0) {
+      wk_ensure_redis(&ctx);
+      role->tick(&ctx);
+    }
     if (broken) {
       chirp_warn("lost the RabbitMQ connection; unacked messages will be redelivered");
       amqp_destroy_connection(conn);

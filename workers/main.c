@@ -18,11 +18,13 @@ static void on_signal(int sig) {
   stop_flag = 1;
 }
 
-static const wk_role_ops *const roles[] = {&wk_role_persist, &wk_role_fanout, NULL};
+static const wk_role_ops *const roles[] = {&wk_role_persist, &wk_role_fanout, &wk_role_notify,
+                                           NULL};
 
 static void usage(void) {
   fprintf(stderr, "usage: chirp-worker [--role ROLE]\nroles:");
   for (int i = 0; roles[i]; i++) fprintf(stderr, " %s", roles[i]->name);
+  fprintf(stderr, " likes");
   fprintf(stderr, "\nconfiguration: CHIRP_* environment variables (see README.md)\n");
 }
 
@@ -48,6 +50,11 @@ int main(int argc, char **argv) {
       usage();
       return 2;
     }
+  }
+  if (strcmp(role_name, "likes") == 0) { /* the batcher runs its own loop */
+    chirp_log_set_name("worker[likes]");
+    chirp_log_set_level(cfg.log_level);
+    return wk_run_likes(&cfg, &stop_flag) == 0 ? 0 : 1;
   }
   const wk_role_ops *role = NULL;
   for (int i = 0; roles[i]; i++)

@@ -1,26 +1,41 @@
 /*
- * role_persist.c — the persist role: tweets into PostgreSQL, the source of
- * truth, then the settled state into the Redis cache.
+ * role_persist.c — the persist role: tweets (with their polls), comments
+ * and poll votes into PostgreSQL, the source of truth, then the settled
+ * state into the Redis cache.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_comment.h"
 #include "chirp_error.h"
+#include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_poll.h"
+#include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "worker.h"
 
+enum persist_kind { P_TWEET_CREATED, P_TWEET_EDITED, P_TWEET_DELETED, P_COMMENT, P_VOTE };
+
 struct persist_state {
-  chirp_tweet tweet;        /* the state after the event */
+  enum persist_kind kind;
+  chirp_tweet tweet;        /* tweet events: the state after the event */
   char *previous_text;      /* tweet.edited: the version it replaced */
   int64_t previous_since_ms;
+  chirp_comment comment;    /* comment events: the state after the event */
+  int comment_delta;        /* how the live comment count moved */
+  int64_t poll_id, voter;   /* poll.voted */
+  int choices[8];
+  size_t nchoices;
+  int vote_applied;
 };
 
 static void persist_free(void *arg) {
   struct persist_state *s = arg;
   if (!s) return;
   chirp_tweet_cleanup(&s->tweet);
+  chirp_comment_cleanup(&s->comment);
   free(s->previous_text);
   free(s);
 }
@@ -30,30 +45,73 @@ static int bad(char *why, size_t n, const char *reason) {
   return CHIRP_EMALFORMED;
 }
 
-static int persist_decode(const chirp_event *ev, void **state, char *why, size_t n) {
-  int created = strcmp(ev->type, "tweet.created") == 0;
-  int edited = strcmp(ev->type, "tweet.edited") == 0;
-  int deleted = strcmp(ev->type, "tweet.deleted") == 0;
-  if (!created && !edited && !deleted) return CHIRP_ENOTFOUND;
-  struct persist_state *s = calloc(1, sizeof *s);
-  if (!s) return CHIRP_ENOMEM;
-  const json_t *tj = created ? ev->payload : json_object_get(ev->payload, "tweet");
+static int decode_tweet(const chirp_event *ev, struct persist_state *s, char *why, size_t n) {
+  const json_t *tj = s->kind == P_TWEET_CREATED ? ev->payload : json_object_get(ev->payload, "tweet");
   int rc = tj ? chirp_tweet_from_json(tj, &s->tweet) : CHIRP_EMALFORMED;
-  if (rc) {
-    persist_free(s);
-    return rc == CHIRP_ENOMEM ? rc : bad(why, n, "payload is not a tweet");
-  }
-  if (s->tweet.author_id != ev->actor_id) rc = bad(why, n, "actor is not the tweet's author");
-  if (!rc && edited) {
+  if (rc) return rc == CHIRP_ENOMEM ? rc : bad(why, n, "payload is not a tweet");
+  if (s->tweet.author_id != ev->actor_id) return bad(why, n, "actor is not the tweet's author");
+  if (s->kind == P_TWEET_EDITED) {
     const char *prev = json_string_value(json_object_get(ev->payload, "previous_text"));
     if (!prev || !s->tweet.edited_ms ||
         chirp_json_get_time(ev->payload, "previous_since", &s->previous_since_ms))
-      rc = bad(why, n, "edit without previous_text, previous_since or edited_at");
-    else if (!(s->previous_text = strdup(prev)))
-      rc = CHIRP_ENOMEM;
+      return bad(why, n, "edit without previous_text, previous_since or edited_at");
+    if (!(s->previous_text = strdup(prev))) return CHIRP_ENOMEM;
   }
-  if (!rc && deleted && chirp_json_get_time(ev->payload, "deleted_at", &s->tweet.deleted_ms))
-    rc = bad(why, n, "delete without deleted_at");
+  if (s->kind == P_TWEET_DELETED &&
+      chirp_json_get_time(ev->payload, "deleted_at", &s->tweet.deleted_ms))
+    return bad(why, n, "delete without deleted_at");
+  int64_t poll_id;
+  if (s->tweet.poll && chirp_poll_id(s->tweet.poll, &poll_id))
+    return bad(why, n, "tweet with a poll that has no id");
+  return 0;
+}
+
+static int decode_comment(const chirp_event *ev, struct persist_state *s, char *why, size_t n) {
+  const json_t *cj = json_object_get(ev->payload, "comment");
+  int rc = cj ? chirp_comment_from_json(cj, &s->comment) : CHIRP_EMALFORMED;
+  if (rc) return rc == CHIRP_ENOMEM ? rc : bad(why, n, "payload has no comment");
+  if (s->comment.author_id != ev->actor_id) return bad(why, n, "actor is not the comment's author");
+  if (strcmp(ev->type, "comment.deleted") == 0 &&
+      chirp_json_get_time(ev->payload, "deleted_at", &s->comment.deleted_ms))
+    return bad(why, n, "delete without deleted_at");
+  if (strcmp(ev->type, "comment.edited") == 0 && !s->comment.edited_ms)
+    return bad(why, n, "edit without edited_at");
+  return 0;
+}
+
+static int decode_vote(const chirp_event *ev, struct persist_state *s, char *why, size_t n) {
+  const json_t *c = json_object_get(ev->payload, "choices");
+  if (chirp_json_get_id(ev->payload, "poll_id", &s->poll_id) || !json_is_array(c) ||
+      json_array_size(c) == 0 || json_array_size(c) > 8)
+    return bad(why, n, "vote without poll_id or choices");
+  s->voter = ev->actor_id;
+  for (size_t i = 0; i < json_array_size(c); i++) {
+    const json_t *v = json_array_get(c, i);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 7)
+      return bad(why, n, "a choice is not an option index");
+    s->choices[s->nchoices++] = (int)json_integer_value(v);
+  }
+  return 0;
+}
+
+static int persist_decode(const chirp_event *ev, void **state, char *why, size_t n) {
+  struct persist_state *s = calloc(1, sizeof *s);
+  if (!s) return CHIRP_ENOMEM;
+  int rc;
+  if (strcmp(ev->type, "tweet.created") == 0 || strcmp(ev->type, "tweet.edited") == 0 ||
+      strcmp(ev->type, "tweet.deleted") == 0) {
+    s->kind = ev->type[6] == 'c' ? P_TWEET_CREATED : ev->type[6] == 'e' ? P_TWEET_EDITED
+                                                                        : P_TWEET_DELETED;
+    rc = decode_tweet(ev, s, why, n);
+  } else if (strncmp(ev->type, "comment.", 8) == 0) {
+    s->kind = P_COMMENT;
+    rc = decode_comment(ev, s, why, n);
+  } else if (strcmp(ev->type, "poll.voted") == 0) {
+    s->kind = P_VOTE;
+    rc = decode_vote(ev, s, why, n);
+  } else {
+    rc = CHIRP_ENOTFOUND;
+  }
   if (rc) {
     persist_free(s);
     return rc;
@@ -64,18 +122,51 @@ static int persist_decode(const chirp_event *ev, void **state, char *why, size_t
 
 static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
-  if (strcmp(ev->type, "tweet.created") == 0) return chirp_tweet_store_create(ctx->pg, &s->tweet);
-  if (strcmp(ev->type, "tweet.edited") == 0)
-    return chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
-                                  s->previous_since_ms);
-  return chirp_tweet_store_delete(ctx->pg, &s->tweet);
+  int rc;
+  switch (s->kind) {
+    case P_TWEET_CREATED:
+      rc = chirp_tweet_store_create(ctx->pg, &s->tweet);
+      if (!rc && s->tweet.poll)
+        rc = chirp_poll_store_create(ctx->pg, s->tweet.poll, s->tweet.id, s->tweet.author_id);
+      return rc;
+    case P_TWEET_EDITED:
+      return chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
+                                    s->previous_since_ms);
+    case P_TWEET_DELETED:
+      return chirp_tweet_store_delete(ctx->pg, &s->tweet);
+    case P_COMMENT:
+      return chirp_comment_store_put(ctx->pg, &s->comment, &s->comment_delta);
+    case P_VOTE:
+      return chirp_poll_store_vote(ctx->pg, s->poll_id, s->voter, s->choices, s->nchoices,
+                                   ev->event_id, ev->occurred_ms, &s->vote_applied);
+  }
+  return CHIRP_EINTERNAL;
 }
 
 static void persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
   (void)ev;
-  if (ctx->redis && chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s) != 0)
-    chirp_warn("tweet %lld: cache refresh failed", (long long)s->tweet.id);
+  if (!ctx->redis) return;
+  int rc = 0;
+  char key[CHIRP_KEY_BUFSZ];
+  switch (s->kind) {
+    case P_TWEET_CREATED:
+    case P_TWEET_EDITED:
+    case P_TWEET_DELETED:
+      rc = chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s);
+      break;
+    case P_COMMENT:
+      rc = chirp_comment_cache_put(ctx->redis, &s->comment, ctx->cfg->cache_ttl_s);
+      if (!rc && s->comment_delta)
+        rc = chirp_counter_add(ctx->redis, chirp_key_comment_count(key, s->comment.tweet_id),
+                               s->comment_delta);
+      break;
+    case P_VOTE:
+      if (s->vote_applied)
+        rc = chirp_poll_replay(ctx->redis, s->poll_id, s->voter, s->choices, s->nchoices);
+      break;
+  }
+  if (rc) chirp_warn("%s: cache refresh failed; readers fall back to PostgreSQL", ev->type);
 }
 
 const wk_role_ops wk_role_persist = {

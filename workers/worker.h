@@ -49,10 +49,22 @@ typedef struct wk_role_ops {
   /* After the commit: cache upkeep; may be NULL.  Failures are logged only. */
   void (*after_commit)(wk_ctx *ctx, const chirp_event *ev, void *state);
   void (*free_state)(void *state);
+  /* Called about twice a second between batches, for timed work; may be
+     NULL.  Runs its own transactions. */
+  void (*tick)(wk_ctx *ctx);
 } wk_role_ops;
 
 extern const wk_role_ops wk_role_persist;
 extern const wk_role_ops wk_role_fanout;
+extern const wk_role_ops wk_role_notify;
+
+/* The like batcher has its own loop (it holds messages across batches). */
+int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop);
+
+/* Shared by the loops. */
+amqp_connection_state_t wk_consumer_connect(const chirp_config *cfg, const char *queue);
+int wk_ensure_pg(wk_ctx *ctx);
+void wk_ensure_redis(wk_ctx *ctx);
 
 /* Runs the loop until *stop becomes nonzero; returns 0 on a clean stop. */
 int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic_t *stop);

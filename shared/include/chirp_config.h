@@ -35,6 +35,8 @@ typedef struct chirp_config {
   int feed_cap;            /* CHIRP_FEED_CAP 10-100000: entries kept per feed */
   int huge_threshold;      /* CHIRP_HUGE_THRESHOLD: more followers = merged at read time */
   int fanout_chunk;        /* CHIRP_FANOUT_CHUNK 10-100000: followers per fan-out message */
+  int likes_flush_count;   /* CHIRP_LIKES_FLUSH_COUNT: flush a tweet with more pending likes */
+  int likes_flush_age_ms;  /* CHIRP_LIKES_FLUSH_AGE_MS: ... or with an older pending like */
 } chirp_config;
 
 /* Looks a variable up; returns NULL when unset. */

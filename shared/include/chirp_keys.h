@@ -23,6 +23,17 @@ char *chirp_key_timeline(char *buf, int64_t author);     /* list: own tweet ids 
 char *chirp_key_timeline_ok(char *buf, int64_t author);  /* string: the timeline is built */
 char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee); /* "1"/"0" */
 
+char *chirp_key_likers(char *buf, int64_t tweet);        /* set: user ids liking the tweet */
+char *chirp_key_likers_ok(char *buf, int64_t tweet);     /* string: the set is built */
+char *chirp_key_comment_count(char *buf, int64_t tweet); /* string: live comments */
+char *chirp_key_comment(char *buf, int64_t comment);     /* hash {v, j} */
+char *chirp_key_poll(char *buf, int64_t poll);           /* string: poll JSON */
+char *chirp_key_poll_voters(char *buf, int64_t poll);    /* set: user ids */
+char *chirp_key_poll_voters_ok(char *buf, int64_t poll); /* string: voters and counts built */
+char *chirp_key_poll_counts(char *buf, int64_t poll);    /* hash: choice -> votes */
+char *chirp_key_unread(char *buf, int64_t account);      /* string: unread notifications */
+char *chirp_key_trending(char *buf, int64_t hour);       /* zset: tweet -> likes that hour */
+
 /* Prefixes the feed scripts use to name timeline keys from an author id:
    prefix + id + "}" (must agree with the functions above). */
 #define CHIRP_KEY_TIMELINE_PREFIX "chirp:ut:{"

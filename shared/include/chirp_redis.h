@@ -9,6 +9,7 @@
 #define CHIRP_REDIS_H
 
 #include <hiredis/hiredis.h>
+#include <stdint.h>
 
 /* Parses redis://host:port[/db]; returns 0 or CHIRP_EINVAL. host gets at
    most hostlen-1 bytes. */
@@ -38,5 +39,21 @@ typedef struct chirp_lua {
    raised an error (logged). */
 redisReply *chirp_redis_eval(redisContext *c, chirp_lua *script, int numkeys, int argc,
                              const char **argv, const size_t *argvlen);
+
+/* --- versioned cache entries: a hash {v: version, j: JSON} per object --- */
+
+/* Stores json under key unless the cached version is newer (json "" is a
+   tombstone).  A reader refilling from an old row can never hide a newer
+   write.  0 or CHIRP_EUNAVAILABLE. */
+int chirp_cache_put(redisContext *c, const char *key, int64_t version, const char *json,
+                    int ttl_s);
+/* On a hit *json is a new string (free) of *len bytes and returns 0; a
+   tombstone returns CHIRP_ENOTFOUND with *deleted = 1, a miss
+   CHIRP_ENOTFOUND with *deleted = 0; CHIRP_EUNAVAILABLE on failure. */
+int chirp_cache_get(redisContext *c, const char *key, char **json, size_t *len, int *deleted);
+
+/* INCRBY key by delta only when key exists (a counter that was lost must
+   be rebuilt from PostgreSQL, not restarted from zero). */
+int chirp_counter_add(redisContext *c, const char *key, long long delta);
 
 #endif

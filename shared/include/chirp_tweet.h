@@ -3,7 +3,7 @@
  *
  * JSON form (the API's and the events' payload):
  *   {"id", "author_id", "text", "reply_to": id|null, "created_at",
- *    "edited_at": time|null}
+ *    "edited_at": time|null, "poll": {...}|null}
  *
  * Store functions take a PGconn owned by the caller and return 0 or a
  * CHIRP_E… code (CHIRP_EUNAVAILABLE when the connection broke).  The store
@@ -32,9 +32,11 @@ typedef struct chirp_tweet {
   int64_t edited_ms;   /* 0 = never edited */
   int64_t deleted_ms;  /* 0 = live */
   char *text;          /* owned, NUL-terminated UTF-8 */
+  json_t *poll;        /* owned reference or NULL: the poll's definition
+                          {id, options, multiple, expires_at} (chirp_poll.h) */
 } chirp_tweet;
 
-void chirp_tweet_cleanup(chirp_tweet *t); /* frees text; t itself is the caller's */
+void chirp_tweet_cleanup(chirp_tweet *t); /* frees text and poll; t itself is the caller's */
 /* Frees an array of n tweets from a store list; NULL is harmless. */
 void chirp_tweet_array_free(chirp_tweet *a, size_t n);
 

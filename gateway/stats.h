@@ -1,0 +1,25 @@
+/*
+ * stats.h — the live numbers of tweets: like count, comment count, and
+ * whether the viewer likes each, for any number of tweets in one pipelined
+ * Redis round trip (plus a rebuild from PostgreSQL for a set or counter
+ * that Redis lost).
+ */
+#ifndef GW_STATS_H
+#define GW_STATS_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct gw_tweet_stats {
+  long long likes;
+  long long comments;
+  int liked_by_me;
+} gw_tweet_stats;
+
+/* Fills out[0..n) for ids[0..n) as seen by viewer (0 = anonymous). */
+int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out);
+/* Sets "like_count", "comment_count", "liked_by_me" on a tweet object. */
+void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s);
+
+#endif

@@ -1,0 +1,173 @@
+/*
+ * role_likes.c — the like batcher.
+ *
+ * It holds like events unacked in memory, per tweet (like_batch.h), and
+ * writes a tweet's pending likes to PostgreSQL in ONE statement when more
+ * than CHIRP_LIKES_FLUSH_COUNT wait or the oldest waited
+ * CHIRP_LIKES_FLUSH_AGE_MS.  Only after that statement committed are the
+ * messages acked, so a SIGKILL mid-batch loses nothing (the broker
+ * redelivers) and counts nothing twice (the statement keeps, per user, the
+ * newest event's state, and moves the count only on a real change).
+ * Prefetch bounds the likes held: CHIRP_PREFETCH must exceed the flush count.
+ *
+ * It counts likes received and statements issued in Redis
+ * (chirp:m:likes_received, chirp:m:likes_statements) for /metrics.
+ */
+#include <amqp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "chirp_amqp.h"
+#include "chirp_error.h"
+#include "chirp_event.h"
+#include "chirp_like.h"
+#include "chirp_log.h"
+#include "chirp_notify.h"
+#include "chirp_time.h"
+#include "like_batch.h"
+#include "worker.h"
+
+static void metric_add(wk_ctx *ctx, const char *name, long long v) {
+  if (!ctx->redis) return;
+  redisReply *r = redisCommand(ctx->redis, "INCRBY chirp:m:%s %lld", name, v);
+  if (r) freeReplyObject(r);
+}
+
+/* Reads one delivery into the batcher, or rejects it (dead letter). */
+static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
+                         wk_ctx *ctx) {
+  chirp_event ev;
+  char why[160] = "";
+  int64_t tweet = 0, author = 0;
+  int ok = chirp_event_decode(env->message.body.bytes, env->message.body.len, &ev, why,
+                              sizeof why) == 0;
+  if (ok) {
+    int like = strcmp(ev.type, "like.added") == 0, unlike = strcmp(ev.type, "like.removed") == 0;
+    if ((!like && !unlike) || chirp_json_get_id(ev.payload, "tweet_id", &tweet) ||
+        chirp_json_get_id(ev.payload, "author_id", &author)) {
+      snprintf(why, sizeof why, "not a like event with tweet_id and author_id");
+      ok = 0;
+    } else {
+      lb_like l = {.user = ev.actor_id, .active = like, .event_id = ev.event_id,
+                   .at_ms = ev.occurred_ms, .recv_ms = chirp_time_now_ms(),
+                   .tag = env->delivery_tag};
+      ok = lb_add(b, tweet, author, &l) == 0;
+      if (!ok) snprintf(why, sizeof why, "out of memory");
+      metric_add(ctx, "likes_received", 1);
+    }
+    chirp_event_cleanup(&ev);
+  }
+  if (!ok) {
+    chirp_error("dead-lettering delivery %llu: %s", (unsigned long long)env->delivery_tag, why);
+    amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
+  }
+}
+
+/* Flushes one tweet's likes.  Returns 0 (acked or dead-lettered), or
+   CHIRP_EUNAVAILABLE when PostgreSQL is down (t is left for a retry). */
+static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
+  chirp_like_change *c = malloc(t->n * sizeof *c);
+  if (!c) return CHIRP_EUNAVAILABLE;
+  for (size_t i = 0; i < t->n; i++)
+    c[i] = (chirp_like_change){t->likes[i].user, t->likes[i].active, t->likes[i].event_id,
+                               t->likes[i].at_ms};
+  long long likes = 0, notified = 0;
+  int rc = wk_ensure_pg(ctx) ? CHIRP_EUNAVAILABLE
+                             : chirp_like_store_flush(ctx->pg, t->tweet, t->author, c, t->n,
+                                                      &likes, &notified);
+  free(c);
+  if (rc == CHIRP_EUNAVAILABLE) return rc;
+  if (rc) {
+    chirp_error("tweet %lld: flush of %zu likes failed; dead-lettering them", (long long)t->tweet,
+                t->n);
+    for (size_t i = 0; i < t->n; i++) amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, t->likes[i].tag, 0, 0);
+    return 0;
+  }
+  metric_add(ctx, "likes_statements", 1);
+  /* Replay onto the live set (it converges even if rebuilt meanwhile). */
+  wk_ensure_redis(ctx);
+  if (ctx->redis) {
+    int64_t *users = malloc(t->n * sizeof *users);
+    int *active = malloc(t->n * sizeof *active);
+    if (users && active) {
+      for (size_t i = 0; i < t->n; i++) {
+        users[i] = t->likes[i].user;
+        active[i] = t->likes[i].active;
+      }
+      (void)chirp_like_replay(ctx->redis, t->tweet, users, active, t->n);
+    }
+    free(users);
+    free(active);
+    for (long long k = 0; k < notified; k++) chirp_notify_bump(ctx->redis, &t->author, 1);
+  }
+  chirp_debug("tweet %lld: flushed %zu likes in one statement (count %lld)", (long long)t->tweet,
+              t->n, likes);
+  for (size_t i = 0; i < t->n; i++) amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, t->likes[i].tag, 0);
+  return 0;
+}
+
+int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
+  const chirp_amqp_role *topo = chirp_amqp_role_find("likes");
+  wk_ctx ctx = {.cfg = cfg};
+  lb_batcher b;
+  lb_init(&b, (size_t)cfg->likes_flush_count, cfg->likes_flush_age_ms);
+  amqp_connection_state_t conn = NULL;
+  while (!*stop) {
+    if (!conn) {
+      lb_clear(&b); /* unacked deliveries of a lost connection come again */
+      if (!(conn = wk_consumer_connect(cfg, topo->queue))) {
+        chirp_warn("RabbitMQ unreachable; retrying");
+        sleep(1);
+        continue;
+      }
+      wk_ensure_redis(&ctx);
+      chirp_info("batching likes from %s (flush at > %d pending or %d ms)", topo->queue,
+                 cfg->likes_flush_count, cfg->likes_flush_age_ms);
+    }
+    int64_t wait = lb_wait_ms(&b, chirp_time_now_ms());
+    if (wait < 0 || wait > 500) wait = 500;
+    int broken = 0;
+    for (int got = 0; got < 1000; got++) {
+      amqp_envelope_t env;
+      struct timeval tv = {0, got == 0 ? (long)wait * 1000 : 0};
+      amqp_maybe_release_buffers(conn);
+      amqp_rpc_reply_t r = amqp_consume_message(conn, &env, &tv, 0);
+      if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+        break;
+      if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        chirp_amqp_check(r, "consume");
+        broken = 1;
+        break;
+      }
+      wk_ensure_redis(&ctx);
+      take_message(conn, &b, &env, &ctx);
+      amqp_destroy_envelope(&env);
+    }
+    long i;
+    while (!broken && (i = lb_due(&b, chirp_time_now_ms())) >= 0) {
+      lb_tweet t;
+      lb_take(&b, (size_t)i, &t);
+      if (flush(&ctx, conn, &t) == CHIRP_EUNAVAILABLE) {
+        chirp_warn("PostgreSQL unreachable; keeping %zu likes pending", t.n);
+        for (size_t k = 0; k < t.n; k++) (void)lb_add(&b, t.tweet, t.author, &t.likes[k]);
+        free(t.likes);
+        sleep(1);
+        break;
+      }
+      free(t.likes);
+    }
+    if (broken) {
+      chirp_warn("lost the RabbitMQ connection; pending likes will be redelivered");
+      amqp_destroy_connection(conn);
+      conn = NULL;
+    }
+  }
+  chirp_info("stopping with %zu likes pending (the broker redelivers them)", b.pending);
+  lb_cleanup(&b);
+  chirp_amqp_close(conn);
+  if (ctx.pg) PQfinish(ctx.pg);
+  if (ctx.redis) redisFree(ctx.redis);
+  return 0;
+}
