@@ -29,6 +29,11 @@ int main(void) {
   CHECK_STR_EQ(cfg.role, "persist");
   CHECK_INT_EQ(cfg.log_level, CHIRP_LOG_INFO);
   CHECK_INT_EQ(cfg.pwhash_min, 0);
+  CHECK_INT_EQ(cfg.feed_cap, 800);
+  CHECK_INT_EQ(cfg.huge_threshold, 10000);
+  CHECK_INT_EQ(cfg.fanout_chunk, 1000);
+  CHECK_INT_EQ(cfg.likes_flush_count, 10);
+  CHECK_INT_EQ(cfg.likes_flush_age_ms, 60000);
 
   const char *const good[] = {"CHIRP_HTTP_PORT", "9000", "CHIRP_PREFETCH", "10",
                               "CHIRP_LOG_LEVEL", "debug", "CHIRP_PWHASH", "min",
@@ -51,6 +56,9 @@ int main(void) {
       {"CHIRP_AMQP_URL", "amqp:/x"},  {"CHIRP_HTTP_BIND", "localhost"},
       {"CHIRP_NODE_ID", "1024"},      {"CHIRP_PWHASH", "fast"},
       {"CHIRP_ADMIN_TOKEN", "short"}, {"CHIRP_PUBLISH_TIMEOUT_MS", "5"},
+      {"CHIRP_FEED_CAP", "5"},        {"CHIRP_FANOUT_CHUNK", "0"},
+      {"CHIRP_HUGE_THRESHOLD", "0"},  {"CHIRP_LIKES_FLUSH_COUNT", "-1"},
+      {"CHIRP_LIKES_FLUSH_AGE_MS", "soon"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     const char *const kv[] = {bad[i].name, bad[i].value, NULL};
