@@ -14,7 +14,7 @@ cd "$TOP"
 RUN=$TOP/var/run
 LOG=$RUN/log
 HTTP_PORT=${CHIRP_HTTP_PORT:-8080}
-WORKER_ROLES=${CHIRP_WORKER_ROLES:-persist} # space-separated, one worker per role
+WORKER_ROLES=${CHIRP_WORKER_ROLES:-persist fanout notify likes} # space-separated, one worker per role
 READY_WAIT=${CHIRP_READY_TIMEOUT:-60}       # seconds to wait for /readyz
 URL=http://127.0.0.1:$HTTP_PORT/
 

@@ -189,9 +189,9 @@ void h_account_update_me(gw_req *req, gw_reply *rep) {
                    "send at least one of display_name, bio, avatar_url");
     return;
   }
-  if (name && chirp_text_check_free(name, strlen(name), CHIRP_MAX_DISPLAY_NAME_CHARS, &why))
+  if (name && chirp_text_check_free(name, strlen(name), CHIRP_MAX_DISPLAY_NAME_CHARS, 0, &why))
     return reply_invalid(rep, "display_name", why, "must be at most 50 characters of text");
-  if (bio && chirp_text_check_free(bio, strlen(bio), CHIRP_MAX_BIO_CHARS, &why))
+  if (bio && chirp_text_check_free(bio, strlen(bio), CHIRP_MAX_BIO_CHARS, 1, &why))
     return reply_invalid(rep, "bio", why, "must be at most 160 characters of text");
   if (avatar && chirp_text_check_url(avatar, &why))
     return reply_invalid(rep, "avatar_url", why, "must be an http(s) URL of at most 512 bytes");

@@ -191,23 +191,51 @@ static int64_t next_version_ms(const chirp_tweet *t) {
   return now > floor ? now : floor + 1;
 }
 
+/* Publishes a change from old to now of one tweet.  The change first
+   takes its place in the cache by compare-and-set against the version the
+   caller read, so two concurrent changes cannot both build on the same
+   version (the second gets 409 and retries on fresh data) and every edit
+   gets its own version; a failed publish hands the place back. */
+static int publish_change(const char *type, const chirp_tweet *old, const chirp_tweet *now,
+                          json_t *payload, gw_reply *rep) {
+  redisContext *r = gw_redis();
+  int swapped = 0;
+  int rc = r ? chirp_tweet_cache_swap(r, old, now, gw.cfg.cache_ttl_s, &swapped)
+             : CHIRP_EUNAVAILABLE;
+  if (!rc && !swapped) {
+    gw_reply_error(rep, CHIRP_ECONFLICT, "edit_conflict", NULL,
+                   "the tweet changed meanwhile; fetch it again and retry");
+    return -1;
+  }
+  if (!rc) rc = gw_publish_event(type, now->author_id, payload);
+  if (rc) {
+    if (swapped && (r = gw_redis())) (void)chirp_tweet_cache_swap(r, now, old, gw.cfg.cache_ttl_s, &swapped);
+    gw_reply_from_err(rep, rc);
+    return -1;
+  }
+  return 0;
+}
+
 void h_tweet_edit(gw_req *req, gw_reply *rep) {
   const char *text;
   chirp_tweet t;
   if (check_text(req, rep, &text) || load_own_tweet(req, rep, &t)) return;
-  char *prev_text = t.text;
+  chirp_tweet old = t; /* shares t's text and poll; t is the one cleaned up */
   int64_t prev_since = t.edited_ms ? t.edited_ms : t.created_ms;
+  char *prev_text = t.text;
   t.text = (char *)text;
-  t.edited_ms = next_version_ms(&t);
+  t.edited_ms = next_version_ms(&old);
   json_t *tj = chirp_tweet_to_json(&t);
   json_t *payload = json_pack("{s:O, s:s, s:o}", "tweet", tj, "previous_text", prev_text,
                               "previous_since", chirp_json_time(prev_since));
-  int rc = payload ? publish_and_cache("tweet.edited", t.author_id, payload, &t) : CHIRP_ENOMEM;
+  int rc = payload ? publish_change("tweet.edited", &old, &t, payload, rep) : -1;
+  if (!payload) gw_reply_from_err(rep, CHIRP_ENOMEM);
   json_decref(payload);
-  free(prev_text);
+  t.text = prev_text;
+  chirp_tweet_cleanup(&t);
   if (rc) {
     json_decref(tj);
-    return gw_reply_from_err(rep, rc);
+    return;
   }
   gw_reply_json(rep, 202, tj);
 }
@@ -215,16 +243,16 @@ void h_tweet_edit(gw_req *req, gw_reply *rep) {
 void h_tweet_delete(gw_req *req, gw_reply *rep) {
   chirp_tweet t;
   if (load_own_tweet(req, rep, &t)) return;
-  t.deleted_ms = next_version_ms(&t);
+  chirp_tweet old = t;
+  t.deleted_ms = next_version_ms(&old);
   json_t *payload = json_pack("{s:o, s:o}", "tweet", chirp_tweet_to_json(&t), "deleted_at",
                               chirp_json_time(t.deleted_ms));
-  int rc = payload ? publish_and_cache("tweet.deleted", t.author_id, payload, &t) : CHIRP_ENOMEM;
+  int rc = payload ? publish_change("tweet.deleted", &old, &t, payload, rep) : -1;
+  if (!payload) gw_reply_from_err(rep, CHIRP_ENOMEM);
   json_decref(payload);
   if (rc == 0)
     gw_reply_json(rep, 202, json_pack("{s:o, s:b, s:o}", "id", chirp_json_id(t.id), "deleted", 1,
                                       "deleted_at", chirp_json_time(t.deleted_ms)));
-  else
-    gw_reply_from_err(rep, rc);
   chirp_tweet_cleanup(&t);
 }
 

@@ -117,6 +117,30 @@ static int is_json_type(const char *ct) {
   return ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ';
 }
 
+/* DESIGN.md: request lines or headers over 8 KiB are 414/431.  (Far larger
+   ones never reach us: libmicrohttpd refuses them by itself.) */
+#define GW_MAX_LINE 8192
+#define GW_MAX_HEADERS 8192
+
+static int check_sizes(gw_req *req, gw_reply *rep) {
+  if (req->u->http_url && strlen(req->u->http_url) > GW_MAX_LINE) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "uri_too_long", NULL, "the request line is over %d bytes",
+                   GW_MAX_LINE);
+    rep->err_status = 414;
+    return -1;
+  }
+  size_t total = 0;
+  const struct _u_map *h = req->u->map_header;
+  for (int i = 0; h && i < h->nb_values; i++) total += strlen(h->keys[i]) + h->lengths[i] + 4;
+  if (total > GW_MAX_HEADERS) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "headers_too_large", NULL, "the headers are over %d bytes",
+                   GW_MAX_HEADERS);
+    rep->err_status = 431;
+    return -1;
+  }
+  return 0;
+}
+
 static int read_body(const gw_route *route, gw_req *req, gw_reply *rep) {
   const char *cl = u_map_get_case(req->u->map_header, "Content-Length");
   if (req->u->binary_body_length > GW_MAX_BODY || (cl && strtoll(cl, NULL, 10) > GW_MAX_BODY)) {
@@ -197,7 +221,8 @@ static void write_reply(struct _u_response *resp, gw_reply *rep) {
     json_object_set_new(e, "code", json_string(rep->err_code ? rep->err_code : chirp_err_code(rep->err)));
     json_object_set_new(e, "message", json_string(rep->err_msg));
     if (rep->err_field) json_object_set_new(e, "field", json_string(rep->err_field));
-    gw_reply_json(rep, chirp_err_status(rep->err), json_pack("{s:o}", "error", e));
+    gw_reply_json(rep, rep->err_status ? rep->err_status : chirp_err_status(rep->err),
+                  json_pack("{s:o}", "error", e));
   }
   if (rep->status == 0) rep->status = 500;
   if (rep->raw) {
@@ -291,7 +316,8 @@ static int dispatch(const struct _u_request *u, struct _u_response *resp, void *
   int64_t t0 = chirp_time_mono_us();
   gw_req req = {.u = u};
   gw_reply rep = {0};
-  if (read_body(route, &req, &rep) == 0 && authenticate(route, &req, &rep) == 0)
+  if (check_sizes(&req, &rep) == 0 && read_body(route, &req, &rep) == 0 &&
+      authenticate(route, &req, &rep) == 0)
     route->handler(&req, &rep);
   write_reply(resp, &rep);
   gw_conns_check();

@@ -43,6 +43,7 @@ typedef struct gw_reply {
   const char *err_code;  /* static; NULL = the code of err */
   const char *err_field; /* static or NULL */
   char err_msg[200];
+  int err_status;        /* overrides the status of err when nonzero */
   char link[600];   /* Link header, "" = none */
   int retry_after;  /* seconds; > 0 adds Retry-After */
   const char *content_type; /* static; NULL = application/json */

@@ -236,7 +236,7 @@ int chirp_session_lookup(redisContext *r, PGconn *pg, const char *token, int cac
   const char *p[] = {hex};
   PGresult *res;
   int rc = chirp_pg_exec(pg,
-                         "SELECT account_id, greatest(1, extract(epoch from expires_at - now()))"
+                         "SELECT account_id, floor(extract(epoch from expires_at - now()) * 1000)"
                          "::bigint FROM sessions WHERE token_hash = $1 AND expires_at > now()",
                          1, p, &res);
   if (rc) return rc;
@@ -245,11 +245,13 @@ int chirp_session_lookup(redisContext *r, PGconn *pg, const char *token, int cac
     return CHIRP_EUNAUTHORIZED;
   }
   *account_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-  long long left = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+  long long left_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
   PQclear(res);
-  if (r && !r->err) {
-    long long ttl = left < cache_ttl_s ? left : cache_ttl_s;
-    redisReply *rep = redisCommand(r, "SET %s %lld EX %lld", key, (long long)*account_id, ttl);
+  /* Cached no longer than the session has left, to the millisecond, so an
+     expired token never outlives its expiry in Redis. */
+  if (r && !r->err && left_ms > 0) {
+    long long ttl = left_ms < cache_ttl_s * 1000LL ? left_ms : cache_ttl_s * 1000LL;
+    redisReply *rep = redisCommand(r, "SET %s %lld PX %lld", key, (long long)*account_id, ttl);
     if (rep) freeReplyObject(rep);
   }
   return 0;

@@ -161,6 +161,26 @@ int chirp_cache_put(redisContext *c, const char *key, int64_t version, const cha
   return 0;
 }
 
+static chirp_lua swap_script = CHIRP_LUA(
+    "if redis.call('HGET', KEYS[1], 'v') ~= ARGV[1] then return 0 end "
+    "redis.call('HSET', KEYS[1], 'v', ARGV[2], 'j', ARGV[3]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[4]) "
+    "return 1");
+
+int chirp_cache_swap(redisContext *c, const char *key, int64_t expect, int64_t version,
+                     const char *json, int ttl_s, int *swapped) {
+  char e[24], v[24], t[16];
+  snprintf(e, sizeof e, "%lld", (long long)expect);
+  snprintf(v, sizeof v, "%lld", (long long)version);
+  snprintf(t, sizeof t, "%d", ttl_s);
+  const char *argv[] = {key, e, v, json, t};
+  redisReply *r = chirp_redis_eval(c, &swap_script, 1, 5, argv, NULL);
+  if (!r) return CHIRP_EUNAVAILABLE;
+  *swapped = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+  freeReplyObject(r);
+  return 0;
+}
+
 int chirp_cache_get(redisContext *c, const char *key, char **json, size_t *len, int *deleted) {
   redisReply *rep = redisCommand(c, "HGET %s j", key);
   if (chirp_redis_reply_failed(c, rep)) {

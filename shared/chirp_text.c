@@ -98,13 +98,14 @@ int chirp_text_check_password(const char *s, size_t len, const char **why) {
   return 0;
 }
 
-int chirp_text_check_free(const char *s, size_t len, long max_chars, const char **why) {
+int chirp_text_check_free(const char *s, size_t len, long max_chars, int multiline,
+                          const char **why) {
   long n = chirp_utf8_count(s, len);
   if (n < 0) return fail(why, "invalid_utf8");
   if (n > max_chars) return fail(why, "too_long");
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
-    if ((c < 0x20 && c != '\n') || c == 0x7f) return fail(why, "invalid_format");
+    if ((c < 0x20 && !(multiline && c == '\n')) || c == 0x7f) return fail(why, "invalid_format");
   }
   return 0;
 }

@@ -47,6 +47,11 @@ redisReply *chirp_redis_eval(redisContext *c, chirp_lua *script, int numkeys, in
    write.  0 or CHIRP_EUNAVAILABLE. */
 int chirp_cache_put(redisContext *c, const char *key, int64_t version, const char *json,
                     int ttl_s);
+/* Replaces the entry only if its version is exactly expect (a
+   compare-and-set, for writers that must not interleave): *swapped = 1
+   when it did. */
+int chirp_cache_swap(redisContext *c, const char *key, int64_t expect, int64_t version,
+                     const char *json, int ttl_s, int *swapped);
 /* On a hit *json is a new string (free) of *len bytes and returns 0; a
    tombstone returns CHIRP_ENOTFOUND with *deleted = 1, a miss
    CHIRP_ENOTFOUND with *deleted = 0; CHIRP_EUNAVAILABLE on failure. */

@@ -33,8 +33,9 @@ int chirp_text_check_email(const char *s, const char **why);
 /* 8-256 bytes of valid UTF-8. */
 int chirp_text_check_password(const char *s, size_t len, const char **why);
 /* Free text of 0..max code points (display name, bio): valid UTF-8, no
-   control characters other than newline in a bio. */
-int chirp_text_check_free(const char *s, size_t len, long max_chars, const char **why);
+   control characters; newlines only when multiline (a bio). */
+int chirp_text_check_free(const char *s, size_t len, long max_chars, int multiline,
+                          const char **why);
 /* Empty, or an http(s) URL of at most 512 bytes without spaces. */
 int chirp_text_check_url(const char *s, const char **why);
 

@@ -108,9 +108,9 @@ class Tweets(h.StackTestCase):
                          "missing_field", "text")
         self.assertError(self.post(None), 422, "missing_field", "text")
 
-    def test_poll_is_not_supported_yet(self):
+    def test_poll_with_too_short_expiry_is_422(self):
         r = self.post("a poll", poll={"options": ["a", "b"], "expires_in": 60})
-        self.assertError(r, 422, "not_supported", "poll")
+        self.assertError(r, 422, "out_of_range", "poll.expires_in")
 
     def test_post_without_token_is_401(self):
         self.assertError(self.http.post(API + "/tweets", {"text": "x"}), 401, "unauthorized")

@@ -57,9 +57,10 @@ int main(void) {
   CHECK_INT_EQ(chirp_text_check_password("1234567", 7, &why), CHIRP_EINVAL);
   CHECK_STR_EQ(why, "too_short");
 
-  CHECK_INT_EQ(chirp_text_check_free("", 0, 50, &why), 0);
-  CHECK_INT_EQ(chirp_text_check_free("line\nline", 9, 160, &why), 0);
-  CHECK_INT_EQ(chirp_text_check_free("tab\there", 8, 160, &why), CHIRP_EINVAL);
+  CHECK_INT_EQ(chirp_text_check_free("", 0, 50, 0, &why), 0);
+  CHECK_INT_EQ(chirp_text_check_free("line\nline", 9, 160, 1, &why), 0);
+  CHECK_INT_EQ(chirp_text_check_free("line\nline", 9, 50, 0, &why), CHIRP_EINVAL); /* a name */
+  CHECK_INT_EQ(chirp_text_check_free("tab\there", 8, 160, 1, &why), CHIRP_EINVAL);
   CHECK_INT_EQ(chirp_text_check_url("", &why), 0);
   CHECK_INT_EQ(chirp_text_check_url("https://x.io/a.png", &why), 0);
   CHECK_INT_EQ(chirp_text_check_url("javascript:alert(1)", &why), CHIRP_EINVAL);
