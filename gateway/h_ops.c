@@ -1,6 +1,7 @@
 /* h_ops.c — /healthz (the process answers) and /readyz (its dependencies do). */
 #include <stdlib.h>
 
+#include "chirp_amqp.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "gw.h"
@@ -45,6 +46,10 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "# TYPE chirp_amqp_connects_total counter\nchirp_amqp_connects_total %llu\n"
              "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n",
              ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub));
+  gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_db_queries_total Statements this gateway sent to PostgreSQL.\n"
+             "# TYPE chirp_db_queries_total counter\nchirp_db_queries_total %llu\n",
+             chirp_pg_total_queries());
   static const char *const worker_metrics[][2] = {
       {"likes_received", "like events the like batcher took in"},
       {"likes_statements", "statements the like batcher issued to PostgreSQL"},
@@ -57,6 +62,46 @@ void h_metrics(gw_req *req, gw_reply *rep) {
     gw_appendf(&buf, &len, &cap, "# HELP chirp_%s_total %s.\n# TYPE chirp_%s_total counter\nchirp_%s_total %lld\n",
                worker_metrics[i][0], worker_metrics[i][1], worker_metrics[i][0], worker_metrics[i][0], v);
   }
+  /* Per worker role: events processed and failed (dead-lettered), dead
+     letters, and the depth of its queue. */
+  amqp_connection_state_t q = NULL;
+  int have_q = chirp_amqp_connect(gw.cfg.amqp_url, 1000, 0, &q) == 0;
+  gw_appendf(&buf, &len, &cap,
+             "# TYPE chirp_worker_events_total counter\n# TYPE chirp_dead_letters_total counter\n"
+             "# TYPE chirp_queue_depth gauge\n");
+  for (const chirp_amqp_role *role = chirp_amqp_roles(); role->name; role++) {
+    static const char *const what[] = {"processed", "failed"};
+    for (int k = 0; r && k < 2; k++) {
+      redisReply *rr = redisCommand(r, "GET chirp:m:events:%s:%s", role->name, what[k]);
+      long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
+      if (rr) freeReplyObject(rr);
+      gw_appendf(&buf, &len, &cap, "chirp_worker_events_total{role=\"%s\",result=\"%s\"} %lld\n",
+                 role->name, what[k], v);
+    }
+    if (r) {
+      redisReply *rr = redisCommand(r, "GET chirp:m:dead_letters:%s", role->name);
+      long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
+      if (rr) freeReplyObject(rr);
+      gw_appendf(&buf, &len, &cap, "chirp_dead_letters_total{role=\"%s\"} %lld\n", role->name, v);
+    }
+    if (have_q) {
+      amqp_queue_declare_ok_t *ok = amqp_queue_declare(q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(role->queue),
+                                                       1, 0, 0, 0, amqp_empty_table);
+      if (ok)
+        gw_appendf(&buf, &len, &cap, "chirp_queue_depth{queue=\"%s\"} %u\n", role->queue,
+                   ok->message_count);
+      else
+        have_q = 0; /* a failed passive declare closes the channel */
+    }
+  }
+  if (have_q) {
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(
+        q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_DEAD_QUEUE), 1, 0, 0, 0, amqp_empty_table);
+    if (ok)
+      gw_appendf(&buf, &len, &cap, "chirp_queue_depth{queue=\"%s\"} %u\n", CHIRP_AMQP_DEAD_QUEUE,
+                 ok->message_count);
+  }
+  chirp_amqp_close(q);
   rep->status = 200;
   rep->raw = buf;
   rep->raw_len = len;

@@ -56,6 +56,8 @@ void h_notifications_unread(gw_req *req, gw_reply *rep);
 void h_notifications_read_all(gw_req *req, gw_reply *rep);
 void h_notification_read(gw_req *req, gw_reply *rep);
 void h_metrics(gw_req *req, gw_reply *rep);
+void h_admin_logs(gw_req *req, gw_reply *rep);
+void h_admin_services(gw_req *req, gw_reply *rep);
 
 /* Caches a new poll's definition (h_polls.c) so that votes find it before
    the persist worker stored it. */

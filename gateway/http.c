@@ -14,6 +14,9 @@
 #include "chirp_id.h"
 #include "chirp_log.h"
 #include "chirp_time.h"
+#include "adminlog.h"
+#include "chirp_pg.h"
+#include "guard.h"
 #include "gw.h"
 
 void gw_reply_json(gw_reply *rep, int status, json_t *body) {
@@ -215,7 +218,9 @@ static int authenticate(const gw_route *route, gw_req *req, gw_reply *rep) {
   return 0;
 }
 
-static void write_reply(struct _u_response *resp, gw_reply *rep) {
+/* Turns the reply into its final body (rep->raw), error bodies included. */
+static void finalize(gw_reply *rep) {
+  if (rep->raw) return; /* already final */
   if (rep->err) {
     json_t *e = json_object();
     json_object_set_new(e, "code", json_string(rep->err_code ? rep->err_code : chirp_err_code(rep->err)));
@@ -225,28 +230,36 @@ static void write_reply(struct _u_response *resp, gw_reply *rep) {
                   json_pack("{s:o}", "error", e));
   }
   if (rep->status == 0) rep->status = 500;
+  if (!rep->raw && rep->json) {
+    rep->raw = json_dumps(rep->json, JSON_COMPACT);
+    rep->raw_len = rep->raw ? strlen(rep->raw) : 0;
+    if (!rep->raw) rep->status = 500;
+  }
+}
+
+static void write_reply(struct _u_response *resp, gw_reply *rep) {
   if (rep->raw) {
     ulfius_set_binary_body_response(resp, (unsigned)rep->status, rep->raw, rep->raw_len);
-  } else if (rep->json) {
-    char *s = json_dumps(rep->json, JSON_COMPACT);
-    if (s) {
-      ulfius_set_binary_body_response(resp, (unsigned)rep->status, s, strlen(s));
-      free(s);
-    } else {
-      resp->status = 500;
-    }
+    u_map_put(resp->map_header, "Content-Type",
+              rep->content_type ? rep->content_type : "application/json");
   } else {
     resp->status = (unsigned)rep->status;
   }
-  if ((rep->raw || rep->json) && !rep->content_type)
-    u_map_put(resp->map_header, "Content-Type", "application/json");
-  if (rep->content_type) u_map_put(resp->map_header, "Content-Type", rep->content_type);
   if (rep->link[0]) u_map_put(resp->map_header, "Link", rep->link);
+  char num[24];
   if (rep->retry_after > 0) {
-    char ra[16];
-    snprintf(ra, sizeof ra, "%d", rep->retry_after);
-    u_map_put(resp->map_header, "Retry-After", ra);
+    snprintf(num, sizeof num, "%d", rep->retry_after);
+    u_map_put(resp->map_header, "Retry-After", num);
   }
+  if (rep->rl_limit > 0) {
+    snprintf(num, sizeof num, "%d", rep->rl_limit);
+    u_map_put(resp->map_header, "X-RateLimit-Limit", num);
+    snprintf(num, sizeof num, "%d", rep->rl_remaining);
+    u_map_put(resp->map_header, "X-RateLimit-Remaining", num);
+    snprintf(num, sizeof num, "%d", rep->rl_reset);
+    u_map_put(resp->map_header, "X-RateLimit-Reset", num);
+  }
+  if (rep->replayed) u_map_put(resp->map_header, "Idempotent-Replayed", "true");
 }
 
 /* Per route: answers by status class (1xx..5xx) and total microseconds. */
@@ -314,14 +327,24 @@ void gw_http_metrics(char **buf, size_t *len, size_t *cap) {
 static int dispatch(const struct _u_request *u, struct _u_response *resp, void *user_data) {
   const gw_route *route = user_data;
   int64_t t0 = chirp_time_mono_us();
+  unsigned long q0 = chirp_pg_thread_queries();
   gw_req req = {.u = u};
   gw_reply rep = {0};
+  gw_idem idem = {{0}};
   if (check_sizes(&req, &rep) == 0 && read_body(route, &req, &rep) == 0 &&
-      authenticate(route, &req, &rep) == 0)
+      authenticate(route, &req, &rep) == 0 && gw_guard_rate(route, &req, &rep) == 0 &&
+      gw_guard_idem_begin(route, &req, &rep, &idem) == 0) {
     route->handler(&req, &rep);
+    finalize(&rep);
+    gw_guard_idem_end(&idem, rep.status, rep.raw, rep.raw_len);
+  }
+  finalize(&rep);
   write_reply(resp, &rep);
   gw_conns_check();
-  count(route, (long)resp->status, chirp_time_mono_us() - t0);
+  int64_t micros = chirp_time_mono_us() - t0;
+  count(route, (long)resp->status, micros);
+  gw_adminlog_add(u->http_verb, u->url_path, (int)resp->status, micros,
+                  chirp_pg_thread_queries() - q0, req.account_id);
   if (chirp_log_enabled(CHIRP_LOG_INFO)) {
     char acct[CHIRP_ID_STRSZ] = "-";
     if (req.account_id) chirp_id_format(req.account_id, acct);

@@ -24,6 +24,7 @@ enum gw_route_flags {
   GW_AUTH_OPTIONAL = 1 << 1, /* a token is used when given (and must be valid) */
   GW_BODY = 1 << 2,          /* a JSON object body is required */
   GW_ADMIN = 1 << 3,         /* the operator's CHIRP_ADMIN_TOKEN is required */
+  GW_LOGIN = 1 << 4,         /* counts against the log-in attempt budget */
 };
 
 typedef struct gw_req {
@@ -47,6 +48,8 @@ typedef struct gw_reply {
   char link[600];   /* Link header, "" = none */
   int retry_after;  /* seconds; > 0 adds Retry-After */
   const char *content_type; /* static; NULL = application/json */
+  int rl_limit, rl_remaining, rl_reset; /* X-RateLimit-*, when rl_limit > 0 */
+  int replayed;     /* the answer is a stored one (Idempotency-Key) */
 } gw_reply;
 
 typedef void (*gw_handler)(gw_req *req, gw_reply *rep);

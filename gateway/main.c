@@ -5,19 +5,55 @@
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <ulfius.h>
 #include <unistd.h>
 
 #include "chirp_error.h"
 #include "chirp_log.h"
+#include "chirp_redis.h"
+#include "chirp_registry.h"
 #include "chirp_time.h"
 #include "gw.h"
 #include "routes.h"
+
+/* Beats into the service registry every few seconds until stopped. */
+static volatile int beating = 1;
+static pthread_mutex_t beat_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t beat_cv = PTHREAD_COND_INITIALIZER;
+
+static void *heartbeat_main(void *arg) {
+  (void)arg;
+  char instance[96], address[64];
+  snprintf(instance, sizeof instance, "gateway-%s:%d-%d", gw.cfg.http_bind, gw.cfg.http_port,
+           (int)getpid());
+  snprintf(address, sizeof address, "http://%s:%d", gw.cfg.http_bind, gw.cfg.http_port);
+  redisContext *r = NULL;
+  pthread_mutex_lock(&beat_mu);
+  while (beating) {
+    pthread_mutex_unlock(&beat_mu);
+    if (!r && chirp_redis_connect(gw.cfg.redis_url, 1000, &r) != 0) r = NULL;
+    if (r && chirp_registry_beat(r, instance, "gateway", address, gw.started_ms,
+                                 gw_publisher_connected(gw.pub) ? "ok" : "broker_down") != 0) {
+      redisFree(r);
+      r = NULL;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CHIRP_REGISTRY_BEAT_S;
+    pthread_mutex_lock(&beat_mu);
+    if (beating) pthread_cond_timedwait(&beat_cv, &beat_mu, &until);
+  }
+  pthread_mutex_unlock(&beat_mu);
+  if (r) redisFree(r);
+  return NULL;
+}
 
 int main(void) {
   char err[256];
@@ -84,6 +120,8 @@ int main(void) {
     goto out;
   }
   started = 1;
+  pthread_t beat;
+  int beat_started = pthread_create(&beat, NULL, heartbeat_main, NULL) == 0;
   chirp_info("listening on http://%s:%d/ with %d threads (node %d)", gw.cfg.http_bind,
              gw.cfg.http_port, gw.cfg.http_threads, node);
 
@@ -91,6 +129,13 @@ int main(void) {
   sigwait(&stop_signals, &sig);
   chirp_info("signal %d: stopping", sig);
   rc = 0;
+  if (beat_started) {
+    pthread_mutex_lock(&beat_mu);
+    beating = 0;
+    pthread_cond_signal(&beat_cv);
+    pthread_mutex_unlock(&beat_mu);
+    pthread_join(beat, NULL);
+  }
 out:
   if (started) ulfius_stop_framework(&u);
   if (u_ready) ulfius_clean_instance(&u);

@@ -10,7 +10,7 @@ static const gw_route routes[] = {
     {"GET", "/readyz", h_readyz, 0},
     {"GET", "/metrics", h_metrics, 0},
 
-    {"POST", V1 "/accounts", h_account_create, GW_BODY},
+    {"POST", V1 "/accounts", h_account_create, GW_BODY | GW_LOGIN},
     {"PATCH", V1 "/accounts/me", h_account_update_me, GW_AUTH | GW_BODY},
     {"GET", V1 "/accounts/:id", h_account_get, GW_AUTH_OPTIONAL},
     {"GET", V1 "/accounts/:id/tweets", h_account_tweets, GW_AUTH_OPTIONAL},
@@ -19,7 +19,7 @@ static const gw_route routes[] = {
     {"GET", V1 "/accounts/:id/followers", h_followers, GW_AUTH_OPTIONAL},
     {"GET", V1 "/accounts/:id/following", h_following, GW_AUTH_OPTIONAL},
     {"GET", V1 "/feed", h_feed, GW_AUTH},
-    {"POST", V1 "/sessions", h_session_create, GW_BODY},
+    {"POST", V1 "/sessions", h_session_create, GW_BODY | GW_LOGIN},
     {"GET", V1 "/sessions/current", h_session_get, GW_AUTH},
     {"DELETE", V1 "/sessions/current", h_session_delete, GW_AUTH},
 
@@ -43,6 +43,9 @@ static const gw_route routes[] = {
     {"GET", V1 "/notifications/unread_count", h_notifications_unread, GW_AUTH},
     {"POST", V1 "/notifications/read_all", h_notifications_read_all, GW_AUTH},
     {"POST", V1 "/notifications/:id/read", h_notification_read, GW_AUTH},
+
+    {"GET", V1 "/admin/logs", h_admin_logs, GW_ADMIN},
+    {"GET", V1 "/admin/services", h_admin_services, GW_ADMIN},
 
     {NULL, NULL, NULL, 0},
 };

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,12 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       .fanout_chunk = 1000,
       .likes_flush_count = 10,
       .likes_flush_age_ms = 60000,
+      .rate_read = 1200,
+      .rate_write = 300,
+      .rate_login = 20,
+      .rate_window_s = 60,
+      .trust_forwarded = 0,
+      .max_retries = 3,
   };
   if ((v = get("CHIRP_PG_URL", arg)) && (rc = check_url("CHIRP_PG_URL", v, pg_schemes, err, errlen)))
     return rc;
@@ -145,6 +152,23 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       (rc = parse_int("CHIRP_LIKES_FLUSH_AGE_MS", v, 0, 3600000, &cfg->likes_flush_age_ms, err,
                       errlen)))
     return rc;
+  static const struct {
+    const char *name;
+    long lo, hi;
+    size_t off;
+  } ints[] = {
+      {"CHIRP_RATE_READ", 1, 100000000, offsetof(chirp_config, rate_read)},
+      {"CHIRP_RATE_WRITE", 1, 100000000, offsetof(chirp_config, rate_write)},
+      {"CHIRP_RATE_LOGIN", 1, 100000000, offsetof(chirp_config, rate_login)},
+      {"CHIRP_RATE_WINDOW", 1, 86400, offsetof(chirp_config, rate_window_s)},
+      {"CHIRP_TRUST_FORWARDED", 0, 1, offsetof(chirp_config, trust_forwarded)},
+      {"CHIRP_MAX_RETRIES", 1, 100, offsetof(chirp_config, max_retries)},
+  };
+  for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+    if ((v = get(ints[i].name, arg)) &&
+        (rc = parse_int(ints[i].name, v, ints[i].lo, ints[i].hi,
+                        (int *)((char *)cfg + ints[i].off), err, errlen)))
+      return rc;
   return 0;
 }
 

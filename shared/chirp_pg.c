@@ -20,8 +20,16 @@ int chirp_pg_connect(const char *url, PGconn **out) {
   return 0;
 }
 
+static _Thread_local unsigned long thread_queries;
+static _Atomic unsigned long long total_queries;
+
+unsigned long chirp_pg_thread_queries(void) { return thread_queries; }
+unsigned long long chirp_pg_total_queries(void) { return total_queries; }
+
 int chirp_pg_exec(PGconn *conn, const char *sql, int n, const char *const *params,
                   PGresult **out) {
+  thread_queries++;
+  total_queries++;
   PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
   ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {

@@ -49,6 +49,9 @@ eval "$(deploy/stack.sh test env)" # exports CHIRP_PG_URL, CHIRP_REDIS_URL, CHIR
 deploy/migrate.sh
 # CHIRP_STACK_SH lets tests stop/start the broker: "$CHIRP_STACK_SH" test stop-rabbit
 export CHIRP_TEST_STACK=1 CHIRP_PWHASH=min CHIRP_STACK_SH=$TOP/deploy/stack.sh
+# Budgets a correct suite never hits; the rate-limit test sets its own.
+export CHIRP_RATE_READ=${CHIRP_RATE_READ:-10000000} CHIRP_RATE_WRITE=${CHIRP_RATE_WRITE:-10000000} \
+  CHIRP_RATE_LOGIN=${CHIRP_RATE_LOGIN:-10000000}
 
 # Serial ctest (no -j): the end-to-end tests share one stack.
 unset CTEST_PARALLEL_LEVEL

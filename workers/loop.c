@@ -11,6 +11,7 @@
 #include "chirp_log.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_registry.h"
 #include "chirp_time.h"
 #include "worker.h"
 
@@ -18,6 +19,9 @@ enum msg_fate { FATE_APPLY, FATE_SKIP, FATE_DEAD };
 
 typedef struct wk_msg {
   uint64_t tag;
+  char *body;       /* a copy of the message, kept for a dead letter */
+  size_t len;
+  char key[64];     /* its routing key */
   enum msg_fate fate;
   int decoded;
   chirp_event ev;
@@ -28,11 +32,16 @@ typedef struct wk_msg {
 static void msg_cleanup(const wk_role_ops *role, wk_msg *m) {
   if (m->state) role->free_state(m->state);
   if (m->decoded) chirp_event_cleanup(&m->ev);
+  free(m->body);
   memset(m, 0, sizeof *m);
 }
 
 static void decode(const wk_role_ops *role, wk_msg *m, const amqp_envelope_t *env) {
   m->tag = env->delivery_tag;
+  m->len = env->message.body.len;
+  m->body = malloc(m->len ? m->len : 1);
+  if (m->body) memcpy(m->body, env->message.body.bytes, m->len);
+  snprintf(m->key, sizeof m->key, "%.*s", (int)env->routing_key.len, (char *)env->routing_key.bytes);
   int rc = chirp_event_decode(env->message.body.bytes, env->message.body.len, &m->ev, m->why,
                               sizeof m->why);
   if (rc) {
@@ -95,17 +104,41 @@ void wk_ensure_redis(wk_ctx *ctx) {
   if (chirp_redis_connect(ctx->cfg->redis_url, 1000, &ctx->redis) != 0) ctx->redis = NULL;
 }
 
-int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payloads, size_t n) {
-  if (!ctx->pub) {
-    if (chirp_amqp_connect(ctx->cfg->amqp_url, 2000, 0, &ctx->pub)) return CHIRP_EUNAVAILABLE;
-    amqp_confirm_select(ctx->pub, CHIRP_AMQP_CHANNEL);
-    if (chirp_amqp_check(amqp_get_rpc_reply(ctx->pub), "confirm.select")) {
-      chirp_amqp_close(ctx->pub);
-      ctx->pub = NULL;
-      return CHIRP_EUNAVAILABLE;
-    }
-    ctx->pub_tag = 0;
+int wk_publisher(wk_ctx *ctx) {
+  if (ctx->pub) return 0;
+  if (chirp_amqp_connect(ctx->cfg->amqp_url, 2000, 0, &ctx->pub)) {
+    ctx->pub = NULL;
+    return CHIRP_EUNAVAILABLE;
   }
+  amqp_confirm_select(ctx->pub, CHIRP_AMQP_CHANNEL);
+  if (chirp_amqp_check(amqp_get_rpc_reply(ctx->pub), "confirm.select")) {
+    chirp_amqp_close(ctx->pub);
+    ctx->pub = NULL;
+    return CHIRP_EUNAVAILABLE;
+  }
+  ctx->pub_tag = 0;
+  return 0;
+}
+
+void wk_metric(wk_ctx *ctx, const char *name, long long delta) {
+  if (!ctx->redis || delta == 0) return;
+  redisReply *r = redisCommand(ctx->redis, "INCRBY chirp:m:%s %lld", name, delta);
+  if (r) freeReplyObject(r);
+}
+
+void wk_heartbeat(wk_ctx *ctx, const char *role, int64_t started_ms) {
+  int64_t now = chirp_time_now_ms();
+  if (!ctx->redis || now - ctx->beat_ms < CHIRP_REGISTRY_BEAT_S * 1000) return;
+  ctx->beat_ms = now;
+  char instance[96], address[32];
+  snprintf(instance, sizeof instance, "worker-%s-%d", role, (int)getpid());
+  snprintf(address, sizeof address, "pid %d", (int)getpid());
+  (void)chirp_registry_beat(ctx->redis, instance, role, address, started_ms,
+                            ctx->pg ? "ok" : "database_down");
+}
+
+int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payloads, size_t n) {
+  if (wk_publisher(ctx)) return CHIRP_EUNAVAILABLE;
   char **bodies = calloc(n ? n : 1, sizeof *bodies);
   size_t *lens = calloc(n ? n : 1, sizeof *lens);
   int rc = bodies && lens ? 0 : CHIRP_ENOMEM;
@@ -149,7 +182,7 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
   }
   chirp_warn("batch of %zu failed; retrying message by message", n);
   for (size_t i = 0; i < n; i++) {
-    for (;;) {
+    for (int tries = 1;; tries++) {
       if (*stop) return -1;
       if (wk_ensure_pg(ctx) != 0) {
         sleep(1);
@@ -161,9 +194,11 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
         usleep(200000);
         continue;
       }
+      if (rc && tries < ctx->cfg->max_retries) continue; /* a bounded number of tries */
       if (rc) {
         msgs[i].fate = FATE_DEAD;
-        snprintf(msgs[i].why, sizeof msgs[i].why, "apply failed: %s", chirp_strerror(rc));
+        snprintf(msgs[i].why, sizeof msgs[i].why, "apply failed %d times: %s", tries,
+                 chirp_strerror(rc));
       }
       break;
     }
@@ -172,17 +207,28 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
 }
 
 /* Acks the batch (one multiple-ack when nothing is dead-lettered). */
-static int settle(amqp_connection_state_t conn, wk_msg *msgs, size_t n) {
-  int any_dead = 0;
-  for (size_t i = 0; i < n; i++) any_dead |= msgs[i].fate == FATE_DEAD;
-  if (!any_dead)
+static int settle(wk_ctx *ctx, const char *role, amqp_connection_state_t conn, wk_msg *msgs,
+                  size_t n) {
+  size_t dead = 0;
+  for (size_t i = 0; i < n; i++) dead += msgs[i].fate == FATE_DEAD;
+  char name[64];
+  snprintf(name, sizeof name, "events:%s:processed", role);
+  wk_metric(ctx, name, (long long)(n - dead));
+  snprintf(name, sizeof name, "events:%s:failed", role);
+  wk_metric(ctx, name, (long long)dead);
+  if (!dead)
     return amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, msgs[n - 1].tag, 1) == AMQP_STATUS_OK ? 0 : -1;
   for (size_t i = 0; i < n; i++) {
     int st;
     if (msgs[i].fate == FATE_DEAD) {
       chirp_error("dead-lettering delivery %llu (%s): %s", (unsigned long long)msgs[i].tag,
                   msgs[i].decoded ? msgs[i].ev.type : "undecodable", msgs[i].why);
-      st = amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, msgs[i].tag, 0, 0);
+      /* With its reason when we can; else the broker dead-letters it bare. */
+      if (msgs[i].body &&
+          wk_dead_letter(ctx, role, msgs[i].body, msgs[i].len, msgs[i].key, msgs[i].why) == 0)
+        st = amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, msgs[i].tag, 0);
+      else
+        st = amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, msgs[i].tag, 0, 0);
     } else {
       st = amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, msgs[i].tag, 0);
     }
@@ -213,6 +259,7 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
     return CHIRP_EINVAL;
   }
   wk_ctx ctx = {.cfg = cfg};
+  int64_t started_ms = chirp_time_now_ms();
   int node = cfg->node_id >= 0 ? cfg->node_id : (int)(getpid() % (CHIRP_ID_NODE_MAX + 1));
   chirp_idgen_init(&ctx.ids, node);
   size_t cap = (size_t)cfg->prefetch;
@@ -262,11 +309,13 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
         for (size_t i = 0; i < n; i++)
           if (applied[i]) role->after_commit(&ctx, &msgs[i].ev, msgs[i].state);
       }
-      if (settle(conn, msgs, n) != 0) broken = 1;
+      if (settle(&ctx, role->name, conn, msgs, n) != 0) broken = 1;
       total += n;
       chirp_debug("batch of %zu settled (%llu in all)", n, total);
     }
     for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
+    wk_ensure_redis(&ctx);
+    wk_heartbeat(&ctx, role->name, started_ms);
     if (role->tick && !broken && wk_ensure_pg(&ctx) == 0) {
       wk_ensure_redis(&ctx);
       role->tick(&ctx);

@@ -5,6 +5,7 @@
  */
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "chirp_config.h"
@@ -22,7 +23,7 @@ static const wk_role_ops *const roles[] = {&wk_role_persist, &wk_role_fanout, &w
                                            NULL};
 
 static void usage(void) {
-  fprintf(stderr, "usage: chirp-worker [--role ROLE]\nroles:");
+  fprintf(stderr, "usage: chirp-worker [--role ROLE] | --replay-dead [MAX]\nroles:");
   for (int i = 0; roles[i]; i++) fprintf(stderr, " %s", roles[i]->name);
   fprintf(stderr, " likes");
   fprintf(stderr, "\nconfiguration: CHIRP_* environment variables (see README.md)\n");
@@ -42,6 +43,11 @@ int main(int argc, char **argv) {
   }
   const char *role_name = cfg.role;
   for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--replay-dead") == 0) {
+      /* Puts the dead letters back on their routing keys, then exits. */
+      long limit = i + 1 < argc ? strtol(argv[i + 1], NULL, 10) : 0;
+      return wk_replay_dead(&cfg, limit) == 0 ? 0 : 1;
+    }
     if (strcmp(argv[i], "--role") == 0 && i + 1 < argc) {
       role_name = argv[++i];
     } else if (strncmp(argv[i], "--role=", 7) == 0) {

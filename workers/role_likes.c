@@ -29,11 +29,6 @@
 #include "like_batch.h"
 #include "worker.h"
 
-static void metric_add(wk_ctx *ctx, const char *name, long long v) {
-  if (!ctx->redis) return;
-  redisReply *r = redisCommand(ctx->redis, "INCRBY chirp:m:%s %lld", name, v);
-  if (r) freeReplyObject(r);
-}
 
 /* Reads one delivery into the batcher, or rejects it (dead letter). */
 static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
@@ -55,13 +50,18 @@ static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp
                    .tag = env->delivery_tag};
       ok = lb_add(b, tweet, author, &l) == 0;
       if (!ok) snprintf(why, sizeof why, "out of memory");
-      metric_add(ctx, "likes_received", 1);
+      wk_metric(ctx, "likes_received", 1);
     }
     chirp_event_cleanup(&ev);
   }
   if (!ok) {
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)env->routing_key.len, (char *)env->routing_key.bytes);
     chirp_error("dead-lettering delivery %llu: %s", (unsigned long long)env->delivery_tag, why);
-    amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
+    if (wk_dead_letter(ctx, "likes", env->message.body.bytes, env->message.body.len, key, why) == 0)
+      amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0);
+    else
+      amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
   }
 }
 
@@ -83,9 +83,11 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
     chirp_error("tweet %lld: flush of %zu likes failed; dead-lettering them", (long long)t->tweet,
                 t->n);
     for (size_t i = 0; i < t->n; i++) amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, t->likes[i].tag, 0, 0);
+    wk_metric(ctx, "events:likes:failed", (long long)t->n);
     return 0;
   }
-  metric_add(ctx, "likes_statements", 1);
+  wk_metric(ctx, "likes_statements", 1);
+  wk_metric(ctx, "events:likes:processed", (long long)t->n);
   /* Replay onto the live set (it converges even if rebuilt meanwhile). */
   wk_ensure_redis(ctx);
   if (ctx->redis) {
@@ -113,6 +115,7 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
   wk_ctx ctx = {.cfg = cfg};
   lb_batcher b;
   lb_init(&b, (size_t)cfg->likes_flush_count, cfg->likes_flush_age_ms);
+  int64_t started_ms = chirp_time_now_ms();
   amqp_connection_state_t conn = NULL;
   while (!*stop) {
     if (!conn) {
@@ -126,6 +129,8 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
       chirp_info("batching likes from %s (flush at > %d pending or %d ms)", topo->queue,
                  cfg->likes_flush_count, cfg->likes_flush_age_ms);
     }
+    wk_ensure_redis(&ctx);
+    wk_heartbeat(&ctx, "likes", started_ms);
     int64_t wait = lb_wait_ms(&b, chirp_time_now_ms());
     if (wait < 0 || wait > 500) wait = 500;
     int broken = 0;
@@ -167,6 +172,7 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
   chirp_info("stopping with %zu likes pending (the broker redelivers them)", b.pending);
   lb_cleanup(&b);
   chirp_amqp_close(conn);
+  chirp_amqp_close(ctx.pub);
   if (ctx.pg) PQfinish(ctx.pg);
   if (ctx.redis) redisFree(ctx.redis);
   return 0;

@@ -29,6 +29,7 @@ typedef struct wk_ctx {
   redisContext *redis;  /* owned by the loop; NULL while Redis is down */
   amqp_connection_state_t pub; /* publishing connection, made on first use */
   uint64_t pub_tag;     /* delivery tags confirmed on pub */
+  int64_t beat_ms;      /* last heartbeat */
 } wk_ctx;
 
 /* Publishes n events of type (also the routing key) by actor with the
@@ -60,6 +61,18 @@ extern const wk_role_ops wk_role_notify;
 
 /* The like batcher has its own loop (it holds messages across batches). */
 int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop);
+
+/* Dead letters (dead.c): publishes a message to chirp.dlx with its reason
+   and waits for the confirm; and the --replay-dead command. */
+int wk_dead_letter(wk_ctx *ctx, const char *role, const void *body, size_t len,
+                   const char *routing_key, const char *reason);
+int wk_replay_dead(const chirp_config *cfg, long limit);
+/* Makes ctx->pub, a confirm-mode publishing connection, if needed. */
+int wk_publisher(wk_ctx *ctx);
+/* Heartbeats into the service registry at most every few seconds. */
+void wk_heartbeat(wk_ctx *ctx, const char *role, int64_t started_ms);
+/* Adds to a worker counter in Redis (chirp:m:<name>) for /metrics. */
+void wk_metric(wk_ctx *ctx, const char *name, long long delta);
 
 /* Shared by the loops. */
 amqp_connection_state_t wk_consumer_connect(const chirp_config *cfg, const char *queue);

@@ -37,6 +37,12 @@ typedef struct chirp_config {
   int fanout_chunk;        /* CHIRP_FANOUT_CHUNK 10-100000: followers per fan-out message */
   int likes_flush_count;   /* CHIRP_LIKES_FLUSH_COUNT: flush a tweet with more pending likes */
   int likes_flush_age_ms;  /* CHIRP_LIKES_FLUSH_AGE_MS: ... or with an older pending like */
+  int rate_read;           /* CHIRP_RATE_READ: GET requests per window per client */
+  int rate_write;          /* CHIRP_RATE_WRITE: other requests per window per client */
+  int rate_login;          /* CHIRP_RATE_LOGIN: log-in and sign-up attempts per window */
+  int rate_window_s;       /* CHIRP_RATE_WINDOW: seconds */
+  int trust_forwarded;     /* CHIRP_TRUST_FORWARDED=1: client address from X-Forwarded-For */
+  int max_retries;         /* CHIRP_MAX_RETRIES: tries of a failing message before the DLQ */
 } chirp_config;
 
 /* Looks a variable up; returns NULL when unset. */

@@ -21,6 +21,11 @@ int chirp_pg_connect(const char *url, PGconn **out);
 int chirp_pg_exec(PGconn *conn, const char *sql, int n, const char *const *params,
                   PGresult **out);
 
+/* Statements this thread has sent (a per-thread counter, for the admin
+   log's "database accesses per call"), and all threads together. */
+unsigned long chirp_pg_thread_queries(void);
+unsigned long long chirp_pg_total_queries(void);
+
 /* BEGIN / COMMIT / ROLLBACK with the same error mapping. */
 int chirp_pg_begin(PGconn *conn);
 int chirp_pg_commit(PGconn *conn);

@@ -1,0 +1,180 @@
+/* guard.c — rate limits and Idempotency-Key, see guard.h. */
+#include "guard.h"
+
+#include <arpa/inet.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_error.h"
+#include "chirp_log.h"
+#include "chirp_redis.h"
+#include "chirp_time.h"
+#include "gw.h"
+
+#define IDEM_TTL_S 86400
+#define IDEM_LEASE_S 60 /* a key whose first request never finished frees itself */
+#define IDEM_MAX_KEY 255
+
+/* The client: the account for token holders, else the address. */
+static void client_of(const gw_req *req, char *buf, size_t n) {
+  if (req->account_id) {
+    snprintf(buf, n, "a:%lld", (long long)req->account_id);
+    return;
+  }
+  const char *xff = gw.cfg.trust_forwarded ? u_map_get_case(req->u->map_header, "X-Forwarded-For") : NULL;
+  if (xff && *xff) {
+    size_t len = strcspn(xff, ", ");
+    snprintf(buf, n, "ip:%.*s", (int)(len < 64 ? len : 64), xff);
+    return;
+  }
+  char ip[INET6_ADDRSTRLEN] = "?";
+  const struct sockaddr *sa = req->u->client_address;
+  if (sa && sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
+  else if (sa && sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
+  snprintf(buf, n, "ip:%s", ip);
+}
+
+static chirp_lua rate_script = CHIRP_LUA(
+    "local n = redis.call('INCR', KEYS[1]) "
+    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "return n");
+
+int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
+  if (strncmp(route->path, "/api/", 5) != 0) return 0; /* health checks and metrics */
+  const char *cls;
+  int limit;
+  if (route->flags & GW_LOGIN) {
+    cls = "login";
+    limit = gw.cfg.rate_login;
+  } else if (strcmp(route->method, "GET") == 0) {
+    cls = "read";
+    limit = gw.cfg.rate_read;
+  } else {
+    cls = "write";
+    limit = gw.cfg.rate_write;
+  }
+  int64_t now_s = chirp_time_now_ms() / 1000, w = gw.cfg.rate_window_s;
+  char who[96], key[192], ttl[16];
+  client_of(req, who, sizeof who);
+  snprintf(key, sizeof key, "chirp:rl:{%s}:%s:%lld", who, cls, (long long)(now_s / w));
+  snprintf(ttl, sizeof ttl, "%lld", (long long)w + 1);
+  redisContext *r = gw_redis();
+  const char *argv[] = {key, ttl};
+  redisReply *rr = r ? chirp_redis_eval(r, &rate_script, 1, 2, argv, NULL) : NULL;
+  if (!rr || rr->type != REDIS_REPLY_INTEGER) {
+    if (rr) freeReplyObject(rr);
+    return 0; /* fail open */
+  }
+  long long n = rr->integer;
+  freeReplyObject(rr);
+  rep->rl_limit = limit;
+  rep->rl_remaining = n >= limit ? 0 : (int)(limit - n);
+  rep->rl_reset = (int)(w - now_s % w);
+  if (n <= limit) return 0;
+  gw_reply_error(rep, CHIRP_ERATELIMIT, NULL, NULL, "over the %s budget of %d per %lld s", cls,
+                 limit, (long long)w);
+  rep->retry_after = rep->rl_reset;
+  return -1;
+}
+
+/* KEYS[1] record; ARGV[1] fingerprint, ARGV[2] lease. */
+static chirp_lua idem_script = CHIRP_LUA(
+    "local st = redis.call('HGET', KEYS[1], 'st') "
+    "if not st then "
+    "  redis.call('HSET', KEYS[1], 'st', 'pending', 'h', ARGV[1]) "
+    "  redis.call('EXPIRE', KEYS[1], ARGV[2]) return {'new'} end "
+    "if redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return {'mismatch'} end "
+    "if st == 'pending' then return {'pending'} end "
+    "return {'done', redis.call('HGET', KEYS[1], 's'), redis.call('HGET', KEYS[1], 'b')}");
+
+static void sha256_hex(const void *data, size_t len, char hex[65]) {
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, data, len);
+  sodium_bin2hex(hex, 65, h, sizeof h);
+}
+
+int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep, gw_idem *idem) {
+  idem->key[0] = '\0';
+  const char *k = u_map_get_case(req->u->map_header, "Idempotency-Key");
+  if (!k || strcmp(route->method, "GET") == 0) return 0;
+  size_t kl = strlen(k);
+  if (kl == 0 || kl > IDEM_MAX_KEY) {
+    gw_reply_error(rep, CHIRP_EINVAL, "invalid_format", "Idempotency-Key",
+                   "Idempotency-Key must be 1-%d characters", IDEM_MAX_KEY);
+    return -1;
+  }
+  char who[96], khex[65], fp[65];
+  client_of(req, who, sizeof who);
+  sha256_hex(k, kl, khex);
+  /* The fingerprint of the request: method, path and body. */
+  crypto_hash_sha256_state st;
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_init(&st);
+  crypto_hash_sha256_update(&st, (const unsigned char *)route->method, strlen(route->method));
+  crypto_hash_sha256_update(&st, (const unsigned char *)req->u->url_path, strlen(req->u->url_path) + 1);
+  if (req->u->binary_body)
+    crypto_hash_sha256_update(&st, req->u->binary_body, req->u->binary_body_length);
+  crypto_hash_sha256_final(&st, h);
+  sodium_bin2hex(fp, sizeof fp, h, sizeof h);
+  snprintf(idem->key, sizeof idem->key, "chirp:idem:{%s}:%.64s", who, khex);
+
+  char lease[16];
+  snprintf(lease, sizeof lease, "%d", IDEM_LEASE_S);
+  const char *argv[] = {idem->key, fp, lease};
+  redisContext *r = gw_redis();
+  redisReply *rr = r ? chirp_redis_eval(r, &idem_script, 1, 3, argv, NULL) : NULL;
+  if (!rr || rr->type != REDIS_REPLY_ARRAY || rr->elements < 1) {
+    if (rr) freeReplyObject(rr);
+    idem->key[0] = '\0';
+    gw_reply_error(rep, CHIRP_EUNAVAILABLE, NULL, NULL,
+                   "cannot honour Idempotency-Key now; retry shortly");
+    return -1;
+  }
+  const char *what = rr->element[0]->str;
+  int rc = -1;
+  if (strcmp(what, "new") == 0) {
+    rc = 0;
+  } else if (strcmp(what, "mismatch") == 0) {
+    gw_reply_error(rep, CHIRP_EINVAL, "idempotency_key_reused", "Idempotency-Key",
+                   "this Idempotency-Key was used for a different request");
+  } else if (strcmp(what, "pending") == 0) {
+    gw_reply_error(rep, CHIRP_ECONFLICT, "idempotency_in_progress", "Idempotency-Key",
+                   "the first request with this Idempotency-Key is still running");
+    rep->retry_after = 1;
+  } else if (rr->elements == 3 && rr->element[1]->type == REDIS_REPLY_STRING &&
+             rr->element[2]->type == REDIS_REPLY_STRING) {
+    rep->status = atoi(rr->element[1]->str);
+    rep->raw_len = rr->element[2]->len;
+    rep->raw = malloc(rep->raw_len + 1);
+    if (rep->raw) {
+      memcpy(rep->raw, rr->element[2]->str, rep->raw_len);
+      rep->raw[rep->raw_len] = '\0';
+    }
+    if (!rep->raw) rep->status = 500;
+    rep->replayed = 1;
+  }
+  if (rc) idem->key[0] = '\0'; /* nothing of ours to finish */
+  freeReplyObject(rr);
+  return rc;
+}
+
+void gw_guard_idem_end(const gw_idem *idem, int status, const char *body, size_t len) {
+  if (!idem->key[0]) return;
+  redisContext *r = gw_redis();
+  if (!r) return; /* the lease runs out by itself */
+  redisReply *rr;
+  if (status >= 500)
+    rr = redisCommand(r, "DEL %s", idem->key);
+  else
+    rr = redisCommand(r, "HSET %s st done s %d b %b", idem->key, status, body ? body : "",
+                      body ? len : (size_t)0);
+  if (rr) freeReplyObject(rr);
+  if (status < 500) {
+    rr = redisCommand(r, "EXPIRE %s %d", idem->key, IDEM_TTL_S);
+    if (rr) freeReplyObject(rr);
+  }
+}
