@@ -12,6 +12,7 @@
 
 #include "chirp_cursor.h"
 #include "chirp_error.h"
+#include "chirp_keys.h"
 #include "chirp_event.h"
 #include "chirp_log.h"
 #include "chirp_poll.h"
@@ -150,13 +151,33 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
   size_t len = 0;
   gw_tweet_stats st;
   redisContext *r = gw_redis();
-  if (r && chirp_tweet_cache_get(r, id, &raw, &len, &deleted) == 0) {
-    if (gw_stats_get(&id, 1, req->account_id, &st) == 0 && splice_stats(rep, raw, len, &st) == 0) {
-      rep->status = 200;
-      return;
+  if (r) {
+    /* One round trip: the cached tweet and its live numbers together. */
+    char key[CHIRP_KEY_BUFSZ];
+    redisAppendCommand(r, "HGET %s j", chirp_key_tweet(key, id));
+    gw_stats_append(r, &id, 1, req->account_id);
+    redisReply *hit = NULL;
+    int ok = redisGetReply(r, (void **)&hit) == REDIS_OK && hit;
+    int stats_ok = ok && gw_stats_read(r, &id, 1, req->account_id, &st) == 0;
+    if (stats_ok && hit->type == REDIS_REPLY_STRING && hit->len > 0 &&
+        (raw = malloc(hit->len + 1))) {
+      memcpy(raw, hit->str, hit->len);
+      len = hit->len;
+      raw[len] = '\0';
+      freeReplyObject(hit);
+      if (splice_stats(rep, raw, len, &st) == 0) {
+        rep->status = 200;
+        return;
+      }
+      rep->raw = NULL;
+    } else if (hit) {
+      deleted = hit->type == REDIS_REPLY_STRING && hit->len == 0;
+      freeReplyObject(hit);
+      if (deleted) {
+        gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "no tweet has the id %lld", (long long)id);
+        return;
+      }
     }
-    free(raw);
-    rep->raw = NULL;
   }
   chirp_tweet t;
   if (gw_load_tweet(id, &t, rep)) return;

@@ -16,10 +16,7 @@
 
 enum { PER_ID = 4 };
 
-int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out) {
-  if (n == 0) return 0;
-  redisContext *r = gw_redis();
-  if (!r) return CHIRP_EUNAVAILABLE;
+void gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer) {
   char k1[CHIRP_KEY_BUFSZ], k2[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
   for (size_t i = 0; i < n; i++) {
     chirp_key_likers(k1, ids[i]);
@@ -28,6 +25,19 @@ int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *o
     redisAppendCommand(r, "SISMEMBER %s %lld", k1, (long long)viewer);
     redisAppendCommand(r, "GET %s", chirp_key_comment_count(k3, ids[i]));
   }
+}
+
+int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out) {
+  if (n == 0) return 0;
+  redisContext *r = gw_redis();
+  if (!r) return CHIRP_EUNAVAILABLE;
+  gw_stats_append(r, ids, n, viewer);
+  return gw_stats_read(r, ids, n, viewer, out);
+}
+
+int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
+                  gw_tweet_stats *out) {
+  char k1[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
   int rc = 0;
   redisReply *rep[PER_ID];
   for (size_t i = 0; i < n; i++) {

@@ -7,6 +7,7 @@
 #ifndef GW_STATS_H
 #define GW_STATS_H
 
+#include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +20,12 @@ typedef struct gw_tweet_stats {
 
 /* Fills out[0..n) for ids[0..n) as seen by viewer (0 = anonymous). */
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out);
+/* The same in two halves, so a caller can pipeline its own commands in
+   the same round trip: append, (append more), read theirs in order, then
+   read these. */
+void gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer);
+int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
+                  gw_tweet_stats *out);
 /* Sets "like_count", "comment_count", "liked_by_me" on a tweet object. */
 void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s);
 
