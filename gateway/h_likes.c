@@ -77,26 +77,34 @@ void h_tweet_likes(gw_req *req, gw_reply *rep) {
   gw_reply_list(rep, req, items, next ? chirp_cursor_encode("lk", next, cursor) : NULL, limit);
 }
 
-void h_account_likes(gw_req *req, gw_reply *rep) {
-  int64_t id, before, next = 0;
-  int limit;
-  if (gw_resolve_account(req, rep, &id) || gw_param_paging(req, rep, "al", &limit, &before)) return;
-  PGconn *pg = gw_pg();
-  int64_t *ids = NULL, *shown = NULL;
-  size_t n = 0, got = 0;
-  int rc = pg ? chirp_like_list(pg, 0, id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
-  if (rc) return gw_reply_from_err(rep, rc);
+/* Answers a page of hydrated tweets for ids (next: the cursor of kind). */
+static void reply_tweets(gw_req *req, gw_reply *rep, int64_t *ids, size_t n, const char *kind,
+                         int64_t next, int limit) {
   json_t *items = json_array();
-  shown = malloc((n ? n : 1) * sizeof *shown);
-  rc = shown ? gw_hydrate_tweets(ids, n, req->account_id, items, shown, &got) : CHIRP_ENOMEM;
-  free(ids);
+  int64_t *shown = malloc((n ? n : 1) * sizeof *shown);
+  size_t got = 0;
+  int rc = shown && items ? gw_hydrate_tweets(ids, n, req->account_id, items, shown, &got)
+                          : CHIRP_ENOMEM;
   free(shown);
   if (rc) {
     json_decref(items);
     return gw_reply_from_err(rep, rc);
   }
   char cursor[CHIRP_CURSOR_BUFSZ];
-  gw_reply_list(rep, req, items, next ? chirp_cursor_encode("al", next, cursor) : NULL, limit);
+  gw_reply_list(rep, req, items, next ? chirp_cursor_encode(kind, next, cursor) : NULL, limit);
+}
+
+void h_account_likes(gw_req *req, gw_reply *rep) {
+  int64_t id, before, next = 0;
+  int limit;
+  if (gw_resolve_account(req, rep, &id) || gw_param_paging(req, rep, "al", &limit, &before)) return;
+  PGconn *pg = gw_pg();
+  int64_t *ids = NULL;
+  size_t n = 0;
+  int rc = pg ? chirp_like_list(pg, 0, id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
+  if (rc) return gw_reply_from_err(rep, rc);
+  reply_tweets(req, rep, ids, n, "al", next, limit);
+  free(ids);
 }
 
 void h_trending_liked(gw_req *req, gw_reply *rep) {
@@ -104,18 +112,10 @@ void h_trending_liked(gw_req *req, gw_reply *rep) {
   int limit;
   if (gw_param_paging(req, rep, "tr", &limit, &before)) return;
   PGconn *pg = gw_pg();
-  int64_t *ids = NULL, *shown = NULL;
-  size_t n = 0, got = 0;
+  int64_t *ids = NULL;
+  size_t n = 0;
   int rc = pg ? chirp_like_trending(pg, limit, &ids, &n) : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
-  json_t *items = json_array();
-  shown = malloc((n ? n : 1) * sizeof *shown);
-  rc = shown ? gw_hydrate_tweets(ids, n, req->account_id, items, shown, &got) : CHIRP_ENOMEM;
+  reply_tweets(req, rep, ids, n, "tr", 0, limit);
   free(ids);
-  free(shown);
-  if (rc) {
-    json_decref(items);
-    return gw_reply_from_err(rep, rc);
-  }
-  gw_reply_list(rep, req, items, NULL, limit);
 }

@@ -94,23 +94,11 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
     }
     cfg->http_bind = v;
   }
-  if ((v = get("CHIRP_HTTP_PORT", arg)) &&
-      (rc = parse_int("CHIRP_HTTP_PORT", v, 1, 65535, &cfg->http_port, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_HTTP_THREADS", arg)) &&
-      (rc = parse_int("CHIRP_HTTP_THREADS", v, 1, 1024, &cfg->http_threads, err, errlen)))
-    return rc;
   if ((v = get("CHIRP_ROLE", arg))) cfg->role = v;
-  if ((v = get("CHIRP_PREFETCH", arg)) &&
-      (rc = parse_int("CHIRP_PREFETCH", v, 1, 65535, &cfg->prefetch, err, errlen)))
-    return rc;
   if ((v = get("CHIRP_LOG_LEVEL", arg)) && chirp_log_level_parse(v, &cfg->log_level)) {
     snprintf(err, errlen, "CHIRP_LOG_LEVEL=\"%s\" must be debug, info, warn or error", v);
     return CHIRP_EINVAL;
   }
-  if ((v = get("CHIRP_NODE_ID", arg)) &&
-      (rc = parse_int("CHIRP_NODE_ID", v, 0, 1023, &cfg->node_id, err, errlen)))
-    return rc;
   if ((v = get("CHIRP_ADMIN_TOKEN", arg))) {
     if (*v && strlen(v) < 16) {
       snprintf(err, errlen, "CHIRP_ADMIN_TOKEN must be empty or at least 16 characters");
@@ -126,37 +114,23 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       return CHIRP_EINVAL;
     }
   }
-  if ((v = get("CHIRP_PUBLISH_TIMEOUT_MS", arg)) &&
-      (rc = parse_int("CHIRP_PUBLISH_TIMEOUT_MS", v, 100, 60000, &cfg->publish_timeout_ms, err,
-                      errlen)))
-    return rc;
-  if ((v = get("CHIRP_CACHE_TTL", arg)) &&
-      (rc = parse_int("CHIRP_CACHE_TTL", v, 1, 604800, &cfg->cache_ttl_s, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_SESSION_TTL", arg)) &&
-      (rc = parse_int("CHIRP_SESSION_TTL", v, 60, 31536000, &cfg->session_ttl_s, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_FEED_CAP", arg)) &&
-      (rc = parse_int("CHIRP_FEED_CAP", v, 10, 100000, &cfg->feed_cap, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_HUGE_THRESHOLD", arg)) &&
-      (rc = parse_int("CHIRP_HUGE_THRESHOLD", v, 1, 1000000000, &cfg->huge_threshold, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_FANOUT_CHUNK", arg)) &&
-      (rc = parse_int("CHIRP_FANOUT_CHUNK", v, 10, 100000, &cfg->fanout_chunk, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_LIKES_FLUSH_COUNT", arg)) &&
-      (rc = parse_int("CHIRP_LIKES_FLUSH_COUNT", v, 0, 100000, &cfg->likes_flush_count, err, errlen)))
-    return rc;
-  if ((v = get("CHIRP_LIKES_FLUSH_AGE_MS", arg)) &&
-      (rc = parse_int("CHIRP_LIKES_FLUSH_AGE_MS", v, 0, 3600000, &cfg->likes_flush_age_ms, err,
-                      errlen)))
-    return rc;
   static const struct {
     const char *name;
     long lo, hi;
     size_t off;
   } ints[] = {
+      {"CHIRP_HTTP_PORT", 1, 65535, offsetof(chirp_config, http_port)},
+      {"CHIRP_HTTP_THREADS", 1, 1024, offsetof(chirp_config, http_threads)},
+      {"CHIRP_PREFETCH", 1, 65535, offsetof(chirp_config, prefetch)},
+      {"CHIRP_NODE_ID", 0, 1023, offsetof(chirp_config, node_id)},
+      {"CHIRP_PUBLISH_TIMEOUT_MS", 100, 60000, offsetof(chirp_config, publish_timeout_ms)},
+      {"CHIRP_CACHE_TTL", 1, 604800, offsetof(chirp_config, cache_ttl_s)},
+      {"CHIRP_SESSION_TTL", 60, 31536000, offsetof(chirp_config, session_ttl_s)},
+      {"CHIRP_FEED_CAP", 10, 100000, offsetof(chirp_config, feed_cap)},
+      {"CHIRP_HUGE_THRESHOLD", 1, 1000000000, offsetof(chirp_config, huge_threshold)},
+      {"CHIRP_FANOUT_CHUNK", 10, 100000, offsetof(chirp_config, fanout_chunk)},
+      {"CHIRP_LIKES_FLUSH_COUNT", 0, 100000, offsetof(chirp_config, likes_flush_count)},
+      {"CHIRP_LIKES_FLUSH_AGE_MS", 0, 3600000, offsetof(chirp_config, likes_flush_age_ms)},
       {"CHIRP_RATE_READ", 1, 100000000, offsetof(chirp_config, rate_read)},
       {"CHIRP_RATE_WRITE", 1, 100000000, offsetof(chirp_config, rate_write)},
       {"CHIRP_RATE_LOGIN", 1, 100000000, offsetof(chirp_config, rate_login)},

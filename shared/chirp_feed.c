@@ -251,22 +251,12 @@ int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want,
   return rc;
 }
 
-static int collect_ids(PGresult *res, int64_t **out, size_t *n) {
-  size_t rows = (size_t)PQntuples(res);
-  int64_t *ids = malloc((rows ? rows : 1) * sizeof *ids);
-  if (!ids) return CHIRP_ENOMEM;
-  for (size_t i = 0; i < rows; i++) ids[i] = strtoll(PQgetvalue(res, (int)i, 0), NULL, 10);
-  *out = ids;
-  *n = rows;
-  return 0;
-}
-
 static int query_ids(PGconn *pg, const char *sql, int nparams, const char *const *p, int64_t **out,
                      size_t *n) {
   PGresult *res;
   int rc = chirp_pg_exec(pg, sql, nparams, p, &res);
   if (rc) return rc;
-  rc = collect_ids(res, out, n);
+  rc = chirp_pg_ids(res, 0, out, n);
   PQclear(res);
   return rc;
 }

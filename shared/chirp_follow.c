@@ -129,17 +129,9 @@ int chirp_follow_followers_range(PGconn *pg, int64_t followee, int64_t from, int
                          "AND follower_id BETWEEN $2 AND $3 ORDER BY follower_id LIMIT $4",
                          4, p, &r);
   if (rc) return rc;
-  size_t rows = (size_t)PQntuples(r);
-  int64_t *ids = malloc((rows ? rows : 1) * sizeof *ids);
-  if (!ids) {
-    PQclear(r);
-    return CHIRP_ENOMEM;
-  }
-  for (size_t i = 0; i < rows; i++) ids[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+  rc = chirp_pg_ids(r, 0, out, n);
   PQclear(r);
-  *out = ids;
-  *n = rows;
-  return 0;
+  return rc;
 }
 
 int chirp_follow_count(PGconn *pg, int64_t account, int64_t *followers) {

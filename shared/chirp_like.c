@@ -229,15 +229,7 @@ int chirp_like_trending(PGconn *pg, int limit, int64_t **ids, size_t *n) {
                          "ORDER BY c.likes DESC, c.tweet_id DESC LIMIT $2",
                          2, p, &res);
   if (rc) return rc;
-  int rows = PQntuples(res);
-  int64_t *out = malloc((size_t)(rows ? rows : 1) * sizeof *out);
-  if (!out) {
-    PQclear(res);
-    return CHIRP_ENOMEM;
-  }
-  for (int k = 0; k < rows; k++) out[k] = strtoll(PQgetvalue(res, k, 0), NULL, 10);
+  rc = chirp_pg_ids(res, 0, ids, n);
   PQclear(res);
-  *ids = out;
-  *n = (size_t)rows;
-  return 0;
+  return rc;
 }

@@ -110,17 +110,9 @@ int chirp_notify_polls_ended(PGconn *pg, int64_t **recipients, size_t *n) {
       "ON CONFLICT (dedup_key) DO NOTHING RETURNING recipient",
       0, NULL, &r);
   if (rc) return rc;
-  size_t rows = (size_t)PQntuples(r);
-  int64_t *out = malloc((rows ? rows : 1) * sizeof *out);
-  if (!out) {
-    PQclear(r);
-    return CHIRP_ENOMEM;
-  }
-  for (size_t i = 0; i < rows; i++) out[i] = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10);
+  rc = chirp_pg_ids(r, 0, recipients, n);
   PQclear(r);
-  *recipients = out;
-  *n = rows;
-  return 0;
+  return rc;
 }
 
 static json_t *id_or_null(PGresult *r, int row, int col) {

@@ -1,6 +1,7 @@
 /* chirp_pg.c — libpq connection and statement helpers. */
 #include "chirp_pg.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "chirp_error.h"
@@ -57,4 +58,14 @@ int chirp_pg_begin(PGconn *conn) { return chirp_pg_exec(conn, "BEGIN", 0, NULL, 
 int chirp_pg_commit(PGconn *conn) { return chirp_pg_exec(conn, "COMMIT", 0, NULL, NULL); }
 void chirp_pg_rollback(PGconn *conn) {
   if (PQstatus(conn) == CONNECTION_OK) (void)chirp_pg_exec(conn, "ROLLBACK", 0, NULL, NULL);
+}
+
+int chirp_pg_ids(const PGresult *r, int col, int64_t **out, size_t *n) {
+  size_t rows = (size_t)PQntuples(r);
+  int64_t *ids = malloc((rows ? rows : 1) * sizeof *ids);
+  if (!ids) return CHIRP_ENOMEM;
+  for (size_t i = 0; i < rows; i++) ids[i] = strtoll(PQgetvalue(r, (int)i, col), NULL, 10);
+  *out = ids;
+  *n = rows;
+  return 0;
 }

@@ -9,6 +9,8 @@
 #define CHIRP_PG_H
 
 #include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
 
 /* Connects to url with a 3 s connect timeout.  On success *out is a new
    connection (PQfinish); on failure CHIRP_EUNAVAILABLE and *out untouched. */
@@ -20,6 +22,10 @@ int chirp_pg_connect(const char *url, PGconn **out);
    connection is broken: reconnect), CHIRP_EINTERNAL (anything else, logged). */
 int chirp_pg_exec(PGconn *conn, const char *sql, int n, const char *const *params,
                   PGresult **out);
+
+/* Reads column col of every row of r as an int64 id: *out is a new array
+   (free) of *n ids.  0 or CHIRP_ENOMEM. */
+int chirp_pg_ids(const PGresult *r, int col, int64_t **out, size_t *n);
 
 /* Statements this thread has sent (a per-thread counter, for the admin
    log's "database accesses per call"), and all threads together. */
