@@ -145,8 +145,10 @@ def redis_cmd(*args):
     single cache keys: never FLUSH a stack that others may share."""
     u = urllib.parse.urlsplit(stack_env()["CHIRP_REDIS_URL"])
     db = (u.path or "/0").strip("/") or "0"
-    with socket.create_connection((u.hostname, u.port or 6379), timeout=10) as s:
-        f = s.makefile("rb")
+    # The reader is closed with the socket (an open makefile() keeps the fd
+    # alive and warns "unclosed socket" when collected).
+    with socket.create_connection((u.hostname, u.port or 6379), timeout=10) as s, \
+            s.makefile("rb") as f:
 
         def send(*a):
             out = [b"*%d\r\n" % len(a)]
@@ -205,6 +207,96 @@ def stack_cmd(cmd, timeout=120):
         raise RuntimeError("stack.sh test %s failed (%d):\n%s%s" % (cmd, r.returncode, r.stdout,
                                                                   r.stderr))
     return r.stdout
+
+
+def amqp_queue_counts(queue):
+    """(messages ready, consumers) of a queue on the test stack's RabbitMQ
+    (CHIRP_AMQP_URL), by a passive queue.declare over a minimal AMQP 0-9-1
+    client.  Raises LookupError when the queue does not exist."""
+    import struct
+    u = urllib.parse.urlsplit(stack_env()["CHIRP_AMQP_URL"])
+    user = urllib.parse.unquote(u.username or "guest")
+    password = urllib.parse.unquote(u.password or "guest")
+    vhost = urllib.parse.unquote(u.path[1:]) if len(u.path) > 1 else "/"
+
+    def shortstr(v):
+        v = v.encode()
+        return struct.pack("B", len(v)) + v
+
+    def method(channel, cls, meth, args=b""):
+        payload = struct.pack(">HH", cls, meth) + args
+        return struct.pack(">BHI", 1, channel, len(payload)) + payload + b"\xce"
+
+    with socket.create_connection((u.hostname, u.port or 5672), timeout=10) as s, \
+            s.makefile("rb") as f:
+
+        def expect(cls, meth):
+            while True:
+                hdr = f.read(7)
+                if len(hdr) < 7:
+                    raise ConnectionError("RabbitMQ closed the connection")
+                kind, _, size = struct.unpack(">BHI", hdr)
+                payload = f.read(size)
+                if f.read(1) != b"\xce":
+                    raise ConnectionError("RabbitMQ: bad frame end")
+                if kind != 1:
+                    continue  # heartbeat or content: not expected here
+                c, m = struct.unpack(">HH", payload[:4])
+                if (c, m) == (cls, meth):
+                    return payload[4:]
+                if (c, m) in ((20, 40), (10, 50)):  # channel.close / connection.close
+                    code = struct.unpack(">H", payload[4:6])[0]
+                    text = payload[7:7 + payload[6]].decode("utf-8", "replace")
+                    if code == 404:
+                        raise LookupError(text)
+                    raise RuntimeError("RabbitMQ %d: %s" % (code, text))
+
+        s.sendall(b"AMQP\x00\x00\x09\x01")
+        expect(10, 10)  # connection.start
+        auth = ("\0%s\0%s" % (user, password)).encode()
+        s.sendall(method(0, 10, 11, struct.pack(">I", 0) + shortstr("PLAIN") +
+                         struct.pack(">I", len(auth)) + auth + shortstr("en_US")))
+        tune = expect(10, 30)  # connection.tune
+        channel_max, frame_max, _ = struct.unpack(">HIH", tune[:8])
+        s.sendall(method(0, 10, 31, struct.pack(">HIH", channel_max, frame_max, 0)))
+        s.sendall(method(0, 10, 40, shortstr(vhost) + shortstr("") + b"\x00"))
+        expect(10, 41)  # connection.open-ok
+        s.sendall(method(1, 20, 10, shortstr("")))
+        expect(20, 11)  # channel.open-ok
+        # queue.declare: reserved short, queue, bits (passive), arguments {}
+        s.sendall(method(1, 50, 10, struct.pack(">H", 0) + shortstr(queue) + b"\x01" +
+                         struct.pack(">I", 0)))
+        try:
+            ok = expect(50, 11)
+        finally:
+            try:
+                s.sendall(method(0, 10, 50, struct.pack(">H", 200) + shortstr("bye") +
+                                 struct.pack(">HH", 0, 0)))
+                expect(10, 51)
+            except (OSError, ConnectionError, RuntimeError, LookupError):
+                pass
+        n = ok[0]
+        messages, consumers = struct.unpack(">II", ok[1 + n:9 + n])
+        return messages, consumers
+
+
+def wait_sole_consumers(queue, ours, timeout=120.0):
+    """Waits until queue has exactly `ours` consumers, i.e. no process
+    outside this test (another engineer's test or workers on the shared test
+    stack) consumes it; for tests that stop workers, count what they did, or
+    run workers with their own configuration.  Fails with a clear message
+    after timeout."""
+    last = [None]
+
+    def sole():
+        last[0] = amqp_queue_counts(queue)[1]
+        return last[0] == ours
+
+    try:
+        wait_until(sole, timeout, 0.5, "%s to have only this test's %d consumer(s)" % (queue, ours))
+    except AssertionError as e:
+        raise AssertionError("%s: it has %s.  Another process consumes the shared test stack's "
+                             "queue; this test's results would be meaningless." % (e, last[0]))
 
 
 # ---- polling ----------------------------------------------------------------
