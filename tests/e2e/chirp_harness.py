@@ -209,6 +209,41 @@ def stack_cmd(cmd, timeout=120):
     return r.stdout
 
 
+def rabbitmqctl(*args, timeout=60):
+    """rabbitmqctl ARGS against the test stack's node, in the environment
+    deploy/stack.sh gives it (rmq_env, stack "test").  Returns stdout."""
+    import glob
+    top = os.path.dirname(os.path.dirname(os.path.abspath(stack_sh())))
+    ctl = (sorted(glob.glob("/usr/lib/rabbitmq/lib/rabbitmq_server-*/sbin/rabbitmqctl")) or
+           [shutil.which("rabbitmqctl") or "rabbitmqctl"])[-1]
+    lo = int(os.environ.get("CHIRP_STACK_CTL_PORT_MIN", "56761"))
+    env = dict(os.environ, HOME=os.path.join(top, "var", "test", "rabbit-home"),
+               ERL_EPMD_PORT=os.environ.get("CHIRP_STACK_EPMD_PORT", "56742"),
+               ERL_EPMD_ADDRESS="127.0.0.1", RABBITMQ_CONF_ENV_FILE="/dev/null",
+               RABBITMQ_CTL_DIST_PORT_MIN=str(lo), RABBITMQ_CTL_DIST_PORT_MAX=str(lo + 9),
+               RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}")
+    node = os.environ.get("CHIRP_STACK_NODE", "chirp-test@localhost")
+    r = subprocess.run([ctl, "-n", node, "-q"] + list(args), env=env, capture_output=True,
+                       text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise RuntimeError("rabbitmqctl %s failed (%d): %s%s" % (" ".join(args), r.returncode,
+                                                                 r.stdout, r.stderr))
+    return r.stdout
+
+
+def private_vhost(name):
+    """Creates the RabbitMQ virtual host chirp-NAME-RUN on the test stack
+    (for guest) and returns its CHIRP_AMQP_URL: processes started with it
+    have queues of their own (chirp.persist ... chirp.dead) that no other
+    test's traffic reaches.  It is deleted (with its queues) at exit."""
+    vhost = "chirp-%s-%s" % (name, RUN)
+    rabbitmqctl("add_vhost", vhost)
+    atexit.register(lambda: rabbitmqctl("delete_vhost", vhost))
+    rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    u = urllib.parse.urlsplit(stack_env()["CHIRP_AMQP_URL"])
+    return "%s://%s/%s" % (u.scheme, u.netloc, urllib.parse.quote(vhost, safe=""))
+
+
 def amqp_queue_counts(queue):
     """(messages ready, consumers) of a queue on the test stack's RabbitMQ
     (CHIRP_AMQP_URL), by a passive queue.declare over a minimal AMQP 0-9-1
