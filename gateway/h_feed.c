@@ -49,15 +49,27 @@ void h_feed(gw_req *req, gw_reply *rep) {
   size_t total = 0;
   int rc = ids && shown && items ? 0 : CHIRP_ENOMEM;
   /* Deleted tweets can thin a page out: read on until it is full or the
-     feed ends. */
+     feed ends.  Redis keeps the newest CHIRP_FEED_CAP entries; below them
+     the feed goes on from PostgreSQL, so paging is endless. */
+  int from_pg = 0;
   while (!rc && total < want) {
-    size_t n = 0, got = 0;
-    rc = read_ids(req->account_id, before, want - total, ids, &n);
-    if (rc || n == 0) break;
-    rc = gw_hydrate_tweets(ids, n, req->account_id, items, shown + total, &got);
-    total += got;
-    before = ids[n - 1];
-    if (n < want - total + got) break; /* the feed has no more */
+    size_t n = 0, got = 0, asked = want - total;
+    if (!from_pg) {
+      rc = read_ids(req->account_id, before, asked, ids, &n);
+    } else {
+      PGconn *pg = gw_pg();
+      rc = pg ? chirp_feed_page_pg(pg, req->account_id, before, asked, ids, &n) : CHIRP_EUNAVAILABLE;
+    }
+    if (rc) break;
+    if (n > 0) {
+      rc = gw_hydrate_tweets(ids, n, req->account_id, items, shown + total, &got);
+      total += got;
+      before = ids[n - 1];
+    }
+    if (n < asked) { /* this source has no more */
+      if (from_pg) break;
+      from_pg = 1;
+    }
   }
   if (rc) {
     json_decref(items);

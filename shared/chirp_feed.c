@@ -272,6 +272,28 @@ int chirp_feed_recent_ids(PGconn *pg, int64_t author, int limit, int64_t **out, 
                    2, p, out, n);
 }
 
+int chirp_feed_page_pg(PGconn *pg, int64_t owner, int64_t before, size_t want, int64_t *out,
+                       size_t *n) {
+  char o[24], b[24], l[24];
+  snprintf(o, sizeof o, "%lld", (long long)owner);
+  snprintf(b, sizeof b, "%lld", (long long)(before > 0 ? before : INT64_MAX));
+  snprintf(l, sizeof l, "%zu", want);
+  const char *p[] = {o, b, l};
+  int64_t *ids = NULL;
+  size_t got = 0;
+  int rc = query_ids(pg,
+                     "SELECT t.id FROM (SELECT $1::bigint AS a UNION "
+                     "  SELECT followee_id FROM follows WHERE follower_id = $1 AND active) s, "
+                     "LATERAL (SELECT id FROM tweets WHERE author_id = s.a AND deleted_at IS NULL "
+                     "  AND id < $2 ORDER BY id DESC LIMIT $3) t ORDER BY t.id DESC LIMIT $3",
+                     3, p, &ids, &got);
+  if (rc) return rc;
+  for (size_t i = 0; i < got && i < want; i++) out[i] = ids[i];
+  *n = got < want ? got : want;
+  free(ids);
+  return 0;
+}
+
 int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap) {
   char o[24], l[24];
   snprintf(o, sizeof o, "%lld", (long long)owner);

@@ -78,8 +78,8 @@ static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n
   for (size_t i = 0; !rc && i < n; i++) {
     applied[i] = 0;
     if (msgs[i].fate != FATE_APPLY) continue;
-    int is_new = 0;
-    rc = claim(ctx->pg, role->name, msgs[i].ev.event_id, &is_new);
+    int is_new = 1;
+    if (role->claims) rc = claim(ctx->pg, role->name, msgs[i].ev.event_id, &is_new);
     if (!rc && is_new) {
       rc = role->apply(ctx, &msgs[i].ev, msgs[i].state);
       applied[i] = rc == 0;
@@ -206,6 +206,30 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
   return 0;
 }
 
+/* Runs the Redis side of each applied event, waiting out a Redis outage
+   (the batch stays unacked meanwhile).  Returns 0, or -1 when asked to
+   stop. */
+static int after_commit_all(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n,
+                            const int *applied, volatile sig_atomic_t *stop) {
+  for (size_t i = 0; i < n; i++) {
+    if (!applied[i]) continue;
+    for (;;) {
+      wk_ensure_redis(ctx);
+      if (wk_ensure_pg(ctx) == 0) {
+        int rc = role->after_commit(ctx, &msgs[i].ev, msgs[i].state);
+        if (rc != CHIRP_EUNAVAILABLE) {
+          if (rc) chirp_warn("%s: after the commit: %s", msgs[i].ev.type, chirp_strerror(rc));
+          break;
+        }
+      }
+      if (*stop) return -1;
+      chirp_warn("%s: Redis side unavailable; retrying", msgs[i].ev.type);
+      usleep(200000);
+    }
+  }
+  return 0;
+}
+
 /* Acks the batch (one multiple-ack when nothing is dead-lettered). */
 static int settle(wk_ctx *ctx, const char *role, amqp_connection_state_t conn, wk_msg *msgs,
                   size_t n) {
@@ -304,10 +328,9 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
         for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
         break;
       }
-      if (role->after_commit) {
-        wk_ensure_redis(&ctx);
-        for (size_t i = 0; i < n; i++)
-          if (applied[i]) role->after_commit(&ctx, &msgs[i].ev, msgs[i].state);
+      if (role->after_commit && after_commit_all(&ctx, role, msgs, n, applied, stop) != 0) {
+        for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
+        break; /* stopping: unacked, redelivered */
       }
       if (settle(&ctx, role->name, conn, msgs, n) != 0) broken = 1;
       total += n;

@@ -6,6 +6,11 @@
  * the tweets fanned out after it go through one queue in order: the tweet
  * fan-out reads the follower list that the earlier follow event wrote.
  *
+ * Each event is applied in two steps: PostgreSQL in the transaction
+ * (fanout_apply), then Redis after the commit and before the ack
+ * (fanout_after_commit), both idempotent, so a crash anywhere repeats
+ * work but never loses or doubles it.
+ *
  * A tweet whose author has more followers than one chunk is split into
  * fanout.chunk messages (a range of follower ids each) published back to
  * this queue before the original is acked, so several workers share a big
@@ -25,6 +30,7 @@
 #include "chirp_keys.h"
 #include "chirp_log.h"
 #include "chirp_pg.h"
+#include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "worker.h"
 
@@ -37,6 +43,7 @@ struct fanout_state {
   int64_t tweet_id, author_id; /* chunks */
   int64_t from, to;            /* chunks: follower id range */
   int64_t follower, followee;  /* follows */
+  int huge;                    /* the author / followee is merged at read time */
 };
 
 static const char *const op_names[] = {"push", "remove", "mark"};
@@ -164,15 +171,14 @@ static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t aut
   return rc;
 }
 
-/* Reads whether author is huge, making it so when its followers passed
-   the threshold.  *became is 1 on that first time. */
-static int author_huge(wk_ctx *ctx, int64_t author, int *huge, int *became) {
+/* Reads whether author is huge, making it so (for good) when its followers
+   passed the threshold.  Inside the transaction. */
+static int author_huge(wk_ctx *ctx, int64_t author, int *huge) {
   char a[24], t[24];
   snprintf(a, sizeof a, "%lld", (long long)author);
   snprintf(t, sizeof t, "%d", ctx->cfg->huge_threshold);
   const char *p[] = {a, t};
   PGresult *r;
-  *became = 0;
   int rc = chirp_pg_exec(ctx->pg,
                          "SELECT huge, followers_count > $2 FROM accounts WHERE id = $1", 2, p, &r);
   if (rc) return rc;
@@ -184,14 +190,61 @@ static int author_huge(wk_ctx *ctx, int64_t author, int *huge, int *became) {
   int over = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
   PQclear(r);
   if (*huge || !over) return 0;
-  *huge = *became = 1;
+  *huge = 1;
+  chirp_info("account %lld passed %d followers: merged at read time from now on",
+             (long long)author, ctx->cfg->huge_threshold);
   return chirp_pg_exec(ctx->pg, "UPDATE accounts SET huge = true WHERE id = $1", 1, p, NULL);
 }
 
-static int on_tweet(wk_ctx *ctx, struct fanout_state *s) {
+/* Once an account is huge, every follower's feed must know to merge its
+   timeline: mark them all, once (a Redis marker remembers it was done; if
+   Redis is lost the marking runs again, which changes nothing). */
+static int ensure_marked(wk_ctx *ctx, int64_t author) {
+  char key[CHIRP_KEY_BUFSZ];
+  chirp_key_huge_marked(key, author);
+  redisReply *r = redisCommand(ctx->redis, "EXISTS %s", key);
+  int bad = chirp_redis_reply_failed(ctx->redis, r), done = !bad && r->integer == 1;
+  if (r) freeReplyObject(r);
+  if (bad) return CHIRP_EUNAVAILABLE;
+  if (done) return 0;
+  int rc = fan_out(ctx, OP_MARK, 0, author);
+  if (rc) return rc;
+  r = redisCommand(ctx->redis, "SET %s 1", key);
+  bad = chirp_redis_reply_failed(ctx->redis, r);
+  if (r) freeReplyObject(r);
+  return bad ? CHIRP_EUNAVAILABLE : 0;
+}
+
+/* PostgreSQL first: the tweet (or its deletion) is committed before any
+   feed shows it, so a feed rebuilt from PostgreSQL at any moment after a
+   push contains it.  The fan-out role stores it itself (idempotently, like
+   the persist role) rather than wait for that role. */
+static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
+  struct fanout_state *s = arg;
+  int rc = 0;
+  switch (s->kind) {
+    case EV_TWEET_CREATED:
+      rc = chirp_tweet_store_create(ctx->pg, &s->tweet);
+      return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
+    case EV_TWEET_DELETED:
+      rc = chirp_tweet_store_delete(ctx->pg, &s->tweet);
+      return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
+    case EV_CHUNK:
+      return 0;
+    case EV_FOLLOW:
+    case EV_UNFOLLOW: {
+      int changed = 0;
+      rc = chirp_follow_apply(ctx->pg, s->follower, s->followee, s->kind == EV_FOLLOW,
+                              ev->event_id, ev->occurred_ms, &changed);
+      return rc ? rc : author_huge(ctx, s->followee, &s->huge);
+    }
+  }
+  return CHIRP_EINTERNAL;
+}
+
+static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   const chirp_tweet *t = &s->tweet;
-  int created = s->kind == EV_TWEET_CREATED;
-  int rc;
+  int created = s->kind == EV_TWEET_CREATED, rc;
   if (created) {
     /* Readers hydrate feed items from the cache: have the tweet there
        before any feed shows its id. */
@@ -205,64 +258,57 @@ static int on_tweet(wk_ctx *ctx, struct fanout_state *s) {
     if (!rc) rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, &t->author_id, 1, t->id);
   }
   if (rc) return rc;
-  int huge, became;
-  if ((rc = author_huge(ctx, t->author_id, &huge, &became))) return rc;
-  if (became) {
-    /* From now on this author's tweets reach feeds by merging at read
-       time: tell every follower's feed so. */
-    chirp_info("account %lld passed %d followers: merged at read time from now on",
-               (long long)t->author_id, ctx->cfg->huge_threshold);
-    rc = fan_out(ctx, OP_MARK, t->id, t->author_id);
-  }
-  if (rc || huge) return rc;
+  if (s->huge) return ensure_marked(ctx, t->author_id);
   return fan_out(ctx, created ? OP_PUSH : OP_REMOVE, t->id, t->author_id);
 }
 
-static int on_follow(wk_ctx *ctx, const chirp_event *ev, struct fanout_state *s) {
-  int follow = s->kind == EV_FOLLOW, changed = 0;
-  int rc = chirp_follow_apply(ctx->pg, s->follower, s->followee, follow, ev->event_id,
-                              ev->occurred_ms, &changed);
-  if (rc == CHIRP_EINTERNAL) return rc; /* e.g. an unknown account: dead-letter */
-  if (rc || !changed) return rc;
-  int huge, became;
-  if ((rc = author_huge(ctx, s->followee, &huge, &became))) return rc;
-  if (huge) {
-    return follow ? chirp_feed_huge_add(ctx->redis, &s->follower, 1, s->followee)
-                  : chirp_feed_huge_remove(ctx->redis, s->follower, s->followee);
-  }
+/* The feed follows the pair's state as PostgreSQL has it now, whatever
+   this event changed: so a redelivery after a crash completes the work. */
+static int after_follow(wk_ctx *ctx, struct fanout_state *s) {
+  int active = 0;
+  int rc = chirp_follow_state(ctx->pg, s->follower, s->followee, &active);
+  if (rc) return rc;
+  if (s->huge && (rc = ensure_marked(ctx, s->followee))) return rc;
   int64_t *ids = NULL;
   size_t n = 0;
-  rc = chirp_feed_recent_ids(ctx->pg, s->followee, ctx->cfg->feed_cap, &ids, &n);
-  if (!rc && n)
-    rc = follow ? chirp_feed_merge(ctx->redis, s->follower, ids, n, ctx->cfg->feed_cap)
-                : chirp_feed_unmerge(ctx->redis, s->follower, ids, n);
-  free(ids);
-  return rc;
+  if (active && s->huge) {
+    rc = chirp_feed_huge_add(ctx->redis, &s->follower, 1, s->followee);
+  } else {
+    rc = active ? 0 : chirp_feed_huge_remove(ctx->redis, s->follower, s->followee);
+    /* Merge the followee's recent tweets, or take them all out (also those
+       pushed before the account became huge). */
+    if (!rc) rc = chirp_feed_recent_ids(ctx->pg, s->followee, ctx->cfg->feed_cap, &ids, &n);
+    if (!rc && n)
+      rc = active ? chirp_feed_merge(ctx->redis, s->follower, ids, n, ctx->cfg->feed_cap)
+                  : chirp_feed_unmerge(ctx->redis, s->follower, ids, n);
+    free(ids);
+  }
+  if (rc) return rc;
+  /* The counts changed: drop the cached accounts. */
+  chirp_account_cache_forget(ctx->redis, s->follower);
+  chirp_account_cache_forget(ctx->redis, s->followee);
+  return 0;
 }
 
-static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
+static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct fanout_state *s = arg;
+  (void)ev;
   if (!ctx->redis) return CHIRP_EUNAVAILABLE;
+  int rc;
   switch (s->kind) {
     case EV_TWEET_CREATED:
     case EV_TWEET_DELETED:
-      return on_tweet(ctx, s);
+      rc = after_tweet(ctx, s);
+      break;
     case EV_CHUNK:
-      return apply_range(ctx, s->op, s->tweet_id, s->author_id, s->from, s->to);
-    case EV_FOLLOW:
-    case EV_UNFOLLOW:
-      return on_follow(ctx, ev, s);
+      rc = apply_range(ctx, s->op, s->tweet_id, s->author_id, s->from, s->to);
+      break;
+    default:
+      rc = after_follow(ctx, s);
   }
-  return CHIRP_EINTERNAL;
-}
-
-static void fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
-  struct fanout_state *s = arg;
-  (void)ev;
-  if (s->kind != EV_FOLLOW && s->kind != EV_UNFOLLOW) return;
-  /* The counts changed: drop the cached accounts and the pending marker. */
-  chirp_account_cache_forget(ctx->redis, s->follower);
-  chirp_account_cache_forget(ctx->redis, s->followee);
+  /* A lost connection is worth a retry; so is PostgreSQL, read here too. */
+  if (rc == CHIRP_EINTERNAL && ctx->pg && PQstatus(ctx->pg) != CONNECTION_OK) rc = CHIRP_EUNAVAILABLE;
+  return rc;
 }
 
 const wk_role_ops wk_role_fanout = {
@@ -271,4 +317,5 @@ const wk_role_ops wk_role_fanout = {
     .apply = fanout_apply,
     .after_commit = fanout_after_commit,
     .free_state = fanout_free,
+    .claims = 0, /* every step is idempotent; see fanout_apply */
 };

@@ -96,10 +96,11 @@ static int notify_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   return rc;
 }
 
-static void notify_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
+static int notify_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct notify_state *s = arg;
   (void)ev;
-  chirp_notify_bump(ctx->redis, s->notified, s->nnotified);
+  chirp_notify_bump(ctx->redis, s->notified, s->nnotified); /* counters rebuild if lost */
+  return 0;
 }
 
 static void notify_tick(wk_ctx *ctx) {
@@ -120,4 +121,5 @@ const wk_role_ops wk_role_notify = {
     .after_commit = notify_after_commit,
     .free_state = notify_free,
     .tick = notify_tick,
+    .claims = 1,
 };

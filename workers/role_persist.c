@@ -143,10 +143,10 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   return CHIRP_EINTERNAL;
 }
 
-static void persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
+static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
   (void)ev;
-  if (!ctx->redis) return;
+  if (!ctx->redis) return 0;
   int rc = 0;
   char key[CHIRP_KEY_BUFSZ];
   switch (s->kind) {
@@ -166,7 +166,9 @@ static void persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) 
         rc = chirp_poll_replay(ctx->redis, s->poll_id, s->voter, s->choices, s->nchoices);
       break;
   }
+  /* Best effort: readers fall back to PostgreSQL and refill the cache. */
   if (rc) chirp_warn("%s: cache refresh failed; readers fall back to PostgreSQL", ev->type);
+  return 0;
 }
 
 const wk_role_ops wk_role_persist = {
@@ -175,4 +177,5 @@ const wk_role_ops wk_role_persist = {
     .apply = persist_apply,
     .after_commit = persist_after_commit,
     .free_state = persist_free,
+    .claims = 1,
 };

@@ -47,8 +47,16 @@ typedef struct wk_role_ops {
   int (*decode)(const chirp_event *ev, void **state, char *why, size_t whylen);
   /* Applies the event inside the open transaction.  0 or a CHIRP_E… code. */
   int (*apply)(wk_ctx *ctx, const chirp_event *ev, void *state);
-  /* After the commit: cache upkeep; may be NULL.  Failures are logged only. */
-  void (*after_commit)(wk_ctx *ctx, const chirp_event *ev, void *state);
+  /* After the commit, before the ack: the Redis side; may be NULL.  A
+     CHIRP_EUNAVAILABLE return makes the loop wait and call it again (the
+     messages stay unacked), so it must be idempotent; other errors are
+     logged and the message acked. */
+  int (*after_commit)(wk_ctx *ctx, const chirp_event *ev, void *state);
+  /* 1: record each event id in processed_events with its effect, and skip
+     an event seen before (for effects that are not idempotent by
+     themselves).  0: apply and after_commit run again on a redelivery, so
+     a crash between the commit and the ack still completes the Redis side. */
+  int claims;
   void (*free_state)(void *state);
   /* Called about twice a second between batches, for timed work; may be
      NULL.  Runs its own transactions. */

@@ -50,6 +50,12 @@ int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge);
 int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want, int64_t *out,
                     size_t *n, int64_t *stale);
 
+/* The same page from PostgreSQL alone: the newest live tweets below
+   before of owner and of every account owner follows.  For paging past the
+   oldest entry a capped Redis feed keeps. */
+int chirp_feed_page_pg(PGconn *pg, int64_t owner, int64_t before, size_t want, int64_t *out,
+                       size_t *n);
+
 /* Rebuilds owner's feed from PostgreSQL (followed accounts' and own recent
    tweets, the followed huge accounts), merging what is already there. */
 int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap);

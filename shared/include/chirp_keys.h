@@ -21,6 +21,7 @@ char *chirp_key_feed_ok(char *buf, int64_t owner);       /* string: the feed is 
 char *chirp_key_feed_huge(char *buf, int64_t owner);     /* set: huge accounts followed */
 char *chirp_key_timeline(char *buf, int64_t author);     /* list: own tweet ids */
 char *chirp_key_timeline_ok(char *buf, int64_t author);  /* string: the timeline is built */
+char *chirp_key_huge_marked(char *buf, int64_t account); /* string: followers were told */
 char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee); /* "1"/"0" */
 
 char *chirp_key_likers(char *buf, int64_t tweet);        /* set: user ids liking the tweet */
