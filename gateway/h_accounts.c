@@ -121,7 +121,7 @@ static int account_public_json(int64_t id, char **raw, size_t *len) {
   if (!*raw) return CHIRP_ENOMEM;
   *len = strlen(*raw);
   if (r && !r->err) {
-    redisReply *rr = redisCommand(r, "SET %s %b EX %d", key, *raw, *len, gw.cfg.cache_ttl_s);
+    redisReply *rr = redisCommand(r, "SET %s %b EX %d", key, *raw, *len, CHIRP_ACCOUNT_CACHE_TTL_S);
     if (rr) freeReplyObject(rr);
   }
   return 0;

@@ -58,7 +58,7 @@ static json_t *author_json(redisContext *r, const redisReply *rep, int64_t id, c
     chirp_account_cleanup(&a);
     char *s = full ? json_dumps(full, JSON_COMPACT) : NULL;
     if (s && r && !r->err) {
-      redisReply *w = redisCommand(r, "SET %s %s EX %d", key, s, gw.cfg.cache_ttl_s);
+      redisReply *w = redisCommand(r, "SET %s %s EX %d", key, s, CHIRP_ACCOUNT_CACHE_TTL_S);
       if (w) freeReplyObject(w);
     }
     free(s);

@@ -66,6 +66,11 @@ int chirp_account_authenticate(PGconn *pg, const char *login, const char *passwo
 /* Sets the non-NULL fields. */
 int chirp_account_update(PGconn *pg, int64_t id, const char *display_name, const char *bio,
                          const char *avatar_url);
+/* Seconds a cached account lives: short, because its counts move with
+   every follow, and a reader refilling from a row read just before a
+   follow committed would otherwise keep the old count for long. */
+#define CHIRP_ACCOUNT_CACHE_TTL_S 60
+
 /* Forgets the cached JSON of an account. */
 void chirp_account_cache_forget(redisContext *r, int64_t id);
 
