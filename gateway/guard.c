@@ -25,8 +25,13 @@ static void client_of(const gw_req *req, char *buf, size_t n) {
   }
   const char *xff = gw.cfg.trust_forwarded ? u_map_get_case(req->u->map_header, "X-Forwarded-For") : NULL;
   if (xff && *xff) {
-    size_t len = strcspn(xff, ", ");
-    snprintf(buf, n, "ip:%.*s", (int)(len < 64 ? len : 64), xff);
+    /* The last entry: the one our proxy appended.  Earlier ones are
+       whatever the client chose to send. */
+    const char *last = strrchr(xff, ',');
+    last = last ? last + 1 : xff;
+    while (*last == ' ') last++;
+    size_t len = strcspn(last, " ");
+    snprintf(buf, n, "ip:%.*s", (int)(len < 64 ? len : 64), last);
     return;
   }
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -44,13 +49,13 @@ static chirp_lua rate_script = CHIRP_LUA(
     "return n");
 
 int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
-  if (strncmp(route->path, "/api/", 5) != 0) return 0; /* health checks and metrics */
+  if (strncmp(req->u->url_path, "/api/", 5) != 0) return 0; /* health checks and metrics */
   const char *cls;
   int limit;
   if (route->flags & GW_LOGIN) {
     cls = "login";
     limit = gw.cfg.rate_login;
-  } else if (strcmp(route->method, "GET") == 0) {
+  } else if (strcmp(req->u->http_verb, "GET") == 0) {
     cls = "read";
     limit = gw.cfg.rate_read;
   } else {

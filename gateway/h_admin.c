@@ -13,7 +13,7 @@ void h_admin_logs(gw_req *req, gw_reply *rep) {
   const char *a = u_map_get(req->u->map_url, "after"), *l = u_map_get(req->u->map_url, "limit");
   char *end = NULL;
   unsigned long long after = a ? strtoull(a, &end, 10) : 0;
-  if (a && (*a == '\0' || *end != '\0')) {
+  if (a && (*a < '0' || *a > '9' || *end != '\0')) {
     gw_reply_error(rep, CHIRP_EINVAL, NULL, "after", "after must be a sequence number");
     return;
   }
@@ -25,6 +25,7 @@ void h_admin_logs(gw_req *req, gw_reply *rep) {
   if (limit > 1000) limit = 1000;
   uint64_t next = 0;
   json_t *items = gw_adminlog_list(after, (int)limit, &next);
+  if (next < after) next = after; /* an empty page keeps the client's place */
   gw_reply_json(rep, 200, json_pack("{s:o, s:I}", "items", items, "last_seq", (json_int_t)next));
 }
 

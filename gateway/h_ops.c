@@ -1,4 +1,5 @@
 /* h_ops.c — /healthz (the process answers) and /readyz (its dependencies do). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "chirp_amqp.h"
@@ -28,6 +29,16 @@ void h_readyz(gw_req *req, gw_reply *rep) {
                 json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unavailable",
                           "checks", "redis", redis_up ? "up" : "down", "postgres",
                           pg_up ? "up" : "down", "rabbitmq", amqp_up ? "up" : "down"));
+}
+
+/* A worker counter kept in Redis under chirp:m:<name>, 0 when absent. */
+static long long redis_counter(redisContext *r, const char *fmt, const char *a, const char *b) {
+  char name[128];
+  snprintf(name, sizeof name, fmt, a, b);
+  redisReply *rr = redisCommand(r, "GET chirp:m:%s", name);
+  long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
+  if (rr) freeReplyObject(rr);
+  return v;
 }
 
 /* Prometheus text: the gateway's own counters, then the workers' (they
@@ -63,45 +74,50 @@ void h_metrics(gw_req *req, gw_reply *rep) {
                worker_metrics[i][0], worker_metrics[i][1], worker_metrics[i][0], worker_metrics[i][0], v);
   }
   /* Per worker role: events processed and failed (dead-lettered), dead
-     letters, and the depth of its queue. */
-  amqp_connection_state_t q = NULL;
-  int have_q = chirp_amqp_connect(gw.cfg.amqp_url, 1000, 0, &q) == 0;
-  gw_appendf(&buf, &len, &cap,
-             "# TYPE chirp_worker_events_total counter\n# TYPE chirp_dead_letters_total counter\n"
-             "# TYPE chirp_queue_depth gauge\n");
-  for (const chirp_amqp_role *role = chirp_amqp_roles(); role->name; role++) {
-    static const char *const what[] = {"processed", "failed"};
-    for (int k = 0; r && k < 2; k++) {
-      redisReply *rr = redisCommand(r, "GET chirp:m:events:%s:%s", role->name, what[k]);
-      long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
-      if (rr) freeReplyObject(rr);
-      gw_appendf(&buf, &len, &cap, "chirp_worker_events_total{role=\"%s\",result=\"%s\"} %lld\n",
-                 role->name, what[k], v);
-    }
-    if (r) {
-      redisReply *rr = redisCommand(r, "GET chirp:m:dead_letters:%s", role->name);
-      long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
-      if (rr) freeReplyObject(rr);
-      gw_appendf(&buf, &len, &cap, "chirp_dead_letters_total{role=\"%s\"} %lld\n", role->name, v);
-    }
-    if (have_q) {
-      amqp_queue_declare_ok_t *ok = amqp_queue_declare(q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(role->queue),
-                                                       1, 0, 0, 0, amqp_empty_table);
-      if (ok)
-        gw_appendf(&buf, &len, &cap, "chirp_queue_depth{queue=\"%s\"} %u\n", role->queue,
-                   ok->message_count);
-      else
-        have_q = 0; /* a failed passive declare closes the channel */
-    }
+     letters, and the depth of its queue — each metric one group of lines,
+     as the text format wants. */
+  enum { MAX_ROLES = 16 };
+  const chirp_amqp_role *roles = chirp_amqp_roles();
+  long long ev[MAX_ROLES][2] = {{0}}, dead[MAX_ROLES] = {0};
+  long long depth[MAX_ROLES + 1];
+  size_t nroles = 0;
+  while (roles[nroles].name && nroles < MAX_ROLES) nroles++;
+  for (size_t i = 0; i <= nroles; i++) depth[i] = -1;
+  static const char *const what[] = {"processed", "failed"};
+  for (size_t i = 0; r && i < nroles; i++) {
+    for (int k = 0; k < 2; k++) ev[i][k] = redis_counter(r, "events:%s:%s", roles[i].name, what[k]);
+    dead[i] = redis_counter(r, "dead_letters:%s", roles[i].name, "");
   }
-  if (have_q) {
-    amqp_queue_declare_ok_t *ok = amqp_queue_declare(
-        q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_DEAD_QUEUE), 1, 0, 0, 0, amqp_empty_table);
-    if (ok)
-      gw_appendf(&buf, &len, &cap, "chirp_queue_depth{queue=\"%s\"} %u\n", CHIRP_AMQP_DEAD_QUEUE,
-                 ok->message_count);
+  amqp_connection_state_t q = NULL;
+  if (chirp_amqp_connect(gw.cfg.amqp_url, 1000, 0, &q) == 0) {
+    for (size_t i = 0; i <= nroles; i++) {
+      const char *name = i < nroles ? roles[i].queue : CHIRP_AMQP_DEAD_QUEUE;
+      amqp_queue_declare_ok_t *ok =
+          amqp_queue_declare(q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0, amqp_empty_table);
+      if (!ok) break; /* a failed passive declare closes the channel */
+      depth[i] = ok->message_count;
+    }
   }
   chirp_amqp_close(q);
+  gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_worker_events_total Events each worker role applied or gave up on.\n"
+             "# TYPE chirp_worker_events_total counter\n");
+  for (size_t i = 0; i < nroles; i++)
+    for (int k = 0; k < 2; k++)
+      gw_appendf(&buf, &len, &cap, "chirp_worker_events_total{role=\"%s\",result=\"%s\"} %lld\n",
+                 roles[i].name, what[k], ev[i][k]);
+  gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_dead_letters_total Messages sent to chirp.dead, by role.\n"
+             "# TYPE chirp_dead_letters_total counter\n");
+  for (size_t i = 0; i < nroles; i++)
+    gw_appendf(&buf, &len, &cap, "chirp_dead_letters_total{role=\"%s\"} %lld\n", roles[i].name,
+               dead[i]);
+  gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_queue_depth Messages ready in each queue.\n# TYPE chirp_queue_depth gauge\n");
+  for (size_t i = 0; i <= nroles; i++)
+    if (depth[i] >= 0)
+      gw_appendf(&buf, &len, &cap, "chirp_queue_depth{queue=\"%s\"} %lld\n",
+                 i < nroles ? roles[i].queue : CHIRP_AMQP_DEAD_QUEUE, depth[i]);
   rep->status = 200;
   rep->raw = buf;
   rep->raw_len = len;

@@ -231,7 +231,7 @@ static void finalize(gw_reply *rep) {
   }
   if (rep->status == 0) rep->status = 500;
   if (!rep->raw && rep->json) {
-    rep->raw = json_dumps(rep->json, JSON_COMPACT);
+    rep->raw = json_dumps(rep->json, JSON_COMPACT | JSON_REAL_PRECISION(6));
     rep->raw_len = rep->raw ? strlen(rep->raw) : 0;
     if (!rep->raw) rep->status = 500;
   }
@@ -331,8 +331,13 @@ static int dispatch(const struct _u_request *u, struct _u_response *resp, void *
   gw_req req = {.u = u};
   gw_reply rep = {0};
   gw_idem idem = {{0}};
-  if (check_sizes(&req, &rep) == 0 && read_body(route, &req, &rep) == 0 &&
-      authenticate(route, &req, &rep) == 0 && gw_guard_rate(route, &req, &rep) == 0 &&
+  /* Every API answer is counted against a budget, refusals included (so
+     guessing tokens is limited too): by account when the token was good,
+     else by address. */
+  int sized = check_sizes(&req, &rep) == 0;
+  int authed = sized && authenticate(route, &req, &rep) == 0;
+  int allowed = sized && gw_guard_rate(route, &req, &rep) == 0;
+  if (authed && allowed && read_body(route, &req, &rep) == 0 &&
       gw_guard_idem_begin(route, &req, &rep, &idem) == 0) {
     route->handler(&req, &rep);
     finalize(&rep);

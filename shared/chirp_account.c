@@ -217,6 +217,10 @@ static int token_well_formed(const char *token) {
   return 1;
 }
 
+/* The cached answer for a token that matches no session. */
+#define UNKNOWN_TOKEN "-"
+#define UNKNOWN_TOKEN_TTL_S 60
+
 int chirp_session_lookup(redisContext *r, PGconn *pg, const char *token, int cache_ttl_s,
                          int64_t *account_id) {
   if (!token_well_formed(token)) return CHIRP_EUNAUTHORIZED;
@@ -225,12 +229,15 @@ int chirp_session_lookup(redisContext *r, PGconn *pg, const char *token, int cac
   chirp_key_session(key, hex);
   if (r) {
     redisReply *rep = redisCommand(r, "GET %s", key);
-    if (!chirp_redis_reply_failed(r, rep) && rep->type == REDIS_REPLY_STRING &&
-        chirp_id_parse(rep->str, account_id) == 0) {
+    if (!chirp_redis_reply_failed(r, rep) && rep->type == REDIS_REPLY_STRING) {
+      int known = chirp_id_parse(rep->str, account_id) == 0;
+      int refused = strcmp(rep->str, UNKNOWN_TOKEN) == 0;
       freeReplyObject(rep);
-      return 0;
+      if (known) return 0;
+      if (refused) return CHIRP_EUNAUTHORIZED;
+    } else if (rep) {
+      freeReplyObject(rep);
     }
-    if (rep) freeReplyObject(rep);
   }
   if (!pg) return CHIRP_EUNAVAILABLE;
   const char *p[] = {hex};
@@ -242,6 +249,12 @@ int chirp_session_lookup(redisContext *r, PGconn *pg, const char *token, int cac
   if (rc) return rc;
   if (PQntuples(res) != 1) {
     PQclear(res);
+    /* Remember the refusal for a while: guessed tokens then cost Redis,
+       not PostgreSQL.  (Tokens are random: a new one never matches.) */
+    if (r && !r->err) {
+      redisReply *rep = redisCommand(r, "SET %s %s EX %d", key, UNKNOWN_TOKEN, UNKNOWN_TOKEN_TTL_S);
+      if (rep) freeReplyObject(rep);
+    }
     return CHIRP_EUNAUTHORIZED;
   }
   *account_id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);

@@ -91,7 +91,15 @@ int wk_replay_dead(const chirp_config *cfg, long limit) {
   int rc = chirp_amqp_connect(cfg->amqp_url, 5000, 0, &in);
   if (!rc) rc = chirp_amqp_declare_topology(in);
   if (!rc) rc = wk_publisher(&ctx);
-  while (!rc && (limit <= 0 || moved < limit)) {
+  /* At most what the queue holds now: a letter that fails again comes
+     back behind them, and is left for the next run. */
+  if (!rc) {
+    amqp_queue_declare_ok_t *ok = amqp_queue_declare(
+        in, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_DEAD_QUEUE), 1, 0, 0, 0, amqp_empty_table);
+    if (!ok) rc = CHIRP_EUNAVAILABLE;
+    else if (limit <= 0 || (long)ok->message_count < limit) limit = (long)ok->message_count;
+  }
+  while (!rc && moved < limit) {
     amqp_rpc_reply_t r = amqp_basic_get(in, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_DEAD_QUEUE), 0);
     if ((rc = chirp_amqp_check(r, "basic.get"))) break;
     if (r.reply.id == AMQP_BASIC_GET_EMPTY_METHOD) break;

@@ -12,8 +12,15 @@ void lb_init(lb_batcher *b, size_t max_pending, int64_t max_age_ms) {
   b->max_age_ms = max_age_ms;
 }
 
+void lb_tweet_free(lb_tweet *t) {
+  for (size_t i = 0; i < t->n; i++) free(t->likes[i].body);
+  free(t->likes);
+  t->likes = NULL;
+  t->n = t->cap = 0;
+}
+
 void lb_clear(lb_batcher *b) {
-  for (size_t i = 0; i < b->n; i++) free(b->tweets[i].likes);
+  for (size_t i = 0; i < b->n; i++) lb_tweet_free(&b->tweets[i]);
   b->n = 0;
   b->pending = 0;
 }

@@ -19,6 +19,9 @@ typedef struct lb_like {
   int64_t at_ms;     /* when the user acted */
   int64_t recv_ms;   /* when the batcher got it (the age rule) */
   uint64_t tag;      /* the AMQP delivery to ack after the flush */
+  char *body;        /* owned copy of the message, for a dead letter (may be NULL) */
+  size_t len;
+  int tries;         /* failed flushes it was part of */
 } lb_like;
 
 typedef struct lb_tweet {
@@ -38,15 +41,18 @@ typedef struct lb_batcher {
 
 void lb_init(lb_batcher *b, size_t max_pending, int64_t max_age_ms);
 void lb_cleanup(lb_batcher *b);
-/* Adds a like; 0 or CHIRP_ENOMEM. */
+/* Adds a like (taking over like->body); 0 or CHIRP_ENOMEM. */
 int lb_add(lb_batcher *b, int64_t tweet, int64_t author, const lb_like *like);
 /* The index of a tweet due at now_ms, or -1. */
 long lb_due(const lb_batcher *b, int64_t now_ms);
 /* Milliseconds from now_ms until a tweet becomes due by age (0 if one is
    due already), or -1 when nothing waits. */
 int64_t lb_wait_ms(const lb_batcher *b, int64_t now_ms);
-/* Removes tweet i, handing it to *out (the caller frees out->likes). */
+/* Removes tweet i, handing it to *out (the caller releases it with
+   lb_tweet_free, or gives its likes back with lb_add). */
 void lb_take(lb_batcher *b, size_t i, lb_tweet *out);
+/* Frees the likes of a taken tweet and their message copies. */
+void lb_tweet_free(lb_tweet *t);
 /* Forgets everything (after the connection that delivered it was lost). */
 void lb_clear(lb_batcher *b);
 

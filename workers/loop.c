@@ -133,8 +133,10 @@ void wk_heartbeat(wk_ctx *ctx, const char *role, int64_t started_ms) {
   char instance[96], address[32];
   snprintf(instance, sizeof instance, "worker-%s-%d", role, (int)getpid());
   snprintf(address, sizeof address, "pid %d", (int)getpid());
+  /* Health is what the worker can reach now, not what it happened to use. */
+  int db = wk_ensure_pg(ctx) == 0;
   (void)chirp_registry_beat(ctx->redis, instance, role, address, started_ms,
-                            ctx->pg ? "ok" : "database_down");
+                            db ? "ok" : "database_down");
 }
 
 int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payloads, size_t n) {

@@ -50,9 +50,14 @@ static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp
     } else {
       lb_like l = {.user = ev.actor_id, .active = like, .event_id = ev.event_id,
                    .at_ms = ev.occurred_ms, .recv_ms = chirp_time_now_ms(),
-                   .tag = env->delivery_tag};
+                   .tag = env->delivery_tag, .len = env->message.body.len};
+      /* A copy of the message travels with the like, for a dead letter. */
+      if ((l.body = malloc(l.len ? l.len : 1))) memcpy(l.body, env->message.body.bytes, l.len);
       ok = lb_add(b, tweet, author, &l) == 0;
-      if (!ok) snprintf(why, sizeof why, "out of memory");
+      if (!ok) {
+        free(l.body);
+        snprintf(why, sizeof why, "out of memory");
+      }
       wk_metric(ctx, "likes_received", 1);
     }
     chirp_event_cleanup(&ev);
@@ -68,8 +73,10 @@ static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp
   }
 }
 
-/* Flushes one tweet's likes.  Returns 0 (acked or dead-lettered), or
-   CHIRP_EUNAVAILABLE when PostgreSQL is down (t is left for a retry). */
+/* Flushes one tweet's likes.  Returns 0 (acked, or dead-lettered after
+   CHIRP_MAX_RETRIES failed flushes, with the reason), CHIRP_EUNAVAILABLE
+   when PostgreSQL is down, CHIRP_EINTERNAL when this flush failed and the
+   likes should wait for another try (t is then left to the caller). */
 static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
   chirp_like_change *c = malloc(t->n * sizeof *c);
   if (!c) return CHIRP_EUNAVAILABLE;
@@ -83,9 +90,28 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
   free(c);
   if (rc == CHIRP_EUNAVAILABLE) return rc;
   if (rc) {
-    chirp_error("tweet %lld: flush of %zu likes failed; dead-lettering them", (long long)t->tweet,
-                t->n);
-    for (size_t i = 0; i < t->n; i++) amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, t->likes[i].tag, 0, 0);
+    int tries = 0;
+    for (size_t i = 0; i < t->n; i++) {
+      t->likes[i].tries++;
+      if (t->likes[i].tries > tries) tries = t->likes[i].tries;
+    }
+    if (tries < ctx->cfg->max_retries) {
+      chirp_warn("tweet %lld: flush of %zu likes failed (%d of %d tries)", (long long)t->tweet,
+                 t->n, tries, ctx->cfg->max_retries);
+      return CHIRP_EINTERNAL;
+    }
+    char why[160];
+    snprintf(why, sizeof why, "like flush failed %d times: %s", tries, chirp_strerror(rc));
+    chirp_error("tweet %lld: flush of %zu likes failed (%d of %d tries); dead-lettering them",
+                (long long)t->tweet, t->n, tries, ctx->cfg->max_retries);
+    for (size_t i = 0; i < t->n; i++) {
+      const lb_like *l = &t->likes[i];
+      if (l->body && wk_dead_letter(ctx, "likes", l->body, l->len,
+                                    l->active ? "like.added" : "like.removed", why) == 0)
+        amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, l->tag, 0);
+      else
+        amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, l->tag, 0, 0);
+    }
     wk_metric(ctx, "events:likes:failed", (long long)t->n);
     return 0;
   }
@@ -167,14 +193,17 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
     while (!broken && (i = lb_due(&b, chirp_time_now_ms())) >= 0) {
       lb_tweet t;
       lb_take(&b, (size_t)i, &t);
-      if (flush(&ctx, conn, &t) == CHIRP_EUNAVAILABLE) {
-        chirp_warn("PostgreSQL unreachable; keeping %zu likes pending", t.n);
-        for (size_t k = 0; k < t.n; k++) (void)lb_add(&b, t.tweet, t.author, &t.likes[k]);
+      int rc = flush(&ctx, conn, &t);
+      if (rc) {
+        if (rc == CHIRP_EUNAVAILABLE) chirp_warn("PostgreSQL unreachable; keeping %zu likes pending", t.n);
+        /* Back into the batcher (their bodies with them) for a later try. */
+        for (size_t k = 0; k < t.n; k++)
+          if (lb_add(&b, t.tweet, t.author, &t.likes[k]) != 0) free(t.likes[k].body);
         free(t.likes);
         sleep(1);
         break;
       }
-      free(t.likes);
+      lb_tweet_free(&t);
     }
     if (broken) {
       chirp_warn("lost the RabbitMQ connection; pending likes will be redelivered");

@@ -34,7 +34,7 @@ int main(void) {
   CHECK_INT_EQ(t.likes[10].tag, 11);
   CHECK_INT_EQ(b.pending, 0);
   CHECK_INT_EQ(b.n, 0);
-  free(t.likes);
+  lb_tweet_free(&t);
 
   /* A lone like waits for the age limit, measured from its arrival. */
   lb_like lone = like_at(1, t0, 20);
@@ -57,7 +57,7 @@ int main(void) {
   /* A like put back after a failed flush keeps its age. */
   lb_take(&b, (size_t)due, &t);
   CHECK_INT_EQ(lb_add(&b, t.tweet, t.author, &t.likes[0]), 0);
-  free(t.likes);
+  lb_tweet_free(&t);
   CHECK(lb_due(&b, t0 + 60500) >= 0);
 
   /* Clearing forgets everything (a lost connection redelivers it). */
