@@ -20,6 +20,8 @@
 #   CHIRP_BENCH_DURATION     seconds of each wrk run (10)
 #   CHIRP_BENCH_CONNECTIONS  wrk connections (64); wrk threads: CHIRP_BENCH_WRK_THREADS (2)
 #   CHIRP_BENCH_REF_SECONDS  seconds of each reference publisher run (5)
+#   CHIRP_BENCH_ROLES        worker roles started, one worker each (as in
+#                            deploy/run.sh: "persist fanout notify likes")
 #   CHIRP_BENCH_WORKERS      persist workers (1)
 #   CHIRP_BENCH_NGINX_WORKERS  nginx worker_processes (auto)
 #   CHIRP_BENCH_STACK        bench (default), run or test. "bench" is a
@@ -38,6 +40,9 @@
 #                            var/bench/src-<commit>/ and built (RelWithDebInfo)
 #                            in var/bench/build-<commit>/; `build` is untouched
 #
+# The gateway runs with CHIRP_LOG_LEVEL=warn, CHIRP_PWHASH=min and rate limits
+# raised out of reach (CHIRP_RATE_READ/WRITE/LOGIN=100000000: every request is
+# still counted in Redis, none is refused).
 # Everything listens on 127.0.0.1. Files: var/bench/ (logs in var/bench/log/).
 # Each round signs up a fresh account and leaves its tweets in the stack's
 # database and Redis (the test stack keeps nothing on disk across restarts of
@@ -53,6 +58,7 @@ WRK_THREADS=${CHIRP_BENCH_WRK_THREADS:-2}
 REF_SECONDS=${CHIRP_BENCH_REF_SECONDS:-5}
 REF_WINDOW_MAX=1024
 WORKERS=${CHIRP_BENCH_WORKERS:-1}
+ROLES=${CHIRP_BENCH_ROLES:-persist fanout notify likes}
 NGINX_WORKERS=${CHIRP_BENCH_NGINX_WORKERS:-auto}
 STACK=${CHIRP_BENCH_STACK:-bench}
 FIRST_PORT=${CHIRP_BENCH_PORT:-28480}
@@ -184,7 +190,11 @@ else
 fi
 eval "$(stack env)" # CHIRP_PG_URL, CHIRP_REDIS_URL, CHIRP_AMQP_URL
 export CHIRP_PG_URL CHIRP_REDIS_URL CHIRP_AMQP_URL
-bash deploy/migrate.sh
+if [[ -n ${CHIRP_BENCH_REV:-} ]]; then # that revision's migrations
+  bash "$BENCH/src-$rev/deploy/migrate.sh"
+else
+  bash deploy/migrate.sh
+fi
 
 # ---- helpers ------------------------------------------------------------------
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -242,6 +252,18 @@ valid() {
 }
 
 psql_q() { PGCONNECT_TIMEOUT=10 psql -X -q -tA -d "$CHIRP_PG_URL" -c "$1"; }
+
+# queue_backlog BASE — messages waiting in the role queues (chirp_queue_depth of
+# the gateway's /metrics, chirp.dead excluded); 0 when /metrics does not say.
+queue_backlog() {
+  { curl -fsS --max-time 5 "$1/metrics" 2>/dev/null || true; } |
+    awk '/^chirp_queue_depth/ && !/chirp\.dead/ { n += $NF } END { print n + 0 }'
+}
+# dead_letters BASE — messages in chirp.dead ("?" when /metrics does not say).
+dead_letters() {
+  { curl -fsS --max-time 5 "$1/metrics" 2>/dev/null || true; } |
+    awk '/^chirp_queue_depth\{queue="chirp\.dead"\}/ { d = $NF } END { print (d == "" ? "?" : d) }'
+}
 
 # CPU use during a run, from /proc: cpu_snap NAME:PID... records each
 # process's user+system ticks and the machine's busy ticks; cpu_report prints
@@ -350,17 +372,24 @@ for T in $THREADS_LIST; do
   gwlog=$LOG/gateway-t$T.log
   : >"$gwlog"
   CHIRP_HTTP_PORT=$GW_PORT CHIRP_HTTP_BIND=127.0.0.1 CHIRP_HTTP_THREADS=$T \
-    CHIRP_LOG_LEVEL=warn CHIRP_PWHASH=min start gateway "$gwlog" "$GATEWAY"
+    CHIRP_LOG_LEVEL=warn CHIRP_PWHASH=min CHIRP_RATE_READ=100000000 \
+    CHIRP_RATE_WRITE=100000000 CHIRP_RATE_LOGIN=100000000 \
+    start gateway "$gwlog" "$GATEWAY"
   gw_pid=$LAST_PID
-  worker_pids=()
-  for ((w = 1; w <= WORKERS; w++)); do
-    CHIRP_LOG_LEVEL=warn start "persist worker $w" "$LOG/worker-t$T-$w.log" \
-      "$WORKER" --role persist
-    worker_pids+=("$LAST_PID")
+  worker_pids=() worker_logs=()
+  for role in $ROLES; do
+    n=1
+    [[ $role != persist ]] || n=$WORKERS
+    for ((w = 1; w <= n; w++)); do
+      worker_logs+=("$LOG/worker-t$T-$role-$w.log")
+      : >"${worker_logs[-1]}"
+      CHIRP_LOG_LEVEL=warn start "$role worker $w" "${worker_logs[-1]}" "$WORKER" --role "$role"
+      worker_pids+=("$LAST_PID")
+    done
   done
   base=http://127.0.0.1:$GW_PORT
   procs=("gateway:$gw_pid")
-  for pid in "${worker_pids[@]}"; do procs+=("worker:$pid"); done
+  for pid in "${worker_pids[@]}"; do procs+=("${PIDS[$pid]%% *}:$pid"); done
   rabbit_pid=$(tr -dc '0-9' <"$(stack_var)/rabbit/rabbit.pid" 2>/dev/null || true)
   redis_pid=$(tr -dc '0-9' <"$(stack_var)/redis/redis.pid" 2>/dev/null || true)
   [[ -z $rabbit_pid ]] || procs+=("rabbitmq:$rabbit_pid")
@@ -372,6 +401,10 @@ for T in $THREADS_LIST; do
     sleep 0.2
   done
   [[ $ready -eq 1 ]] || { tail -n 20 "$gwlog" >&2; die "the gateway was not ready in 60 s"; }
+  sleep 0.5
+  for ((w = 0; w < ${#worker_pids[@]}; w++)); do
+    alive "${worker_pids[w]}" || { tail -n 20 "${worker_logs[w]}" >&2; die "${PIDS[${worker_pids[w]}]} exited at start-up"; }
+  done
 
   # (d) a fresh account
   user=bench_${T}_$$_$RANDOM
@@ -394,24 +427,27 @@ for T in $THREADS_LIST; do
   say "POST CPU: $post_cpu"
   alive "$gw_pid" || { tail -n 30 "$gwlog" >&2; die "the gateway died during the POST run"; }
 
-  # Every 202 must end up in PostgreSQL: wait (bounded) for the worker until
+  # Every 202 must end up in PostgreSQL: wait (bounded) for the workers until
   # the count reaches the 202s wrk saw and stops growing (wrk does not see
   # the answers to the requests in flight when it stops, up to one per
-  # connection, so a few more may be stored).
+  # connection, so a few more may be stored) and, when /metrics tells queue
+  # depths, every role's queue is empty.
   accepted=$(kv "$post" statuses | tr ',' '\n' | sed -n 's/^202://p')
   accepted=${accepted:-0}
-  t0=$EPOCHREALTIME stored=0 prev=-1 drain_t=$EPOCHREALTIME
+  t0=$EPOCHREALTIME stored=0 prev=-1 drain_t=$EPOCHREALTIME backlog=0
   for ((i = 0; i < DRAIN_WAIT * 2; i++)); do
     stored=$(psql_q "select count(*) from tweets where author_id = $account")
+    backlog=$(queue_backlog "$base")
     if [[ $stored -ne $prev ]]; then
       prev=$stored drain_t=$EPOCHREALTIME
-    elif [[ $stored -ge $accepted ]]; then
+    elif [[ $stored -ge $accepted && $backlog -eq 0 ]]; then
       break
     fi
     sleep 0.5
   done
   drain=$(awk -v a="$t0" -v b="$drain_t" 'BEGIN { printf "%.1f", b - a }')
-  say "persisted $stored of $accepted accepted tweets ${drain} s after the POST run"
+  say "persisted $stored of $accepted accepted tweets ${drain} s after the POST run; $backlog message(s) left in the role queues"
+  dead=$(dead_letters "$base")
   ref_b=$(reference_publisher "$CONNS")
 
   # (f) one tweet, warmed, then GET against nginx serving the same bytes
@@ -438,12 +474,14 @@ for T in $THREADS_LIST; do
   nget_b=$(run_wrk "nginx-b-t$T" "http://127.0.0.1:$NGINX_PORT/tweet.json" GET 200)
   say "GET (nginx, $nsize-byte file): $nget_b"
 
-  # Problems the gateway logged under load (timestamps cut, repeats counted).
-  warns=$(grep -c -iE 'warn|error' "$gwlog" || true)
-  if [[ $warns -gt 0 ]]; then
-    NOTES+=("threads=$T: the gateway logged $warns warning/error line(s): $(grep -iE 'warn|error' "$gwlog" |
-      cut -d' ' -f2- | sort | uniq -c | sort -rn | head -n 3 | sed 's/^ *//' | paste -sd '|')")
-  fi
+  # Problems logged under load (timestamps cut, repeats counted).
+  for f in "$gwlog" "${worker_logs[@]}"; do
+    warns=$(grep -c -iE 'warn|error' "$f" || true)
+    if [[ $warns -gt 0 ]]; then
+      NOTES+=("threads=$T: $(basename "$f" .log) logged $warns warning/error line(s): $(grep -iE 'warn|error' "$f" |
+        cut -d' ' -f2- | sort | uniq -c | sort -rn | head -n 3 | sed 's/^ *//' | paste -sd '|')")
+    fi
+  done
   rss=$(awk '/VmRSS/ { print $2 " kB" }' "/proc/$gw_pid/status" 2>/dev/null || echo "?")
   stop_pid "$gw_pid"
   for pid in "${worker_pids[@]}"; do stop_pid "$pid"; done
@@ -467,7 +505,7 @@ for T in $THREADS_LIST; do
   NOTES+=("threads=$T: machine load before the runs (not ours): ${bg_post} before POST, ${bg_get} before GET")
   NOTES+=("threads=$T: CPU during POST: $post_cpu")
   NOTES+=("threads=$T: CPU during GET: $get_cpu")
-  NOTES+=("threads=$T: persisted $stored/$accepted accepted tweets, the last ${drain} s after the run; gateway RSS $rss at the end")
+  NOTES+=("threads=$T: persisted $stored/$accepted accepted tweets, the last ${drain} s after the run; $backlog left queued; chirp.dead holds $dead; gateway RSS $rss at the end")
   if awk -v a="$post_rps" -v b="$best_post" 'BEGIN { exit !(a > b) }'; then best_post=$post_rps best_post_t=$T; fi
   if awk -v a="$get_rps" -v b="$best_get" 'BEGIN { exit !(a > b) }'; then best_get=$get_rps best_get_t=$T; fi
 done
@@ -476,7 +514,7 @@ nginx_stop
 # ---- (g) the table -------------------------------------------------------------
 echo
 echo "Chirp tweet benchmark — $(date -u '+%Y-%m-%d %H:%M:%SZ'), $(nproc) CPUs; $SOURCE, build type $BUILD_TYPE"
-echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on loopback; $WORKERS persist worker(s); $STACK stack; nginx worker_processes $NGINX_WORKERS."
+echo "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s on loopback; workers: $ROLES ($WORKERS persist); $STACK stack; nginx worker_processes $NGINX_WORKERS."
 echo "Reference publisher: ${REF_SECONDS}-s runs of persistent 300-byte messages, before and after the POST run (ref = mean)."
 echo "nginx: before and after the gateway's GET run (ref = mean). Rates in req/s or msg/s, p99 in ms."
 echo "\"ok\" = every answer had the expected status and no socket error; otherwise the figure is INVALID."
