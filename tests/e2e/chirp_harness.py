@@ -93,6 +93,11 @@ def stack_env():
                     k, _, v = line[len("export "):].partition("=")
                     env[k] = shlex.split(v)[0] if v else ""
         env.setdefault("CHIRP_PWHASH", "min")
+        # The like batcher's age rule defaults to 60 s: a test's likes would
+        # reach PostgreSQL only a minute later (also when another test's
+        # batcher on the shared stack took them).  Tests of the batching
+        # itself set their own.
+        env.setdefault("CHIRP_LIKES_FLUSH_AGE_MS", "500")
         env.setdefault("CHIRP_LOG_LEVEL", "info")
         _stack_env_cache = env
     return dict(_stack_env_cache)
@@ -546,13 +551,15 @@ class Client:
 # ---- the system under test --------------------------------------------------
 
 # The worker roles a Stack starts by default: follows and feeds need the
-# fan-out role as well as persist.
-DEFAULT_ROLES = ("persist", "fanout")
+# fan-out role as well as persist; notifications the notify role; likes
+# reach PostgreSQL through the like batcher (role "likes").  Running every
+# role also keeps each role's queue on the shared stack from piling up.
+DEFAULT_ROLES = ("persist", "fanout", "notify", "likes")
 
 
 class Stack:
-    """A gateway and N workers of each role in roles (default persist and
-    fanout) on the test stack."""
+    """A gateway and N workers of each role in roles (default: every role,
+    DEFAULT_ROLES) on the test stack."""
 
     def __init__(self, name, workers=1, env=None, worker_env=None, roles=DEFAULT_ROLES):
         self.name = name
@@ -678,6 +685,99 @@ def wait_fanout_idle(client, timeout=120.0):
 
 def count_tweets_by_author(author_id):
     return sql_int("SELECT count(*) FROM tweets WHERE author_id = %s" % id_literal(author_id))
+
+
+def metrics(client):
+    """GET /metrics parsed: {"name" or "name{labels}": float}."""
+    r = client.get("/metrics")
+    if r.status != 200:
+        raise AssertionError("GET /metrics: %r" % (r,))
+    out = {}
+    for line in r.body.decode("utf-8", "replace").splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            pass
+    return out
+
+
+def sign_up_many(port, n, prefix="m", threads=16):
+    """Signs up n unique accounts over HTTP with `threads` keep-alive
+    clients; returns [(token, account)] in no particular order."""
+    out, errors, lock = [], [], threading.Lock()
+
+    def run(k):
+        c = Client(port, keepalive=True)
+        try:
+            for _ in range(k):
+                try:
+                    pair = sign_up(c, prefix)
+                except Exception as e:  # noqa: BLE001 - collected, raised below
+                    with lock:
+                        errors.append(repr(e))
+                    continue
+                with lock:
+                    out.append(pair)
+        finally:
+            c.close()
+
+    ths = [threading.Thread(target=run, args=(n // threads + (1 if i < n % threads else 0),),
+                            daemon=True) for i in range(threads)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    if errors:
+        raise AssertionError("%d of %d sign-ups failed, e.g. %s" % (len(errors), n, errors[0]))
+    return out
+
+
+def parallel(port, fn, items, threads=32):
+    """fn(client, item) for every item on `threads` threads, each with its
+    own keep-alive Client; returns the results in the order of items (an
+    exception in fn is raised here)."""
+    import concurrent.futures
+    local = threading.local()
+    clients, lock = [], threading.Lock()
+
+    def run(item):
+        c = getattr(local, "client", None)
+        if c is None:
+            c = local.client = Client(port, keepalive=True)
+            with lock:
+                clients.append(c)
+        return fn(c, item)
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+            return list(ex.map(run, items))
+    finally:
+        for c in clients:
+            c.close()
+
+
+def wait_notify_idle(client, timeout=120.0):
+    """Waits until the notify role has caught up with everything queued so
+    far: a fresh account follows another and waits for the follow
+    notification.  Needs a running notify worker.  Returns the seconds it took."""
+    t0 = time.monotonic()
+    t1, _ = sign_up(client, "nb")
+    t2, a2 = sign_up(client, "nb")
+    r = client.post(API + "/accounts/%s/follow" % id_literal(a2["id"]), token=t1)
+    if r.status not in (200, 202):
+        raise AssertionError("follow for the notify barrier: %r" % (r,))
+    wait_until(lambda: client.get(API + "/notifications/unread_count", token=t2).json["count"] >= 1,
+               timeout, 0.05, "the notify worker to reach a barrier follow (backlog drained)")
+    return time.monotonic() - t0
+
+
+def evict_poll(poll_id):
+    """Drops a poll's cached definition, so the gateway reloads it from
+    PostgreSQL (e.g. after a test moved its expires_at)."""
+    return redis_cmd("DEL", "chirp:p:{%s}" % id_literal(poll_id))
 
 
 # ---- test case base and main ------------------------------------------------
