@@ -166,7 +166,7 @@ ticks_by_group() {
   local gp g p
   for gp in $(our_pids) "wrk:$(pgrep -P "${WRK_PID:-0}" wrk | head -n1)"; do
     g=${gp%%:*} p=${gp#*:}
-    [[ -r /proc/$p/stat ]] || continue
+    [[ $p =~ ^[0-9]+$ && -r /proc/$p/stat ]] || continue
     awk -v g="$g" '{ sub(/^.*\) /, ""); print g, $12 + $13 }' "/proc/$p/stat"
   done | awk '{ t[$1] += $2 } END { for (g in t) print g, t[g] }'
 }

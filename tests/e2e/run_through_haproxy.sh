@@ -157,7 +157,7 @@ for i in "${!files[@]}"; do
 done
 
 echo
-down=$(bash "$CLUSTER" status 2>/dev/null | awk '$NF == "down" { print $2 }' | paste -sd' ')
+down=$({ bash "$CLUSTER" status 2>/dev/null || true; } | awk '$NF == "down" { print $2 }' | paste -sd' ')
 echo "e2e through HAProxy (gateway 1 killed during file $((half + 1)) of ${#files[@]}; down at the end: ${down:-none}):"
 printf '  %s\n' "${RESULTS[@]}"
 echo "logs: var/cluster/e2e/<file>.log; HAProxy: var/cluster/log/haproxy.log"
