@@ -84,10 +84,14 @@ void gw_conns_check(void) {
 }
 
 int gw_publish_event(const char *type, int64_t actor_id, const void *payload) {
+  return gw_publish_event_id(type, chirp_idgen_next(&gw.ids), actor_id, payload);
+}
+
+int gw_publish_event_id(const char *type, int64_t event_id, int64_t actor_id, const void *payload) {
   char *body;
   size_t len;
   int64_t now = chirp_time_now_ms();
-  int rc = chirp_event_encode(chirp_idgen_next(&gw.ids), type, now, actor_id, payload, &body, &len);
+  int rc = chirp_event_encode(event_id, type, now, actor_id, payload, &body, &len);
   if (rc) return rc;
   rc = gw_publisher_publish(gw.pub, type, body, len);
   free(body);

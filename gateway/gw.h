@@ -41,5 +41,7 @@ void gw_conns_check(void);
 /* Publishes an event (type is also the routing key) and waits for the
    broker's confirm.  payload is borrowed. */
 int gw_publish_event(const char *type, int64_t actor_id, const void *payload);
+/* The same with an event id the caller took from gw.ids beforehand. */
+int gw_publish_event_id(const char *type, int64_t event_id, int64_t actor_id, const void *payload);
 
 #endif

@@ -26,17 +26,22 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
   chirp_tweet_cleanup(&t);
   redisContext *r = gw_redis();
   int changed = 0;
-  int rc = r ? chirp_like_set(r, gw_pg(), id, req->account_id, like, &changed) : CHIRP_EUNAVAILABLE;
+  int64_t event_id = chirp_idgen_next(&gw.ids);
+  int rc = r ? chirp_like_set(r, gw_pg(), id, req->account_id, like, event_id, &changed)
+             : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
   if (changed) {
     json_t *payload = json_pack("{s:o, s:o, s:o}", "tweet_id", chirp_json_id(id), "author_id",
                                 chirp_json_id(author), "user_id", chirp_json_id(req->account_id));
-    rc = gw_publish_event(like ? "like.added" : "like.removed", req->account_id, payload);
+    rc = gw_publish_event_id(like ? "like.added" : "like.removed", event_id, req->account_id,
+                             payload);
     json_decref(payload);
     if (rc) {
       int undone = 0;
       r = gw_redis();
-      if (r) (void)chirp_like_set(r, gw_pg(), id, req->account_id, !like, &undone);
+      if (r)
+        (void)chirp_like_set(r, gw_pg(), id, req->account_id, !like, chirp_idgen_next(&gw.ids),
+                             &undone);
       return gw_reply_from_err(rep, rc);
     }
   }

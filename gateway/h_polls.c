@@ -96,10 +96,25 @@ static void reply_results(gw_req *req, gw_reply *rep, int status, int64_t id, js
                           "expired", expired));
 }
 
+/* A poll lives as long as its tweet. */
+static int load_live_poll(int64_t id, json_t **def, gw_reply *rep) {
+  if (load_poll(id, def, rep)) return -1;
+  int64_t tweet_id;
+  chirp_tweet t;
+  if (chirp_json_get_id(*def, "tweet_id", &tweet_id) == 0 && gw_load_tweet(tweet_id, &t, rep) == 0) {
+    chirp_tweet_cleanup(&t);
+    return 0;
+  }
+  json_decref(*def);
+  if (rep->err == CHIRP_ENOTFOUND)
+    gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "no poll has the id %lld", (long long)id);
+  return -1;
+}
+
 void h_poll_get(gw_req *req, gw_reply *rep) {
   int64_t id;
   json_t *def;
-  if (gw_param_id(req, rep, "id", &id) || load_poll(id, &def, rep)) return;
+  if (gw_param_id(req, rep, "id", &id) || load_live_poll(id, &def, rep)) return;
   reply_results(req, rep, 200, id, def);
   json_decref(def);
 }
@@ -107,7 +122,7 @@ void h_poll_get(gw_req *req, gw_reply *rep) {
 void h_poll_vote(gw_req *req, gw_reply *rep) {
   int64_t id;
   json_t *def;
-  if (gw_param_id(req, rep, "id", &id) || load_poll(id, &def, rep)) return;
+  if (gw_param_id(req, rep, "id", &id) || load_live_poll(id, &def, rep)) return;
   int choices[CHIRP_POLL_MAX_OPTIONS];
   size_t n = 0;
   const char *why;

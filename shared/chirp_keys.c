@@ -87,3 +87,7 @@ char *chirp_key_huge_marked(char *buf, int64_t id) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:hm:{%lld}", (long long)id);
   return buf;
 }
+char *chirp_key_likers_version(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lkv:{%lld}", (long long)id);
+  return buf;
+}

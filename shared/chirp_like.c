@@ -12,48 +12,71 @@
 #include "chirp_redis.h"
 #include "chirp_time.h"
 
-/* KEYS[1] set, KEYS[2] flag; ARGV[1] user, ARGV[2] 1/0.
-   Returns -1 when the set must be built first, else whether it changed. */
-static chirp_lua set_script = CHIRP_LUA(
-    "if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end "
-    "if ARGV[2] == '1' then return redis.call('SADD', KEYS[1], ARGV[1]) end "
-    "return redis.call('SREM', KEYS[1], ARGV[1])");
+/* Event ids compare as decimal strings (Lua numbers would round them). */
+#define LUA_LT "local function lt(a, b) return #a < #b or (#a == #b and a < b) end "
 
-/* KEYS[1] set, KEYS[2] flag; ARGV: users. Builds the set once. */
+/* KEYS[1] set, KEYS[2] flag, KEYS[3] versions; ARGV[1] user, ARGV[2] 1/0,
+   ARGV[3] event id.  -1 when the set must be built first, else whether it
+   changed (a change older than the user's newest is ignored). */
+static chirp_lua set_script = CHIRP_LUA(
+    LUA_LT
+    "if redis.call('EXISTS', KEYS[2]) == 0 then return -1 end "
+    "local v = redis.call('HGET', KEYS[3], ARGV[1]) "
+    "if v and not lt(v, ARGV[3]) then return 0 end "
+    "local changed "
+    "if ARGV[2] == '1' then changed = redis.call('SADD', KEYS[1], ARGV[1]) "
+    "else changed = redis.call('SREM', KEYS[1], ARGV[1]) end "
+    "if changed == 1 then redis.call('HSET', KEYS[3], ARGV[1], ARGV[3]) end "
+    "return changed");
+
+/* KEYS[1] set, KEYS[2] flag, KEYS[3] versions; ARGV: triples of user,
+   1/0, event id.  Builds the set once. */
 static chirp_lua build_script = CHIRP_LUA(
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end "
-    "redis.call('DEL', KEYS[1]) "
-    "for i = 1, #ARGV, 1000 do "
-    "  redis.call('SADD', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV))) "
+    "redis.call('DEL', KEYS[1], KEYS[3]) "
+    "for i = 1, #ARGV, 3 do "
+    "  if ARGV[i + 1] == '1' then redis.call('SADD', KEYS[1], ARGV[i]) end "
+    "  redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) "
     "end "
     "redis.call('SET', KEYS[2], '1') return 1");
 
-/* KEYS[1] set, KEYS[2] flag; ARGV: pairs of user, 1/0. */
+/* The same triples as build: each applied unless the user's newest known
+   change is at least as new. */
 static chirp_lua replay_script = CHIRP_LUA(
+    LUA_LT
     "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end "
-    "for i = 1, #ARGV, 2 do "
-    "  if ARGV[i + 1] == '1' then redis.call('SADD', KEYS[1], ARGV[i]) "
-    "  else redis.call('SREM', KEYS[1], ARGV[i]) end "
+    "for i = 1, #ARGV, 3 do "
+    "  local v = redis.call('HGET', KEYS[3], ARGV[i]) "
+    "  if not v or lt(v, ARGV[i + 2]) then "
+    "    if ARGV[i + 1] == '1' then redis.call('SADD', KEYS[1], ARGV[i]) "
+    "    else redis.call('SREM', KEYS[1], ARGV[i]) end "
+    "    redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 2]) "
+    "  end "
     "end return 1");
 
-static int build(redisContext *r, PGconn *pg, int64_t tweet, const char *set, const char *flag) {
+static int build(redisContext *r, PGconn *pg, int64_t tweet) {
   if (!pg) return CHIRP_EUNAVAILABLE;
-  char t[24];
+  char t[24], set[CHIRP_KEY_BUFSZ], flag[CHIRP_KEY_BUFSZ], ver[CHIRP_KEY_BUFSZ];
   snprintf(t, sizeof t, "%lld", (long long)tweet);
   const char *p[] = {t};
   PGresult *res;
-  int rc = chirp_pg_exec(pg, "SELECT user_id FROM likes WHERE tweet_id = $1 AND active", 1, p, &res);
+  int rc = chirp_pg_exec(pg,
+                         "SELECT user_id, CASE WHEN active THEN '1' ELSE '0' END, event_id "
+                         "FROM likes WHERE tweet_id = $1",
+                         1, p, &res);
   if (rc) return rc;
   int rows = PQntuples(res);
-  const char **argv = calloc((size_t)rows + 2, sizeof *argv);
+  const char **argv = calloc((size_t)rows * 3 + 3, sizeof *argv);
   if (!argv) {
     PQclear(res);
     return CHIRP_ENOMEM;
   }
-  argv[0] = set;
-  argv[1] = flag;
-  for (int i = 0; i < rows; i++) argv[i + 2] = PQgetvalue(res, i, 0);
-  redisReply *rep = chirp_redis_eval(r, &build_script, 2, rows + 2, argv, NULL);
+  argv[0] = chirp_key_likers(set, tweet);
+  argv[1] = chirp_key_likers_ok(flag, tweet);
+  argv[2] = chirp_key_likers_version(ver, tweet);
+  for (int i = 0; i < rows; i++)
+    for (int k = 0; k < 3; k++) argv[3 + 3 * i + k] = PQgetvalue(res, i, k);
+  redisReply *rep = chirp_redis_eval(r, &build_script, 3, rows * 3 + 3, argv, NULL);
   free(argv);
   PQclear(res);
   if (!rep) return CHIRP_EUNAVAILABLE;
@@ -61,20 +84,17 @@ static int build(redisContext *r, PGconn *pg, int64_t tweet, const char *set, co
   return 0;
 }
 
-int chirp_like_build(redisContext *r, PGconn *pg, int64_t tweet) {
-  char set[CHIRP_KEY_BUFSZ], flag[CHIRP_KEY_BUFSZ];
-  return build(r, pg, tweet, chirp_key_likers(set, tweet), chirp_key_likers_ok(flag, tweet));
-}
+int chirp_like_build(redisContext *r, PGconn *pg, int64_t tweet) { return build(r, pg, tweet); }
 
 int chirp_like_set(redisContext *r, PGconn *pg, int64_t tweet, int64_t user, int like,
-                   int *changed) {
-  char set[CHIRP_KEY_BUFSZ], flag[CHIRP_KEY_BUFSZ], u[24];
-  chirp_key_likers(set, tweet);
-  chirp_key_likers_ok(flag, tweet);
+                   int64_t event_id, int *changed) {
+  char set[CHIRP_KEY_BUFSZ], flag[CHIRP_KEY_BUFSZ], ver[CHIRP_KEY_BUFSZ], u[24], e[24];
   snprintf(u, sizeof u, "%lld", (long long)user);
-  const char *argv[] = {set, flag, u, like ? "1" : "0"};
+  snprintf(e, sizeof e, "%lld", (long long)event_id);
+  const char *argv[] = {chirp_key_likers(set, tweet), chirp_key_likers_ok(flag, tweet),
+                        chirp_key_likers_version(ver, tweet), u, like ? "1" : "0", e};
   for (int attempt = 0; attempt < 2; attempt++) {
-    redisReply *rep = chirp_redis_eval(r, &set_script, 2, 4, argv, NULL);
+    redisReply *rep = chirp_redis_eval(r, &set_script, 3, 6, argv, NULL);
     if (!rep) return CHIRP_EUNAVAILABLE;
     long long v = rep->type == REDIS_REPLY_INTEGER ? rep->integer : -2;
     freeReplyObject(rep);
@@ -83,17 +103,17 @@ int chirp_like_set(redisContext *r, PGconn *pg, int64_t tweet, int64_t user, int
       return 0;
     }
     if (v != -1) return CHIRP_EUNAVAILABLE;
-    int rc = build(r, pg, tweet, set, flag);
+    int rc = build(r, pg, tweet);
     if (rc) return rc;
   }
   return CHIRP_EUNAVAILABLE;
 }
 
 int chirp_like_replay(redisContext *r, int64_t tweet, const int64_t *users, const int *active,
-                      size_t n) {
-  char set[CHIRP_KEY_BUFSZ], flag[CHIRP_KEY_BUFSZ];
-  const char **argv = calloc(2 * n + 2, sizeof *argv);
-  char(*nums)[24] = calloc(n ? n : 1, sizeof *nums);
+                      const int64_t *event_ids, size_t n) {
+  char set[CHIRP_KEY_BUFSZ], flag[CHIRP_KEY_BUFSZ], ver[CHIRP_KEY_BUFSZ];
+  const char **argv = calloc(3 * n + 3, sizeof *argv);
+  char(*nums)[24] = calloc(2 * n + 1, sizeof *nums);
   if (!argv || !nums) {
     free(argv);
     free(nums);
@@ -101,12 +121,15 @@ int chirp_like_replay(redisContext *r, int64_t tweet, const int64_t *users, cons
   }
   argv[0] = chirp_key_likers(set, tweet);
   argv[1] = chirp_key_likers_ok(flag, tweet);
+  argv[2] = chirp_key_likers_version(ver, tweet);
   for (size_t i = 0; i < n; i++) {
-    snprintf(nums[i], 24, "%lld", (long long)users[i]);
-    argv[2 + 2 * i] = nums[i];
-    argv[3 + 2 * i] = active[i] ? "1" : "0";
+    snprintf(nums[2 * i], 24, "%lld", (long long)users[i]);
+    snprintf(nums[2 * i + 1], 24, "%lld", (long long)event_ids[i]);
+    argv[3 + 3 * i] = nums[2 * i];
+    argv[4 + 3 * i] = active[i] ? "1" : "0";
+    argv[5 + 3 * i] = nums[2 * i + 1];
   }
-  redisReply *rep = chirp_redis_eval(r, &replay_script, 2, (int)(2 * n + 2), argv, NULL);
+  redisReply *rep = chirp_redis_eval(r, &replay_script, 3, (int)(3 * n + 3), argv, NULL);
   free(argv);
   free(nums);
   if (!rep) return CHIRP_EUNAVAILABLE;
@@ -153,17 +176,14 @@ int chirp_like_store_flush(PGconn *pg, int64_t tweet, int64_t author,
         "WITH ev AS (SELECT * FROM unnest($3::bigint[], $4::bool[], $5::bigint[], $6::bigint[]) "
         "    AS e(user_id, active, event_id, at_ms)), "
         "latest AS (SELECT DISTINCT ON (user_id) * FROM ev ORDER BY user_id, event_id DESC), "
-        "prev AS (SELECT l.user_id, l.active FROM likes l JOIN latest USING (user_id) "
-        "    WHERE l.tweet_id = $1 FOR UPDATE OF l), "
-        "up AS (INSERT INTO likes (user_id, tweet_id, active, event_id, changed_at) "
-        "    SELECT user_id, $1, active, event_id, to_timestamp(at_ms / 1000.0) FROM latest "
-        "    ON CONFLICT (tweet_id, user_id) DO UPDATE SET active = EXCLUDED.active, "
-        "    event_id = EXCLUDED.event_id, changed_at = EXCLUDED.changed_at "
-        "    WHERE likes.event_id < EXCLUDED.event_id RETURNING user_id, active, event_id), "
-        "moved AS (SELECT up.user_id, up.event_id, "
-        "    CASE WHEN up.active AND NOT coalesce(prev.active, false) THEN 1 "
-        "         WHEN NOT up.active AND coalesce(prev.active, false) THEN -1 ELSE 0 END AS d "
-        "    FROM up LEFT JOIN prev USING (user_id)), "
+        "up AS (INSERT INTO likes (user_id, tweet_id, active, prev_active, event_id, changed_at) "
+        "    SELECT user_id, $1, active, false, event_id, to_timestamp(at_ms / 1000.0) FROM latest "
+        "    ON CONFLICT (tweet_id, user_id) DO UPDATE SET prev_active = likes.active, "
+        "    active = EXCLUDED.active, event_id = EXCLUDED.event_id, changed_at = EXCLUDED.changed_at "
+        "    WHERE likes.event_id < EXCLUDED.event_id RETURNING user_id, active, prev_active, event_id), "
+        "moved AS (SELECT user_id, event_id, "
+        "    CASE WHEN active AND NOT prev_active THEN 1 "
+        "         WHEN NOT active AND prev_active THEN -1 ELSE 0 END AS d FROM up), "
         "notes AS (INSERT INTO notifications (recipient, type, actor_id, tweet_id, dedup_key) "
         "    SELECT $2, 'like', user_id, $1, 'like:' || $1 || ':' || event_id FROM moved "
         "    WHERE d = 1 AND user_id <> $2 ON CONFLICT (dedup_key) DO NOTHING RETURNING 1), "

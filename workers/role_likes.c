@@ -120,16 +120,18 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
   /* Replay onto the live set (it converges even if rebuilt meanwhile). */
   wk_ensure_redis(ctx);
   if (ctx->redis) {
-    int64_t *users = malloc(t->n * sizeof *users);
+    int64_t *users = malloc(t->n * sizeof *users), *events = malloc(t->n * sizeof *events);
     int *active = malloc(t->n * sizeof *active);
-    if (users && active) {
+    if (users && active && events) {
       for (size_t i = 0; i < t->n; i++) {
         users[i] = t->likes[i].user;
         active[i] = t->likes[i].active;
+        events[i] = t->likes[i].event_id;
       }
-      (void)chirp_like_replay(ctx->redis, t->tweet, users, active, t->n);
+      (void)chirp_like_replay(ctx->redis, t->tweet, users, active, events, t->n);
     }
     free(users);
+    free(events);
     free(active);
     for (long long k = 0; k < notified; k++) chirp_notify_bump(ctx->redis, &t->author, 1);
   }

@@ -26,6 +26,7 @@ char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee); /
 
 char *chirp_key_likers(char *buf, int64_t tweet);        /* set: user ids liking the tweet */
 char *chirp_key_likers_ok(char *buf, int64_t tweet);     /* string: the set is built */
+char *chirp_key_likers_version(char *buf, int64_t tweet); /* hash: user -> newest event id */
 char *chirp_key_comment_count(char *buf, int64_t tweet); /* string: live comments */
 char *chirp_key_comment(char *buf, int64_t comment);     /* hash {v, j} */
 char *chirp_key_poll(char *buf, int64_t poll);           /* string: poll JSON */

@@ -22,17 +22,19 @@
 #include <stdint.h>
 
 /* Adds (like = 1) or removes (0) user in the tweet's liker set, which is
-   rebuilt from PostgreSQL first when missing.  *changed = 1 when the set
-   changed (a real like or unlike). */
+   rebuilt from PostgreSQL first when missing, as the change with id
+   event_id.  *changed = 1 when the set changed (a real like or unlike).
+   Each user's newest event id is kept beside the set, so the batcher's
+   later replay of an older event never undoes a newer change. */
 int chirp_like_set(redisContext *r, PGconn *pg, int64_t tweet, int64_t user, int like,
-                   int *changed);
+                   int64_t event_id, int *changed);
 /* Builds the tweet's liker set from PostgreSQL unless it is built. */
 int chirp_like_build(redisContext *r, PGconn *pg, int64_t tweet);
 
 /* Applies flushed changes onto a built set (no-op when the set is not
    built: its rebuild will read them from PostgreSQL). */
 int chirp_like_replay(redisContext *r, int64_t tweet, const int64_t *users, const int *active,
-                      size_t n);
+                      const int64_t *event_ids, size_t n);
 
 /* One event of a batch to flush. */
 typedef struct chirp_like_change {
