@@ -124,10 +124,15 @@ int chirp_amqp_declare_topology(amqp_connection_state_t conn) {
                   amqp_cstring_bytes(CHIRP_AMQP_DLX), amqp_cstring_bytes(""), amqp_empty_table);
   if (chirp_amqp_check(amqp_get_rpc_reply(conn), "queue.bind dead")) return CHIRP_EUNAVAILABLE;
 
-  amqp_table_entry_t arg = {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
-                            .value = {.kind = AMQP_FIELD_KIND_UTF8,
-                                      .value.bytes = amqp_cstring_bytes(CHIRP_AMQP_DLX)}};
-  amqp_table_t args = {.num_entries = 1, .entries = &arg};
+  const char *qtype = getenv("CHIRP_AMQP_QUEUE_TYPE");
+  int quorum = qtype && strcmp(qtype, "quorum") == 0;
+  amqp_table_entry_t arg[2] = {
+      {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
+       .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(CHIRP_AMQP_DLX)}},
+      {.key = amqp_cstring_bytes("x-queue-type"),
+       .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("quorum")}},
+  };
+  amqp_table_t args = {.num_entries = quorum ? 2 : 1, .entries = arg};
   for (const chirp_amqp_role *r = roles; r->name; r++) {
     amqp_queue_declare(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(r->queue), 0, 1, 0, 0, args);
     if (chirp_amqp_check(amqp_get_rpc_reply(conn), r->queue)) return CHIRP_EUNAVAILABLE;

@@ -28,17 +28,22 @@
 
 static void fmt_i64(char *buf, int64_t v) { snprintf(buf, 24, "%lld", (long long)v); }
 
-int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t) {
+int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted) {
   char id[24], author[24], reply[24], created[24];
   fmt_i64(id, t->id);
   fmt_i64(author, t->author_id);
   fmt_i64(reply, t->reply_to);
   fmt_i64(created, t->created_ms);
   const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created};
-  return chirp_pg_exec(pg,
-                       "INSERT INTO tweets (id, author_id, text, reply_to, created_at) "
-                       "VALUES ($1, $2, $3, $4, " TS("$5") ") ON CONFLICT (id) DO NOTHING",
-                       5, p, NULL);
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "INSERT INTO tweets (id, author_id, text, reply_to, created_at) "
+                         "VALUES ($1, $2, $3, $4, " TS("$5") ") ON CONFLICT (id) DO NOTHING",
+                         5, p, &r);
+  if (rc) return rc;
+  if (inserted) *inserted = strcmp(PQcmdTuples(r), "1") == 0;
+  PQclear(r);
+  return 0;
 }
 
 int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,

@@ -6,10 +6,11 @@
 
 #include "chirp_error.h"
 
-void lb_init(lb_batcher *b, size_t max_pending, int64_t max_age_ms) {
+void lb_init(lb_batcher *b, size_t max_pending, int64_t max_age_ms, size_t max_held) {
   memset(b, 0, sizeof *b);
   b->max_pending = max_pending;
   b->max_age_ms = max_age_ms;
+  b->max_held = max_held;
 }
 
 void lb_tweet_free(lb_tweet *t) {
@@ -61,11 +62,14 @@ int lb_add(lb_batcher *b, int64_t tweet, int64_t author, const lb_like *like) {
 }
 
 long lb_due(const lb_batcher *b, int64_t now_ms) {
+  long oldest = -1;
   for (size_t i = 0; i < b->n; i++) {
     const lb_tweet *t = &b->tweets[i];
     if (t->n > b->max_pending || now_ms - t->oldest_ms >= b->max_age_ms) return (long)i;
+    if (oldest < 0 || t->oldest_ms < b->tweets[oldest].oldest_ms) oldest = (long)i;
   }
-  return -1;
+  /* Full hands: nothing more will arrive until something is acked. */
+  return b->max_held && b->pending >= b->max_held ? oldest : -1;
 }
 
 int64_t lb_wait_ms(const lb_batcher *b, int64_t now_ms) {

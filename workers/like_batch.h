@@ -4,7 +4,9 @@
  * Pure bookkeeping, no I/O, with the clock passed in (so the rule is unit
  * tested with a fake clock): likes are grouped per tweet; a tweet is due
  * when it has more than max_pending likes waiting, or when its oldest
- * waiting like is at least max_age_ms old.  Not thread-safe.
+ * waiting like is at least max_age_ms old — or, when the batcher holds
+ * max_held likes in all (the broker's prefetch: it sends no more until
+ * some are acked), the tweet with the oldest like.  Not thread-safe.
  */
 #ifndef WK_LIKE_BATCH_H
 #define WK_LIKE_BATCH_H
@@ -36,10 +38,11 @@ typedef struct lb_batcher {
   size_t n, cap;
   size_t max_pending;
   int64_t max_age_ms;
+  size_t max_held; /* 0 = no limit */
   size_t pending; /* likes waiting, all tweets */
 } lb_batcher;
 
-void lb_init(lb_batcher *b, size_t max_pending, int64_t max_age_ms);
+void lb_init(lb_batcher *b, size_t max_pending, int64_t max_age_ms, size_t max_held);
 void lb_cleanup(lb_batcher *b);
 /* Adds a like (taking over like->body); 0 or CHIRP_ENOMEM. */
 int lb_add(lb_batcher *b, int64_t tweet, int64_t author, const lb_like *like);

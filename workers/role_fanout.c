@@ -44,6 +44,7 @@ struct fanout_state {
   int64_t from, to;            /* chunks: follower id range */
   int64_t follower, followee;  /* follows */
   int huge;                    /* the author / followee is merged at read time */
+  int inserted;                /* tweet.created: this worker made the row */
 };
 
 static const char *const op_names[] = {"push", "remove", "mark"};
@@ -224,7 +225,7 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   int rc = 0;
   switch (s->kind) {
     case EV_TWEET_CREATED:
-      rc = chirp_tweet_store_create(ctx->pg, &s->tweet);
+      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, &s->inserted);
       return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
     case EV_TWEET_DELETED:
       rc = chirp_tweet_store_delete(ctx->pg, &s->tweet);
@@ -247,8 +248,9 @@ static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   int created = s->kind == EV_TWEET_CREATED, rc;
   if (created) {
     /* Readers hydrate feed items from the cache: have the tweet there
-       before any feed shows its id. */
-    rc = chirp_tweet_cache_put(ctx->redis, t, ctx->cfg->cache_ttl_s);
+       before any feed shows its id (if this worker made the row: else the
+       row may be a tombstone, and readers fall back to PostgreSQL). */
+    rc = s->inserted ? chirp_tweet_cache_put(ctx->redis, t, ctx->cfg->cache_ttl_s) : 0;
     if (!rc) rc = chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
                                   ctx->cfg->feed_cap);
     if (!rc)

@@ -145,7 +145,7 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
   const chirp_amqp_role *topo = chirp_amqp_role_find("likes");
   wk_ctx ctx = {.cfg = cfg};
   lb_batcher b;
-  lb_init(&b, (size_t)cfg->likes_flush_count, cfg->likes_flush_age_ms);
+  lb_init(&b, (size_t)cfg->likes_flush_count, cfg->likes_flush_age_ms, (size_t)cfg->prefetch);
   int64_t started_ms = chirp_time_now_ms();
   amqp_connection_state_t conn = NULL;
   while (!*stop) {

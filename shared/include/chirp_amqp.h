@@ -45,7 +45,10 @@ int chirp_amqp_connect(const char *url, int timeout_ms, int heartbeat,
 /* Closes and frees a connection; NULL is harmless. */
 void chirp_amqp_close(amqp_connection_state_t conn);
 
-/* Declares the exchanges and every role's queue and bindings. */
+/* Declares the exchanges and every role's queue and bindings.  The queue
+   type is CHIRP_AMQP_QUEUE_TYPE from the environment: "classic" (default)
+   or "quorum" (for a RabbitMQ cluster; every process of a deployment must
+   use the same, as RabbitMQ refuses to redeclare a queue differently). */
 int chirp_amqp_declare_topology(amqp_connection_state_t conn);
 
 /* Publishes n persistent messages with routing key on a connection in

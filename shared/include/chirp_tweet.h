@@ -48,7 +48,10 @@ int chirp_tweet_from_json(const json_t *j, chirp_tweet *t);
 int64_t chirp_tweet_version(const chirp_tweet *t);
 
 /* --- PostgreSQL (worker side writes, gateway side reads) --- */
-int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t);
+/* Inserts a new tweet; *inserted = 0 when its row existed already (another
+   worker, a replay, or a delete that overtook it), in which case the caller
+   must not cache t as the tweet's state.  inserted may be NULL. */
+int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted);
 /* Applies an edit carried by event_id: t is the new state, prev_text and
    prev_since_ms the version it replaced (kept in the history). */
 int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,

@@ -96,8 +96,11 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
   chirp_tweet got;
   /* created, then edited twice: history keeps both earlier versions. */
   chirp_tweet t = tweet(author, "v1");
-  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t), 0);
-  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t), 0); /* a replay changes nothing */
+  int inserted = -1;
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t, &inserted), 0);
+  CHECK_INT_EQ(inserted, 1);
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t, &inserted), 0); /* a replay changes nothing */
+  CHECK_INT_EQ(inserted, 0);
   chirp_tweet e1 = t, e2 = t;
   e1.text = (char *)"v2";
   e1.edited_ms = t.created_ms + 10;
@@ -125,7 +128,8 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
   ue.text = (char *)"edited first";
   ue.edited_ms = u.created_ms + 5;
   CHECK_INT_EQ(chirp_tweet_store_edit(pg, chirp_idgen_next(&ids), &ue, "orig", u.created_ms), 0);
-  CHECK_INT_EQ(chirp_tweet_store_create(pg, &u), 0);
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &u, &inserted), 0);
+  CHECK_INT_EQ(inserted, 0); /* the edit made the row: do not cache the create */
   CHECK_INT_EQ(chirp_tweet_store_get(pg, u.id, &got), 0);
   CHECK_STR_EQ(got.text, "edited first");
   chirp_tweet_cleanup(&got);
@@ -135,7 +139,7 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
   d.deleted_ms = d.created_ms + 1;
   CHECK_INT_EQ(chirp_tweet_store_delete(pg, &d), 0);
   d.deleted_ms = 0;
-  CHECK_INT_EQ(chirp_tweet_store_create(pg, &d), 0);
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &d, NULL), 0);
   CHECK_INT_EQ(chirp_tweet_store_get(pg, d.id, &got), 0);
   CHECK(got.deleted_ms != 0);
   chirp_tweet_cleanup(&got);
@@ -147,7 +151,7 @@ static void test_timeline(PGconn *pg, int64_t author) {
   for (int i = 0; i < 25; i++) {
     chirp_tweet t = tweet(author, "timeline");
     made[i] = t.id;
-    CHECK_INT_EQ(chirp_tweet_store_create(pg, &t), 0);
+    CHECK_INT_EQ(chirp_tweet_store_create(pg, &t, NULL), 0);
   }
   chirp_tweet del = tweet(author, "gone");
   del.deleted_ms = del.created_ms + 1;

@@ -11,7 +11,7 @@ static lb_like like_at(int64_t user, int64_t recv_ms, uint64_t tag) {
 
 int main(void) {
   lb_batcher b;
-  lb_init(&b, 10, 60000);
+  lb_init(&b, 10, 60000, 0);
   int64_t t0 = 1000000;
   CHECK_INT_EQ(lb_due(&b, t0), -1);
   CHECK_INT_EQ(lb_wait_ms(&b, t0), -1);
@@ -67,8 +67,24 @@ int main(void) {
   CHECK_INT_EQ(lb_due(&b, t0 + 1000000), -1);
 
   /* Zero thresholds flush at once (used by tests that want no delay). */
+  /* Holding as many likes as the prefetch lets in: the oldest tweet goes,
+     young and small as it is, or the batcher would wait for nothing. */
+  lb_batcher full;
+  lb_init(&full, 10, 60000, 4);
+  for (int i = 0; i < 4; i++) {
+    lb_like l = like_at(i, t0 + 100 * i, (uint64_t)i + 1);
+    CHECK_INT_EQ(lb_add(&full, 50 + i % 2, 7, &l), 0); /* two tweets, two likes each */
+  }
+  long first = lb_due(&full, t0 + 500);
+  CHECK(first >= 0);
+  CHECK_INT_EQ(full.tweets[first].tweet, 50); /* its oldest like came first */
+  lb_take(&full, (size_t)first, &t);
+  lb_tweet_free(&t);
+  CHECK_INT_EQ(lb_due(&full, t0 + 500), -1); /* room again: back to the rule */
+  lb_cleanup(&full);
+
   lb_batcher z;
-  lb_init(&z, 0, 0);
+  lb_init(&z, 0, 0, 0);
   lb_like one = like_at(1, t0, 1);
   CHECK_INT_EQ(lb_add(&z, 1, 1, &one), 0);
   CHECK_INT_EQ(lb_due(&z, t0), 0);
