@@ -110,22 +110,56 @@ static key_fn list_key(enum chirp_list_kind kind) {
 
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap) {
-  char keys[SLICE][CHIRP_KEY_BUFSZ];
-  const char *argv[SLICE + 2];
-  char id[24], capbuf[16];
+  if (n == 0) return 0;
+  char id[24], capbuf[16], nk[16];
   snprintf(id, sizeof id, "%lld", (long long)tweet_id);
   snprintf(capbuf, sizeof capbuf, "%d", cap);
   key_fn key = list_key(kind);
-  for (size_t off = 0; off < n; off += SLICE) {
-    size_t m = n - off < SLICE ? n - off : SLICE;
-    for (size_t i = 0; i < m; i++) argv[i] = key(keys[i], owners[off + i]);
-    argv[m] = id;
-    argv[m + 1] = capbuf;
-    redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
-    if (!rep) return CHIRP_EUNAVAILABLE;
+  size_t slices = (n + SLICE - 1) / SLICE;
+  char(*keys)[CHIRP_KEY_BUFSZ] = malloc(n * sizeof *keys);
+  const char **argv = malloc((SLICE + 5) * sizeof *argv);
+  size_t *lens = malloc((SLICE + 5) * sizeof *lens);
+  int rc = keys && argv && lens ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) key(keys[i], owners[i]);
+  /* The first slice runs alone (it loads the script if Redis lacks it);
+     the rest are sent back to back and their replies read afterwards, so
+     Redis never waits on a round trip between slices. */
+  size_t sent = 0;
+  for (size_t sl = 0; !rc && sl < slices; sl++) {
+    size_t off = sl * SLICE, m = n - off < SLICE ? n - off : SLICE;
+    if (sl == 0) {
+      for (size_t i = 0; i < m; i++) argv[i] = keys[off + i];
+      argv[m] = id;
+      argv[m + 1] = capbuf;
+      redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
+      if (!rep) rc = CHIRP_EUNAVAILABLE;
+      else freeReplyObject(rep);
+      continue;
+    }
+    snprintf(nk, sizeof nk, "%zu", m);
+    argv[0] = "EVALSHA";
+    argv[1] = push_script.sha;
+    argv[2] = nk;
+    for (size_t i = 0; i < m; i++) argv[3 + i] = keys[off + i];
+    argv[3 + m] = id;
+    argv[4 + m] = capbuf;
+    for (size_t i = 0; i < m + 5; i++) lens[i] = strlen(argv[i]);
+    if (redisAppendCommandArgv(r, (int)m + 5, argv, lens) != REDIS_OK) rc = CHIRP_EUNAVAILABLE;
+    else sent++;
+  }
+  for (size_t sl = 0; sl < sent && r->err == 0; sl++) {
+    redisReply *rep = NULL;
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) {
+      rc = CHIRP_EUNAVAILABLE;
+      break;
+    }
+    if (rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE; /* e.g. NOSCRIPT: retried whole */
     freeReplyObject(rep);
   }
-  return 0;
+  free(keys);
+  free(argv);
+  free(lens);
+  return rc;
 }
 
 /* Sends cmd[i] for each i with pipelining, then reads every reply. */

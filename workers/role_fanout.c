@@ -44,7 +44,6 @@ struct fanout_state {
   int64_t from, to;            /* chunks: follower id range */
   int64_t follower, followee;  /* follows */
   int huge;                    /* the author / followee is merged at read time */
-  int inserted;                /* tweet.created: this worker made the row */
 };
 
 static const char *const op_names[] = {"push", "remove", "mark"};
@@ -225,7 +224,7 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   int rc = 0;
   switch (s->kind) {
     case EV_TWEET_CREATED:
-      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, &s->inserted);
+      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, NULL);
       return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
     case EV_TWEET_DELETED:
       rc = chirp_tweet_store_delete(ctx->pg, &s->tweet);
@@ -247,11 +246,9 @@ static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   const chirp_tweet *t = &s->tweet;
   int created = s->kind == EV_TWEET_CREATED, rc;
   if (created) {
-    /* Readers hydrate feed items from the cache: have the tweet there
-       before any feed shows its id (if this worker made the row: else the
-       row may be a tombstone, and readers fall back to PostgreSQL). */
-    rc = s->inserted ? chirp_tweet_cache_put(ctx->redis, t, ctx->cfg->cache_ttl_s) : 0;
-    if (!rc) rc = chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
+    /* The tweet is in PostgreSQL (committed) and was cached by the gateway:
+       a reader hydrating it finds it either way. */
+    rc = chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
                                   ctx->cfg->feed_cap);
     if (!rc)
       rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, &t->author_id, 1, t->id, ctx->cfg->feed_cap);

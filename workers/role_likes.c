@@ -188,8 +188,14 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
         break;
       }
       wk_ensure_redis(&ctx);
+      size_t before = b.pending;
       take_message(conn, &b, &env, &ctx);
       amqp_destroy_envelope(&env);
+      /* The first like after an idle spell starts the gathering window;
+         a full prefetch ends it (nothing more can arrive). */
+      if (before == 0 && b.pending > 0 && deadline > chirp_time_now_ms() + GATHER_MS)
+        deadline = chirp_time_now_ms() + GATHER_MS;
+      if (b.pending >= (size_t)cfg->prefetch) break;
     }
     long i;
     while (!broken && (i = lb_due(&b, chirp_time_now_ms())) >= 0) {

@@ -29,7 +29,6 @@ struct persist_state {
   int choices[8];
   size_t nchoices;
   int vote_applied;
-  int inserted;             /* tweet.created: this worker made the row */
 };
 
 static void persist_free(void *arg) {
@@ -126,7 +125,7 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   int rc;
   switch (s->kind) {
     case P_TWEET_CREATED:
-      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, &s->inserted);
+      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, NULL);
       if (!rc && s->tweet.poll)
         rc = chirp_poll_store_create(ctx->pg, s->tweet.poll, s->tweet.id, s->tweet.author_id);
       return rc;
@@ -152,9 +151,9 @@ static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   char key[CHIRP_KEY_BUFSZ];
   switch (s->kind) {
     case P_TWEET_CREATED:
-      /* Only the worker that made the row knows it is the tweet's state: a
-         late create must not bring back a tweet deleted meanwhile. */
-      if (s->inserted) rc = chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s);
+      /* Nothing to cache: the gateway cached the new tweet before its 202,
+         and a reader that misses refills from PostgreSQL.  Caching here
+         could bring back a tweet deleted (and evicted) meanwhile. */
       break;
     case P_TWEET_EDITED:
     case P_TWEET_DELETED:
