@@ -8,7 +8,9 @@
  * at hydration, and the next page starts below the last item shown, so a
  * page never repeats or skips an item however the feed changes meanwhile.
  */
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chirp_cursor.h"
 #include "chirp_error.h"
@@ -39,15 +41,56 @@ static int read_ids(int64_t owner, int64_t before, size_t want, int64_t *ids, si
   return CHIRP_EINTERNAL;
 }
 
+/* The offset in text (items from offset `from` on, comma-joined) where
+   item number k (0-based, counted from `from`) starts its separating comma;
+   objects are found by their nesting depth, skipping strings. */
+static size_t item_offset(const char *text, size_t from, size_t k) {
+  int depth = 0, in_str = 0;
+  size_t seen = 0;
+  for (size_t i = from; text[i]; i++) {
+    char c = text[i];
+    if (in_str) {
+      if (c == '\\') i++;
+      else if (c == '"') in_str = 0;
+    } else if (c == '"') {
+      in_str = 1;
+    } else if (c == '{') {
+      if (depth++ == 0 && seen++ == k) return i > 0 && text[i - 1] == ',' ? i - 1 : i;
+    } else if (c == '}') {
+      depth--;
+    }
+  }
+  return strlen(text);
+}
+
+/* {"items": [...], "next_cursor": ...} written as text, with the Link
+   header for the next page. */
+static int reply_page(gw_req *req, gw_reply *rep, const gw_buf *items, const char *next,
+                      int limit) {
+  size_t cap = items->len + 96;
+  char *body = malloc(cap);
+  if (!body) return CHIRP_ENOMEM;
+  int n = snprintf(body, cap, "{\"items\":[%.*s],\"next_cursor\":%s%s%s}", (int)items->len,
+                   items->buf ? items->buf : "", next ? "\"" : "", next ? next : "null",
+                   next ? "\"" : "");
+  rep->status = 200;
+  rep->raw = body;
+  rep->raw_len = (size_t)n;
+  if (next)
+    snprintf(rep->link, sizeof rep->link, "<%s?limit=%d&cursor=%s>; rel=\"next\"",
+             req->u->url_path, limit, next);
+  return 0;
+}
+
 void h_feed(gw_req *req, gw_reply *rep) {
   int64_t before;
   int limit;
   if (gw_param_paging(req, rep, "feed", &limit, &before)) return;
   size_t want = (size_t)limit + 1; /* one more tells whether a next page exists */
   int64_t *ids = malloc(want * sizeof *ids), *shown = malloc(want * sizeof *shown);
-  json_t *items = json_array();
-  size_t total = 0;
-  int rc = ids && shown && items ? 0 : CHIRP_ENOMEM;
+  gw_buf items = {0};
+  size_t total = 0, cut = 0; /* cut: the length of the items text before the extra item */
+  int rc = ids && shown ? 0 : CHIRP_ENOMEM;
   /* Deleted tweets can thin a page out: read on until it is full or the
      feed ends.  Redis keeps the newest CHIRP_FEED_CAP entries; below them
      the feed goes on from PostgreSQL, so paging is endless. */
@@ -62,7 +105,11 @@ void h_feed(gw_req *req, gw_reply *rep) {
     }
     if (rc) break;
     if (n > 0) {
-      rc = gw_hydrate_tweets(ids, n, req->account_id, items, shown + total, &got);
+      size_t len0 = items.len;
+      rc = gw_hydrate_raw(ids, n, req->account_id, &items, shown + total, &got);
+      /* Where the (limit+1)-th item starts: the page ends before it. */
+      if (!rc && total <= (size_t)limit && total + got > (size_t)limit)
+        cut = item_offset(items.buf, len0, (size_t)limit - total);
       total += got;
       before = ids[n - 1];
     }
@@ -71,17 +118,16 @@ void h_feed(gw_req *req, gw_reply *rep) {
       from_pg = 1;
     }
   }
-  if (rc) {
-    json_decref(items);
-  } else {
+  if (!rc) {
     char cursor[CHIRP_CURSOR_BUFSZ];
     const char *next = NULL;
     if (total > (size_t)limit) {
-      json_array_remove(items, (size_t)limit);
+      items.len = cut;
       next = chirp_cursor_encode("feed", shown[limit - 1], cursor);
     }
-    gw_reply_list(rep, req, items, next, limit);
+    rc = reply_page(req, rep, &items, next, limit);
   }
+  free(items.buf);
   free(ids);
   free(shown);
   if (rc) gw_reply_from_err(rep, rc);

@@ -1,6 +1,7 @@
-/* hydrate.c — tweet ids to hydrated feed items, see hydrate.h. */
+/* hydrate.c — tweet ids to hydrated items, see hydrate.h. */
 #include "hydrate.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,40 +15,52 @@
 #include "gw.h"
 #include "stats.h"
 
-/* Sends one command per key with pipelining and collects the replies
-   (replies[i] may be NULL after a failure).  Returns 0 or CHIRP_EUNAVAILABLE. */
-static int pipeline(redisContext *r, const char *fmt, char (*keys)[CHIRP_KEY_BUFSZ], size_t n,
-                    redisReply **replies) {
-  for (size_t i = 0; i < n; i++)
-    if (redisAppendCommand(r, fmt, keys[i]) != REDIS_OK) return CHIRP_EUNAVAILABLE;
-  for (size_t i = 0; i < n; i++) {
-    if (redisGetReply(r, (void **)&replies[i]) != REDIS_OK) {
-      replies[i] = NULL;
-      return CHIRP_EUNAVAILABLE;
-    }
+static int buf_add(gw_buf *b, const char *s, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = (b->cap ? b->cap * 2 : 4096) + n;
+    char *nb = realloc(b->buf, cap);
+    if (!nb) return CHIRP_ENOMEM;
+    b->buf = nb;
+    b->cap = cap;
   }
+  memcpy(b->buf + b->len, s, n);
+  b->len += n;
+  b->buf[b->len] = '\0';
   return 0;
 }
 
-/* The tweet of a cache reply, or from PostgreSQL (refilling the cache);
-   NULL when deleted, unknown, or unreadable. New reference. */
-static json_t *tweet_json(redisContext *r, const redisReply *rep, int64_t id) {
+/* The author id inside a tweet's JSON.  The text is our own compact
+   output: a quote inside a string value is always escaped, so the key's
+   spelling with bare quotes occurs only as the key. */
+static int64_t author_of(const char *json) {
+  const char *p = strstr(json, "\"author_id\":\"");
+  return p ? strtoll(p + 13, NULL, 10) : 0;
+}
+
+/* A tweet's JSON text: the cache reply, or PostgreSQL (refilling the
+   cache); NULL when deleted or unknown.  New string. */
+static char *tweet_text(redisContext *r, const redisReply *rep, int64_t id) {
   if (rep && rep->type == REDIS_REPLY_STRING) {
     if (rep->len == 0) return NULL; /* tombstone */
-    json_t *j = json_loadb(rep->str, rep->len, 0, NULL);
-    if (j) return j;
+    return strndup(rep->str, rep->len);
   }
   PGconn *pg = gw_pg();
   chirp_tweet t;
   if (!pg || chirp_tweet_store_get(pg, id, &t) != 0) return NULL;
   if (r && !r->err) (void)chirp_tweet_cache_put(r, &t, gw.cfg.cache_ttl_s);
-  json_t *j = t.deleted_ms ? NULL : chirp_tweet_to_json(&t);
+  char *s = NULL;
+  if (!t.deleted_ms) {
+    json_t *j = chirp_tweet_to_json(&t);
+    s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+  }
   chirp_tweet_cleanup(&t);
-  return j;
+  return s;
 }
 
-/* The public author object from an account cache reply or PostgreSQL. */
-static json_t *author_json(redisContext *r, const redisReply *rep, int64_t id, const char *key) {
+/* The author card {id, username, display_name, avatar_url} as JSON text,
+   from the account cache reply or PostgreSQL (refilling the cache). */
+static char *author_card(redisContext *r, const redisReply *rep, int64_t id) {
   json_t *full = NULL;
   if (rep && rep->type == REDIS_REPLY_STRING) full = json_loadb(rep->str, rep->len, 0, NULL);
   if (!full) {
@@ -56,81 +69,122 @@ static json_t *author_json(redisContext *r, const redisReply *rep, int64_t id, c
     if (!pg || chirp_account_get(pg, id, &a) != 0) return NULL;
     full = chirp_account_to_json(&a, 0);
     chirp_account_cleanup(&a);
-    char *s = full ? json_dumps(full, JSON_COMPACT) : NULL;
+    char *s = full ? json_dumps(full, JSON_COMPACT) : NULL, key[CHIRP_KEY_BUFSZ];
     if (s && r && !r->err) {
-      redisReply *w = redisCommand(r, "SET %s %s EX %d", key, s, CHIRP_ACCOUNT_CACHE_TTL_S);
+      redisReply *w = redisCommand(r, "SET %s %s EX %d", chirp_key_account(key, id), s,
+                                   CHIRP_ACCOUNT_CACHE_TTL_S);
       if (w) freeReplyObject(w);
     }
     free(s);
   }
   if (!full) return NULL;
-  json_t *author = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
-                             json_object_get(full, "username"), "display_name",
-                             json_object_get(full, "display_name"), "avatar_url",
-                             json_object_get(full, "avatar_url"));
+  json_t *card = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
+                           json_object_get(full, "username"), "display_name",
+                           json_object_get(full, "display_name"), "avatar_url",
+                           json_object_get(full, "avatar_url"));
   json_decref(full);
-  return author;
+  char *s = card ? json_dumps(card, JSON_COMPACT) : NULL;
+  json_decref(card);
+  return s;
 }
 
-int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
-                      size_t *nshown) {
+int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
+                   size_t *nshown) {
   *nshown = 0;
   if (n == 0) return 0;
   redisContext *r = gw_redis();
   if (!r) return CHIRP_EUNAVAILABLE;
   int rc = CHIRP_ENOMEM;
-  char(*keys)[CHIRP_KEY_BUFSZ] = calloc(n, sizeof *keys);
+  char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
   redisReply **replies = calloc(n, sizeof *replies);
-  json_t **tweets = calloc(n, sizeof *tweets);
   int64_t *authors = calloc(n, sizeof *authors);
-  json_t **author_objs = calloc(n, sizeof *author_objs);
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
   size_t na = 0;
-  if (!keys || !replies || !tweets || !authors || !author_objs || !stats) goto out;
+  char key[CHIRP_KEY_BUFSZ];
+  if (!tweets || !cards || !authors || !stats || !replies) goto out;
 
-  /* Round trip 1: the tweets. */
-  for (size_t i = 0; i < n; i++) chirp_key_tweet(keys[i], ids[i]);
-  if ((rc = pipeline(r, "HGET %s j", keys, n, replies))) goto out;
+  /* Round trip 1: the tweets.  Every reply is read before any miss is
+     filled in: filling sends commands of its own on this connection. */
+  rc = CHIRP_EUNAVAILABLE;
+  for (size_t i = 0; i < n; i++) redisAppendCommand(r, "HGET %s j", chirp_key_tweet(key, ids[i]));
   for (size_t i = 0; i < n; i++) {
-    tweets[i] = tweet_json(r, replies[i], ids[i]);
+    redisReply *rep = NULL;
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK) goto out;
+    replies[i] = rep;
+  }
+  for (size_t i = 0; i < n; i++) {
+    tweets[i] = tweet_text(r, replies[i], ids[i]);
     if (replies[i]) freeReplyObject(replies[i]);
     replies[i] = NULL;
-    int64_t a;
-    if (!tweets[i] || chirp_json_get_id(tweets[i], "author_id", &a)) continue;
+    int64_t a = tweets[i] ? author_of(tweets[i]) : 0;
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
-    if (k == na) authors[na++] = a;
+    if (a && k == na) authors[na++] = a;
   }
-  /* Round trip 2: their authors, each once. */
-  for (size_t k = 0; k < na; k++) chirp_key_account(keys[k], authors[k]);
-  if ((rc = pipeline(r, "GET %s", keys, na, replies))) goto out;
-  for (size_t k = 0; k < na; k++) author_objs[k] = author_json(r, replies[k], authors[k], keys[k]);
-  /* Round trip 3: counts and liked_by_me. */
-  if ((rc = gw_stats_get(ids, n, viewer, stats))) goto out;
+  /* Round trip 2: the authors, each once, and every tweet's numbers. */
+  for (size_t k = 0; k < na; k++) redisAppendCommand(r, "GET %s", chirp_key_account(key, authors[k]));
+  gw_stats_append(r, ids, n, viewer);
+  for (size_t k = 0; k < na; k++) {
+    redisReply *rep = NULL;
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK) goto out;
+    replies[k] = rep;
+  }
+  if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
+  for (size_t k = 0; k < na; k++) {
+    cards[k] = author_card(r, replies[k], authors[k]);
+    if (replies[k]) freeReplyObject(replies[k]);
+    replies[k] = NULL;
+  }
 
-  for (size_t i = 0; i < n; i++) {
-    int64_t a;
-    if (!tweets[i] || chirp_json_get_id(tweets[i], "author_id", &a)) continue;
+  for (size_t i = 0; i < n && !rc; i++) {
+    size_t tl = tweets[i] ? strlen(tweets[i]) : 0;
+    int64_t a = tl ? author_of(tweets[i]) : 0;
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
-    if (!author_objs[k]) continue; /* an author that no longer exists */
-    json_object_set(tweets[i], "author", author_objs[k]);
-    gw_stats_apply(tweets[i], &stats[i]);
-    json_array_append(items, tweets[i]);
+    if (!tl || tweets[i][tl - 1] != '}' || k == na || !cards[k]) continue; /* gone */
+    char tail[160];
+    int m = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
+                     stats[i].likes, stats[i].comments, stats[i].liked_by_me ? "true" : "false");
+    if ((out->len && (rc = buf_add(out, ",", 1))) || (rc = buf_add(out, tweets[i], tl - 1)) ||
+        (rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, cards[k], strlen(cards[k]))) ||
+        (rc = buf_add(out, tail, (size_t)m)))
+      break;
     shown[(*nshown)++] = ids[i];
   }
-  rc = 0;
 out:
-  for (size_t i = 0; keys && i < n; i++) {
-    if (replies && replies[i]) freeReplyObject(replies[i]);
-    if (tweets) json_decref(tweets[i]);
-    if (author_objs) json_decref(author_objs[i]);
-  }
-  free(keys);
+  for (size_t i = 0; tweets && i < n; i++) free(tweets[i]);
+  for (size_t k = 0; cards && k < n; k++) free(cards[k]);
+  for (size_t k = 0; replies && k < n; k++)
+    if (replies[k]) freeReplyObject(replies[k]);
   free(replies);
   free(tweets);
+  free(cards);
   free(authors);
-  free(author_objs);
   free(stats);
+  return rc;
+}
+
+int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
+                      size_t *nshown) {
+  gw_buf b = {0};
+  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, nshown);
+  if (!rc && *nshown) {
+    /* Wrap the comma-joined objects as an array and decode it once. */
+    char *text = malloc(b.len + 3);
+    if (!text) {
+      rc = CHIRP_ENOMEM;
+    } else {
+      text[0] = '[';
+      memcpy(text + 1, b.buf, b.len);
+      text[b.len + 1] = ']';
+      text[b.len + 2] = '\0';
+      json_t *arr = json_loads(text, 0, NULL);
+      free(text);
+      if (!arr) rc = CHIRP_EINTERNAL;
+      else json_array_extend(items, arr);
+      json_decref(arr);
+    }
+  }
+  free(b.buf);
   return rc;
 }
