@@ -75,6 +75,9 @@ int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
 }
 
 int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t) {
+  /* A delete without its time would store the epoch, which reads as "not
+     deleted" (regression: the fan-out role once forgot to read it). */
+  if (t->deleted_ms <= 0) return CHIRP_EINVAL;
   char id[24], author[24], created[24], deleted[24];
   fmt_i64(id, t->id);
   fmt_i64(author, t->author_id);

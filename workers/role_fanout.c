@@ -70,6 +70,9 @@ static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t 
     const json_t *tj = s->kind == EV_TWEET_CREATED ? p : json_object_get(p, "tweet");
     if (!tj || chirp_tweet_from_json(tj, &s->tweet) || s->tweet.author_id != ev->actor_id)
       rc = bad(why, n, "payload is not a tweet of the actor");
+    else if (s->kind == EV_TWEET_DELETED &&
+             chirp_json_get_time(p, "deleted_at", &s->tweet.deleted_ms))
+      rc = bad(why, n, "delete without deleted_at");
   } else if (strcmp(ev->type, "fanout.chunk") == 0) {
     s->kind = EV_CHUNK;
     const char *op = json_string_value(json_object_get(p, "op"));

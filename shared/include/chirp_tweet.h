@@ -56,6 +56,7 @@ int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted);
    prev_since_ms the version it replaced (kept in the history). */
 int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
                            const char *prev_text, int64_t prev_since_ms);
+/* t->deleted_ms must be set (else CHIRP_EINVAL). */
 int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t);
 /* Loads one tweet, deleted ones included (check deleted_ms).  CHIRP_ENOTFOUND
    when there is no row. */

@@ -134,6 +134,10 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
   CHECK_STR_EQ(got.text, "edited first");
   chirp_tweet_cleanup(&got);
 
+  /* A delete without its time is refused (it would read as live). */
+  chirp_tweet nodate = tweet(author, "no date");
+  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &nodate), CHIRP_EINVAL);
+
   /* A delete that overtakes its create leaves the tweet deleted. */
   chirp_tweet d = tweet(author, "doomed");
   d.deleted_ms = d.created_ms + 1;
