@@ -19,6 +19,7 @@
  * Every Redis write here is idempotent (see chirp_feed.h), so the events a
  * crash makes us repeat change nothing twice.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,6 +130,14 @@ static int chunk_ranges(wk_ctx *ctx, int64_t followee, int64_t **ranges, size_t 
   return 0;
 }
 
+/* Applies op to ids (feed owners). */
+static int apply_ids(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
+                     const int64_t *ids, size_t n) {
+  if (op == OP_PUSH) return chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id, ctx->cfg->feed_cap);
+  if (op == OP_REMOVE) return chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
+  return chirp_feed_huge_add(ctx->redis, ids, n, author);
+}
+
 /* Applies op for the followers of author in [from, to]. */
 static int apply_range(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
                        int64_t from, int64_t to) {
@@ -137,40 +146,53 @@ static int apply_range(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t
   int rc = chirp_follow_followers_range(ctx->pg, author, from, to, (size_t)ctx->cfg->fanout_chunk * 2,
                                         &ids, &n);
   if (rc) return rc;
-  if (op == OP_PUSH)
-    rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id, ctx->cfg->feed_cap);
-  else if (op == OP_REMOVE)
-    rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
-  else
-    rc = chirp_feed_huge_add(ctx->redis, ids, n, author);
+  rc = apply_ids(ctx, op, tweet_id, author, ids, n);
   free(ids);
   return rc;
 }
 
 /* Applies op to every follower of author: inline for one chunk, else as
    fanout.chunk messages to share among the workers. */
-static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author) {
-  int64_t *ranges = NULL;
-  size_t n = 0;
-  int rc = chunk_ranges(ctx, author, &ranges, &n);
+/* Applies op to every follower of author (and to the author's own feed
+   when with_author): in one go for up to a chunk of followers — one query,
+   one pipelined push — else as fanout.chunk messages that the workers
+   share. */
+static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
+                   int with_author) {
+  size_t chunk = (size_t)ctx->cfg->fanout_chunk, n = 0;
+  int64_t *ids = NULL;
+  int rc = chirp_follow_followers_range(ctx->pg, author, 1, INT64_MAX, chunk + 1, &ids, &n);
   if (rc) return rc;
-  if (n == 1) {
-    rc = apply_range(ctx, op, tweet_id, author, ranges[0], ranges[1]);
-  } else if (n > 1) {
-    json_t **payloads = calloc(n, sizeof *payloads);
-    rc = payloads ? 0 : CHIRP_ENOMEM;
-    for (size_t i = 0; !rc && i < n; i++) {
-      payloads[i] = json_pack("{s:s, s:o, s:o, s:o, s:o}", "op", op_names[op], "tweet_id",
-                              chirp_json_id(tweet_id), "author_id", chirp_json_id(author), "from",
-                              chirp_json_id(ranges[2 * i]), "to", chirp_json_id(ranges[2 * i + 1]));
-      if (!payloads[i]) rc = CHIRP_ENOMEM;
+  if (n <= chunk) {
+    int64_t *owners = malloc((n + 1) * sizeof *owners);
+    rc = owners ? 0 : CHIRP_ENOMEM;
+    if (!rc) {
+      memcpy(owners, ids, n * sizeof *ids);
+      if (with_author) owners[n++] = author;
+      rc = n ? apply_ids(ctx, op, tweet_id, author, owners, n) : 0;
     }
-    if (!rc) rc = wk_publish(ctx, "fanout.chunk", author, payloads, n);
-    for (size_t i = 0; payloads && i < n; i++) json_decref(payloads[i]);
-    free(payloads);
-    if (!rc) chirp_debug("tweet %lld: %s split into %zu chunks", (long long)tweet_id, op_names[op], n);
+    free(owners);
+    free(ids);
+    return rc;
   }
+  free(ids);
+  if (with_author && (rc = apply_ids(ctx, op, tweet_id, author, &author, 1))) return rc;
+  int64_t *ranges = NULL;
+  rc = chunk_ranges(ctx, author, &ranges, &n);
+  if (rc) return rc;
+  json_t **payloads = calloc(n ? n : 1, sizeof *payloads);
+  rc = payloads ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    payloads[i] = json_pack("{s:s, s:o, s:o, s:o, s:o}", "op", op_names[op], "tweet_id",
+                            chirp_json_id(tweet_id), "author_id", chirp_json_id(author), "from",
+                            chirp_json_id(ranges[2 * i]), "to", chirp_json_id(ranges[2 * i + 1]));
+    if (!payloads[i]) rc = CHIRP_ENOMEM;
+  }
+  if (!rc) rc = wk_publish(ctx, "fanout.chunk", author, payloads, n);
+  for (size_t i = 0; payloads && i < n; i++) json_decref(payloads[i]);
+  free(payloads);
   free(ranges);
+  if (!rc) chirp_debug("tweet %lld: %s split into %zu chunks", (long long)tweet_id, op_names[op], n);
   return rc;
 }
 
@@ -210,7 +232,7 @@ static int ensure_marked(wk_ctx *ctx, int64_t author) {
   if (r) freeReplyObject(r);
   if (bad) return CHIRP_EUNAVAILABLE;
   if (done) return 0;
-  int rc = fan_out(ctx, OP_MARK, 0, author);
+  int rc = fan_out(ctx, OP_MARK, 0, author, 0);
   if (rc) return rc;
   r = redisCommand(ctx->redis, "SET %s 1", key);
   bad = chirp_redis_reply_failed(ctx->redis, r);
@@ -248,20 +270,18 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
 static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   const chirp_tweet *t = &s->tweet;
   int created = s->kind == EV_TWEET_CREATED, rc;
-  if (created) {
-    /* The tweet is in PostgreSQL (committed) and was cached by the gateway:
-       a reader hydrating it finds it either way. */
-    rc = chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
-                                  ctx->cfg->feed_cap);
-    if (!rc)
-      rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, &t->author_id, 1, t->id, ctx->cfg->feed_cap);
-  } else {
-    rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id);
-    if (!rc) rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, &t->author_id, 1, t->id);
-  }
+  /* The tweet is in PostgreSQL (committed) and was cached by the gateway:
+     a reader hydrating it finds it either way. */
+  rc = created ? chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
+                                 ctx->cfg->feed_cap)
+               : chirp_feed_remove(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id);
   if (rc) return rc;
-  if (s->huge) return ensure_marked(ctx, t->author_id);
-  return fan_out(ctx, created ? OP_PUSH : OP_REMOVE, t->id, t->author_id);
+  enum fanout_op op = created ? OP_PUSH : OP_REMOVE;
+  if (s->huge) {
+    rc = apply_ids(ctx, op, t->id, t->author_id, &t->author_id, 1); /* own feed only */
+    return rc ? rc : ensure_marked(ctx, t->author_id);
+  }
+  return fan_out(ctx, op, t->id, t->author_id, 1);
 }
 
 /* The feed follows the pair's state as PostgreSQL has it now, whatever
