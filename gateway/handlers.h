@@ -56,6 +56,8 @@ void h_notifications_unread(gw_req *req, gw_reply *rep);
 void h_notifications_read_all(gw_req *req, gw_reply *rep);
 void h_notification_read(gw_req *req, gw_reply *rep);
 void h_metrics(gw_req *req, gw_reply *rep);
+void h_search(gw_req *req, gw_reply *rep);
+void h_hashtag_tweets(gw_req *req, gw_reply *rep);
 void h_admin_logs(gw_req *req, gw_reply *rep);
 void h_admin_services(gw_req *req, gw_reply *rep);
 

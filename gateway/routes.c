@@ -44,6 +44,8 @@ static const gw_route routes[] = {
     {"POST", V1 "/notifications/read_all", h_notifications_read_all, GW_AUTH},
     {"POST", V1 "/notifications/:id/read", h_notification_read, GW_AUTH},
 
+    {"GET", V1 "/search", h_search, GW_AUTH_OPTIONAL},
+    {"GET", V1 "/hashtags/:tag/tweets", h_hashtag_tweets, GW_AUTH_OPTIONAL},
     {"GET", V1 "/admin/logs", h_admin_logs, GW_ADMIN},
     {"GET", V1 "/admin/services", h_admin_services, GW_ADMIN},
 

@@ -13,6 +13,7 @@
 #include "chirp_log.h"
 #include "chirp_poll.h"
 #include "chirp_redis.h"
+#include "chirp_search.h"
 #include "chirp_tweet.h"
 #include "worker.h"
 
@@ -126,12 +127,14 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   switch (s->kind) {
     case P_TWEET_CREATED:
       rc = chirp_tweet_store_create(ctx->pg, &s->tweet, NULL);
+      if (!rc) rc = chirp_search_store_hashtags(ctx->pg, s->tweet.id, s->tweet.text);
       if (!rc && s->tweet.poll)
         rc = chirp_poll_store_create(ctx->pg, s->tweet.poll, s->tweet.id, s->tweet.author_id);
       return rc;
     case P_TWEET_EDITED:
-      return chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
-                                    s->previous_since_ms);
+      rc = chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
+                                  s->previous_since_ms);
+      return rc ? rc : chirp_search_store_hashtags(ctx->pg, s->tweet.id, s->tweet.text);
     case P_TWEET_DELETED:
       return chirp_tweet_store_delete(ctx->pg, &s->tweet);
     case P_COMMENT:
@@ -153,11 +156,14 @@ static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
     case P_TWEET_CREATED:
       /* Nothing to cache: the gateway cached the new tweet before its 202,
          and a reader that misses refills from PostgreSQL.  Caching here
-         could bring back a tweet deleted (and evicted) meanwhile. */
+         could bring back a tweet deleted (and evicted) meanwhile.  Cached
+         search answers must not hide it: a new generation. */
+      rc = chirp_search_bump(ctx->redis);
       break;
     case P_TWEET_EDITED:
     case P_TWEET_DELETED:
       rc = chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s);
+      if (!rc) rc = chirp_search_bump(ctx->redis);
       break;
     case P_COMMENT:
       rc = chirp_comment_cache_put(ctx->redis, &s->comment, ctx->cfg->cache_ttl_s);

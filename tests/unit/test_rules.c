@@ -5,6 +5,7 @@
 #include "chirp_error.h"
 #include "chirp_notify.h"
 #include "chirp_poll.h"
+#include "chirp_search.h"
 
 static json_t *parse(const char *s) { return json_loads(s, 0, NULL); }
 
@@ -21,6 +22,14 @@ int main(void) {
   /* Longer than a username can be: ignored. */
   CHECK_INT_EQ(chirp_mentions_parse("@a234567890123456789012345678901", names, CHIRP_MAX_MENTIONS), 0);
   CHECK_INT_EQ(chirp_mentions_parse("@a @b @c", names, 2), 2);
+
+  char tags[CHIRP_MAX_HASHTAGS][CHIRP_MAX_HASHTAG_CHARS + 1];
+  CHECK_INT_EQ(chirp_hashtags_parse("no tags", tags, CHIRP_MAX_HASHTAGS), 0);
+  CHECK_INT_EQ(chirp_hashtags_parse("#C is #fun, #c again and x#notatag", tags, CHIRP_MAX_HASHTAGS), 2);
+  CHECK_STR_EQ(tags[0], "c");
+  CHECK_STR_EQ(tags[1], "fun");
+  CHECK_INT_EQ(chirp_hashtags_parse("# alone, ## and (#in_parens)", tags, CHIRP_MAX_HASHTAGS), 1);
+  CHECK_STR_EQ(tags[0], "in_parens");
 
   chirp_idgen ids;
   chirp_idgen_init(&ids, 3);

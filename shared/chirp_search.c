@@ -1,0 +1,174 @@
+/* chirp_search.c — search, see chirp_search.h. */
+#include "chirp_search.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chirp_account.h"
+#include "chirp_error.h"
+#include "chirp_pg.h"
+#include "chirp_redis.h"
+
+static int tag_char(int c) { return isalnum(c) || c == '_'; }
+
+size_t chirp_hashtags_parse(const char *text, char (*tags)[CHIRP_MAX_HASHTAG_CHARS + 1], size_t max) {
+  size_t n = 0;
+  for (const char *p = text; *p && n < max; p++) {
+    if (*p != '#' || (p > text && tag_char((unsigned char)p[-1]))) continue;
+    size_t len = 0;
+    while (tag_char((unsigned char)p[1 + len])) len++;
+    if (len == 0 || len > CHIRP_MAX_HASHTAG_CHARS) {
+      p += len;
+      continue;
+    }
+    char tag[CHIRP_MAX_HASHTAG_CHARS + 1];
+    for (size_t i = 0; i < len; i++) tag[i] = (char)tolower((unsigned char)p[1 + i]);
+    tag[len] = '\0';
+    size_t k = 0;
+    while (k < n && strcmp(tags[k], tag) != 0) k++;
+    if (k == n) memcpy(tags[n++], tag, len + 1);
+    p += len;
+  }
+  return n;
+}
+
+int chirp_search_store_hashtags(PGconn *pg, int64_t tweet_id, const char *text) {
+  char tags[CHIRP_MAX_HASHTAGS][CHIRP_MAX_HASHTAG_CHARS + 1];
+  size_t n = chirp_hashtags_parse(text, tags, CHIRP_MAX_HASHTAGS);
+  if (n == 0) return 0;
+  char list[CHIRP_MAX_HASHTAGS * (CHIRP_MAX_HASHTAG_CHARS + 1) + 3], id[24];
+  size_t o = 0;
+  list[o++] = '{';
+  for (size_t i = 0; i < n; i++) o += (size_t)sprintf(list + o, i ? ",%s" : "%s", tags[i]);
+  list[o++] = '}';
+  list[o] = '\0';
+  snprintf(id, sizeof id, "%lld", (long long)tweet_id);
+  const char *p[] = {list, id};
+  return chirp_pg_exec(pg,
+                       "INSERT INTO tweet_hashtags (tag, tweet_id) SELECT unnest($1::text[]), $2 "
+                       "ON CONFLICT DO NOTHING",
+                       2, p, NULL);
+}
+
+int chirp_search_tweets(PGconn *pg, const char *q, int offset, int limit, int64_t **out, size_t *n) {
+  char o[16], l[16];
+  snprintf(o, sizeof o, "%d", offset);
+  snprintf(l, sizeof l, "%d", limit);
+  const char *p[] = {q, o, l};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT id FROM tweets, websearch_to_tsquery('simple', $1) AS q "
+                         "WHERE deleted_at IS NULL AND tsv @@ q "
+                         "ORDER BY ts_rank(tsv, q) DESC, id DESC OFFSET $2 LIMIT $3",
+                         3, p, &r);
+  if (rc) return rc;
+  rc = chirp_pg_ids(r, 0, out, n);
+  PQclear(r);
+  return rc;
+}
+
+/* LIKE pattern for "starts with q": q's own % _ \ are escaped. */
+static void prefix_pattern(const char *q, char *buf, size_t len) {
+  size_t o = 0;
+  for (const char *s = q; *s && o + 3 < len; s++) {
+    if (*s == '%' || *s == '_' || *s == '\\') buf[o++] = '\\';
+    buf[o++] = *s;
+  }
+  buf[o++] = '%';
+  buf[o] = '\0';
+}
+
+int chirp_search_accounts(PGconn *pg, const char *q, int offset, int limit, json_t **out) {
+  char pat[512], o[16], l[16], sql[768];
+  prefix_pattern(q, pat, sizeof pat);
+  snprintf(o, sizeof o, "%d", offset);
+  snprintf(l, sizeof l, "%d", limit);
+  const char *p[] = {pat, o, l};
+  snprintf(sql, sizeof sql,
+           "SELECT %s FROM accounts WHERE lower(username) LIKE lower($1) "
+           "OR lower(display_name) LIKE lower($1) ORDER BY lower(username) OFFSET $2 LIMIT $3",
+           chirp_account_columns);
+  PGresult *r;
+  int rc = chirp_pg_exec(pg, sql, 3, p, &r);
+  if (rc) return rc;
+  json_t *arr = json_array();
+  for (int i = 0; arr && i < PQntuples(r); i++) {
+    chirp_account a;
+    if (chirp_account_from_row(r, i, 0, &a) == 0) {
+      json_array_append_new(arr, chirp_account_to_json(&a, 0));
+      chirp_account_cleanup(&a);
+    }
+  }
+  PQclear(r);
+  if (!arr) return CHIRP_ENOMEM;
+  *out = arr;
+  return 0;
+}
+
+int chirp_search_hashtags(PGconn *pg, const char *q, int offset, int limit, json_t **out) {
+  char pat[512], lower[256], o[16], l[16];
+  size_t i = 0;
+  if (*q == '#') q++;
+  for (; q[i] && i + 1 < sizeof lower; i++) lower[i] = (char)tolower((unsigned char)q[i]);
+  lower[i] = '\0';
+  prefix_pattern(lower, pat, sizeof pat);
+  snprintf(o, sizeof o, "%d", offset);
+  snprintf(l, sizeof l, "%d", limit);
+  const char *p[] = {pat, o, l};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT h.tag, count(*) FROM tweet_hashtags h JOIN tweets t ON t.id = h.tweet_id "
+                         "WHERE h.tag LIKE $1 AND t.deleted_at IS NULL GROUP BY h.tag "
+                         "ORDER BY count(*) DESC, h.tag OFFSET $2 LIMIT $3",
+                         3, p, &r);
+  if (rc) return rc;
+  json_t *arr = json_array();
+  for (int k = 0; arr && k < PQntuples(r); k++)
+    json_array_append_new(arr, json_pack("{s:s, s:I}", "tag", PQgetvalue(r, k, 0), "count",
+                                         (json_int_t)strtoll(PQgetvalue(r, k, 1), NULL, 10)));
+  PQclear(r);
+  if (!arr) return CHIRP_ENOMEM;
+  *out = arr;
+  return 0;
+}
+
+int chirp_search_tag_tweets(PGconn *pg, const char *tag, int64_t before, int limit, int64_t **out,
+                            size_t *n) {
+  char lower[CHIRP_MAX_HASHTAG_CHARS + 1], b[24], l[16];
+  size_t i = 0;
+  for (; tag[i] && i < CHIRP_MAX_HASHTAG_CHARS; i++) lower[i] = (char)tolower((unsigned char)tag[i]);
+  lower[i] = '\0';
+  snprintf(b, sizeof b, "%lld", (long long)(before > 0 ? before : INT64_MAX));
+  snprintf(l, sizeof l, "%d", limit);
+  const char *p[] = {lower, b, l};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT h.tweet_id FROM tweet_hashtags h JOIN tweets t ON t.id = h.tweet_id "
+                         "WHERE h.tag = $1 AND h.tweet_id < $2 AND t.deleted_at IS NULL "
+                         "ORDER BY h.tweet_id DESC LIMIT $3",
+                         3, p, &r);
+  if (rc) return rc;
+  rc = chirp_pg_ids(r, 0, out, n);
+  PQclear(r);
+  return rc;
+}
+
+int chirp_search_generation(redisContext *r, long long *gen) {
+  redisReply *rep = redisCommand(r, "GET chirp:sgen");
+  if (chirp_redis_reply_failed(r, rep)) {
+    if (rep) freeReplyObject(rep);
+    return CHIRP_EUNAVAILABLE;
+  }
+  *gen = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : 0;
+  freeReplyObject(rep);
+  return 0;
+}
+
+int chirp_search_bump(redisContext *r) {
+  redisReply *rep = redisCommand(r, "INCR chirp:sgen");
+  int bad = chirp_redis_reply_failed(r, rep);
+  if (rep) freeReplyObject(rep);
+  return bad ? CHIRP_EUNAVAILABLE : 0;
+}
