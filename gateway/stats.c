@@ -1,7 +1,9 @@
 /* stats.c — like/comment counts and liked_by_me, see stats.h. */
 #include "stats.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "chirp_comment.h"
 #include "chirp_error.h"
@@ -14,17 +16,47 @@
    that raced a new comment heals by itself. */
 #define COUNT_TTL_S 3600
 
-enum { PER_ID = 4 };
+/* One script call for any number of tweets: per tweet (keys: liker set,
+   its built flag, comment counter; ARGV[1] the viewer) whether the set is
+   built, its size, whether the viewer is in it, and the comment count (-1
+   when missing).  One command instead of four per tweet: on a feed page
+   that was most of Redis's work. */
+static chirp_lua stats_script = CHIRP_LUA(
+    "local out = {} "
+    "for i = 1, #KEYS, 3 do "
+    "  out[#out + 1] = redis.call('EXISTS', KEYS[i + 1]) "
+    "  out[#out + 1] = redis.call('SCARD', KEYS[i]) "
+    "  out[#out + 1] = redis.call('SISMEMBER', KEYS[i], ARGV[1]) "
+    "  out[#out + 1] = tonumber(redis.call('GET', KEYS[i + 2]) or '-1') "
+    "end return out");
 
 void gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer) {
-  char k1[CHIRP_KEY_BUFSZ], k2[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
-  for (size_t i = 0; i < n; i++) {
-    chirp_key_likers(k1, ids[i]);
-    redisAppendCommand(r, "EXISTS %s", chirp_key_likers_ok(k2, ids[i]));
-    redisAppendCommand(r, "SCARD %s", k1);
-    redisAppendCommand(r, "SISMEMBER %s %lld", k1, (long long)viewer);
-    redisAppendCommand(r, "GET %s", chirp_key_comment_count(k3, ids[i]));
+  size_t argc = 4 + 3 * n;
+  const char **argv = malloc(argc * sizeof *argv);
+  size_t *lens = malloc(argc * sizeof *lens);
+  char(*keys)[CHIRP_KEY_BUFSZ] = malloc((3 * n + 1) * sizeof *keys);
+  char nk[16], who[24];
+  if (!argv || !lens || !keys || chirp_redis_script_ready(r, &stats_script)) {
+    /* Still one reply for gw_stats_read to read: an error. */
+    redisAppendCommand(r, "EVALSHA 0 0");
+  } else {
+    snprintf(nk, sizeof nk, "%zu", 3 * n);
+    snprintf(who, sizeof who, "%lld", (long long)viewer);
+    argv[0] = "EVALSHA";
+    argv[1] = stats_script.sha;
+    argv[2] = nk;
+    for (size_t i = 0; i < n; i++) {
+      argv[3 + 3 * i] = chirp_key_likers(keys[3 * i], ids[i]);
+      argv[4 + 3 * i] = chirp_key_likers_ok(keys[3 * i + 1], ids[i]);
+      argv[5 + 3 * i] = chirp_key_comment_count(keys[3 * i + 2], ids[i]);
+    }
+    argv[argc - 1] = who;
+    for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
+    redisAppendCommandArgv(r, (int)argc, argv, lens);
   }
+  free(argv);
+  free(lens);
+  free(keys);
 }
 
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out) {
@@ -39,22 +71,26 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_tweet_stats *out) {
   char k1[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
   int rc = 0;
-  redisReply *rep[PER_ID];
-  for (size_t i = 0; i < n; i++) {
-    for (int k = 0; k < PER_ID; k++)
-      if (redisGetReply(r, (void **)&rep[k]) != REDIS_OK) rep[k] = NULL;
-    for (int k = 0; k < PER_ID; k++)
-      if (!rep[k] || rep[k]->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE;
-    if (!rc) {
-      int built = rep[0]->integer == 1;
-      out[i].likes = rep[1]->integer;
-      out[i].liked_by_me = rep[2]->integer == 1;
-      out[i].comments = rep[3]->type == REDIS_REPLY_STRING ? strtoll(rep[3]->str, NULL, 10) : -1;
-      if (!built) out[i].likes = -1;
-    }
-    for (int k = 0; k < PER_ID; k++)
-      if (rep[k]) freeReplyObject(rep[k]);
+  redisReply *rep = NULL;
+  if (redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) return CHIRP_EUNAVAILABLE;
+  if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
+    /* Redis restarted and forgot the script: load it and ask again. */
+    freeReplyObject(rep);
+    if (chirp_redis_script_reload(r, &stats_script)) return CHIRP_EUNAVAILABLE;
+    gw_stats_append(r, ids, n, viewer);
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) return CHIRP_EUNAVAILABLE;
   }
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * n) {
+    freeReplyObject(rep);
+    return CHIRP_EUNAVAILABLE;
+  }
+  for (size_t i = 0; i < n; i++) {
+    redisReply **e = rep->element + 4 * i;
+    out[i].likes = e[0]->integer == 1 ? e[1]->integer : -1;
+    out[i].liked_by_me = e[2]->integer == 1;
+    out[i].comments = e[3]->integer;
+  }
+  freeReplyObject(rep);
   if (rc) return rc;
   /* What Redis lost comes from PostgreSQL, once, and is put back. */
   for (size_t i = 0; i < n; i++) {

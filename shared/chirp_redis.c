@@ -89,6 +89,17 @@ static int lua_load(redisContext *c, chirp_lua *script) {
   return ok ? 0 : -1;
 }
 
+int chirp_redis_script_ready(redisContext *c, chirp_lua *script) {
+  pthread_mutex_lock(&lua_lock);
+  int ready = script->sha[0] != '\0';
+  pthread_mutex_unlock(&lua_lock);
+  return ready ? 0 : lua_load(c, script) == 0 ? 0 : CHIRP_EUNAVAILABLE;
+}
+
+int chirp_redis_script_reload(redisContext *c, chirp_lua *script) {
+  return lua_load(c, script) == 0 ? 0 : CHIRP_EUNAVAILABLE;
+}
+
 redisReply *chirp_redis_eval(redisContext *c, chirp_lua *script, int numkeys, int argc,
                              const char **argv, const size_t *argvlen) {
   enum { STACK_ARGS = 64 };

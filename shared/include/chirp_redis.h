@@ -34,6 +34,12 @@ typedef struct chirp_lua {
 } chirp_lua;
 #define CHIRP_LUA(source) {(source), {0}}
 
+/* Loads script into Redis if this process has not yet (for callers that
+   pipeline EVALSHA themselves with script->sha).  0 or CHIRP_EUNAVAILABLE. */
+int chirp_redis_script_ready(redisContext *c, chirp_lua *script);
+/* Loads it again (after a NOSCRIPT: Redis restarted). */
+int chirp_redis_script_reload(redisContext *c, chirp_lua *script);
+
 /* Runs script with argv (numkeys keys first, then args).  Returns the reply
    (freeReplyObject) or NULL when the connection failed or the script
    raised an error (logged). */
