@@ -144,7 +144,7 @@ void h_search(gw_req *req, gw_reply *rep) {
           o += (size_t)sprintf(eq + o, "%%%02X", *s);
       }
       eq[o] = '\0';
-      snprintf(rep->link, sizeof rep->link, "<%s?q=%.300s&type=%s&limit=%d&cursor=%s>; rel=\"next\"",
+      snprintf(rep->link, sizeof rep->link, "<%s?q=%s&type=%s&limit=%d&cursor=%s>; rel=\"next\"",
                req->u->url_path, eq, type, limit, next);
       free(eq);
     }

@@ -45,7 +45,7 @@ typedef struct gw_reply {
   const char *err_field; /* static or NULL */
   char err_msg[200];
   int err_status;        /* overrides the status of err when nonzero */
-  char link[600];   /* Link header, "" = none */
+  char link[4096];  /* Link header, "" = none (a search query may be long) */
   int retry_after;  /* seconds; > 0 adds Retry-After */
   const char *content_type; /* static; NULL = application/json */
   int rl_limit, rl_remaining, rl_reset; /* X-RateLimit-*, when rl_limit > 0 */

@@ -37,7 +37,6 @@ size_t chirp_hashtags_parse(const char *text, char (*tags)[CHIRP_MAX_HASHTAG_CHA
 int chirp_search_store_hashtags(PGconn *pg, int64_t tweet_id, const char *text) {
   char tags[CHIRP_MAX_HASHTAGS][CHIRP_MAX_HASHTAG_CHARS + 1];
   size_t n = chirp_hashtags_parse(text, tags, CHIRP_MAX_HASHTAGS);
-  if (n == 0) return 0;
   char list[CHIRP_MAX_HASHTAGS * (CHIRP_MAX_HASHTAG_CHARS + 1) + 3], id[24];
   size_t o = 0;
   list[o++] = '{';
@@ -46,6 +45,11 @@ int chirp_search_store_hashtags(PGconn *pg, int64_t tweet_id, const char *text) 
   list[o] = '\0';
   snprintf(id, sizeof id, "%lld", (long long)tweet_id);
   const char *p[] = {list, id};
+  /* The tweet's tags become exactly these (an edit may drop some). */
+  int rc = chirp_pg_exec(pg,
+                         "DELETE FROM tweet_hashtags WHERE tweet_id = $2 AND tag <> ALL($1::text[])",
+                         2, p, NULL);
+  if (rc || n == 0) return rc;
   return chirp_pg_exec(pg,
                        "INSERT INTO tweet_hashtags (tag, tweet_id) SELECT unnest($1::text[]), $2 "
                        "ON CONFLICT DO NOTHING",
@@ -69,29 +73,40 @@ int chirp_search_tweets(PGconn *pg, const char *q, int offset, int limit, int64_
   return rc;
 }
 
-/* LIKE pattern for "starts with q": q's own % _ \ are escaped. */
-static void prefix_pattern(const char *q, char *buf, size_t len) {
+/* LIKE pattern for "starts with q" (a new string): q's own % _ \ are
+   escaped; nothing is cut, so no character is split. */
+static char *prefix_pattern(const char *q) {
+  char *buf = malloc(2 * strlen(q) + 2);
+  if (!buf) return NULL;
   size_t o = 0;
-  for (const char *s = q; *s && o + 3 < len; s++) {
+  for (const char *s = q; *s; s++) {
     if (*s == '%' || *s == '_' || *s == '\\') buf[o++] = '\\';
     buf[o++] = *s;
   }
   buf[o++] = '%';
   buf[o] = '\0';
+  return buf;
 }
 
 int chirp_search_accounts(PGconn *pg, const char *q, int offset, int limit, json_t **out) {
-  char pat[512], o[16], l[16], sql[768];
-  prefix_pattern(q, pat, sizeof pat);
+  char o[16], l[16], sql[1024];
+  char *pat = prefix_pattern(q);
+  if (!pat) return CHIRP_ENOMEM;
   snprintf(o, sizeof o, "%d", offset);
   snprintf(l, sizeof l, "%d", limit);
   const char *p[] = {pat, o, l};
+  /* MATERIALIZED: find the matches through the two prefix indexes first,
+     then sort them; left to itself the planner walks the whole username
+     index in order for the ORDER BY ... LIMIT (measured: 0.06 ms against
+     300+ ms on 750 000 accounts). */
   snprintf(sql, sizeof sql,
-           "SELECT %s FROM accounts WHERE lower(username) LIKE lower($1) "
-           "OR lower(display_name) LIKE lower($1) ORDER BY lower(username) OFFSET $2 LIMIT $3",
+           "WITH m AS MATERIALIZED (SELECT id FROM accounts WHERE lower(username) LIKE lower($1) "
+           "  UNION SELECT id FROM accounts WHERE lower(display_name) LIKE lower($1)) "
+           "SELECT %s FROM accounts JOIN m USING (id) ORDER BY lower(username) OFFSET $2 LIMIT $3",
            chirp_account_columns);
   PGresult *r;
   int rc = chirp_pg_exec(pg, sql, 3, p, &r);
+  free(pat);
   if (rc) return rc;
   json_t *arr = json_array();
   for (int i = 0; arr && i < PQntuples(r); i++) {
@@ -108,12 +123,14 @@ int chirp_search_accounts(PGconn *pg, const char *q, int offset, int limit, json
 }
 
 int chirp_search_hashtags(PGconn *pg, const char *q, int offset, int limit, json_t **out) {
-  char pat[512], lower[256], o[16], l[16];
-  size_t i = 0;
+  char o[16], l[16];
   if (*q == '#') q++;
-  for (; q[i] && i + 1 < sizeof lower; i++) lower[i] = (char)tolower((unsigned char)q[i]);
-  lower[i] = '\0';
-  prefix_pattern(lower, pat, sizeof pat);
+  char *lower = strdup(q);
+  if (!lower) return CHIRP_ENOMEM;
+  for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c); /* ASCII only: tags are */
+  char *pat = prefix_pattern(lower);
+  free(lower);
+  if (!pat) return CHIRP_ENOMEM;
   snprintf(o, sizeof o, "%d", offset);
   snprintf(l, sizeof l, "%d", limit);
   const char *p[] = {pat, o, l};
@@ -123,6 +140,7 @@ int chirp_search_hashtags(PGconn *pg, const char *q, int offset, int limit, json
                          "WHERE h.tag LIKE $1 AND t.deleted_at IS NULL GROUP BY h.tag "
                          "ORDER BY count(*) DESC, h.tag OFFSET $2 LIMIT $3",
                          3, p, &r);
+  free(pat);
   if (rc) return rc;
   json_t *arr = json_array();
   for (int k = 0; arr && k < PQntuples(r); k++)

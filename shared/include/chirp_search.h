@@ -24,7 +24,7 @@
    Pure. */
 size_t chirp_hashtags_parse(const char *text, char (*tags)[CHIRP_MAX_HASHTAG_CHARS + 1], size_t max);
 
-/* Records the hashtags of a tweet (idempotent). */
+/* Makes the tweet's recorded hashtags those of text (idempotent). */
 int chirp_search_store_hashtags(PGconn *pg, int64_t tweet_id, const char *text);
 
 /* Tweets matching q, ranked then newest, skipping offset: ids in *out (new
