@@ -11,6 +11,7 @@
 #include "gw.h"
 
 gw_state gw;
+_Atomic unsigned long long gw_cache_hits, gw_cache_misses;
 
 struct conns {
   redisContext *redis;

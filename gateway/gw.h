@@ -27,6 +27,9 @@ typedef struct gw_state {
 
 extern gw_state gw;
 
+/* Tweet reads answered from Redis, and those that went to PostgreSQL. */
+extern _Atomic unsigned long long gw_cache_hits, gw_cache_misses;
+
 /* Installs the thread-exit destructor; call once before serving. */
 int gw_conns_init(void);
 

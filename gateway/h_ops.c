@@ -58,6 +58,11 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n",
              ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub));
   gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_cache_requests_total Tweet reads by where they were answered from.\n"
+             "# TYPE chirp_cache_requests_total counter\n"
+             "chirp_cache_requests_total{result=\"hit\"} %llu\nchirp_cache_requests_total{result=\"miss\"} %llu\n",
+             (unsigned long long)gw_cache_hits, (unsigned long long)gw_cache_misses);
+  gw_appendf(&buf, &len, &cap,
              "# HELP chirp_db_queries_total Statements this gateway sent to PostgreSQL.\n"
              "# TYPE chirp_db_queries_total counter\nchirp_db_queries_total %llu\n",
              chirp_pg_total_queries());

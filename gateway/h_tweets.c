@@ -36,10 +36,15 @@ int gw_load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep) {
     free(raw);
     rc = j ? chirp_tweet_from_json(j, t) : CHIRP_EMALFORMED;
     json_decref(j);
-    if (rc == 0) return 0;
+    if (rc == 0) {
+      gw_cache_hits++;
+      return 0;
+    }
     chirp_warn("tweet %lld: unreadable cache entry; using PostgreSQL", (long long)id);
   }
+  if (deleted) gw_cache_hits++;
   if (!deleted) {
+    gw_cache_misses++;
     PGconn *pg = gw_pg();
     rc = pg ? chirp_tweet_store_get(pg, id, t) : CHIRP_EUNAVAILABLE;
     if (rc == 0) {
@@ -166,6 +171,7 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
       raw[len] = '\0';
       freeReplyObject(hit);
       if (splice_stats(rep, raw, len, &st) == 0) {
+        gw_cache_hits++;
         rep->status = 200;
         return;
       }

@@ -267,6 +267,10 @@ static void write_reply(struct _u_response *resp, gw_reply *rep) {
 static const gw_route *route_table;
 static _Atomic unsigned long long route_answers[MAX_ROUTES + 1][6];
 static _Atomic unsigned long long route_micros[MAX_ROUTES + 1];
+/* Latency histogram per route: upper bounds in microseconds (+Inf last). */
+static const int64_t bucket_us[] = {1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000};
+#define NBUCKETS (sizeof bucket_us / sizeof bucket_us[0])
+static _Atomic unsigned long long route_buckets[MAX_ROUTES + 1][NBUCKETS + 1];
 
 static void count(const gw_route *route, long status, int64_t micros) {
   size_t i = MAX_ROUTES; /* the JSON 404 of unknown paths */
@@ -275,6 +279,9 @@ static void count(const gw_route *route, long status, int64_t micros) {
   int cls = status >= 100 && status < 600 ? (int)(status / 100) : 0;
   route_answers[i][cls]++;
   route_micros[i] += (unsigned long long)micros;
+  size_t b = 0;
+  while (b < NBUCKETS && micros > bucket_us[b]) b++;
+  route_buckets[i][b]++; /* counted in its own bucket; cumulated when printed */
 }
 
 void gw_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...) {
@@ -322,6 +329,27 @@ void gw_http_metrics(char **buf, size_t *len, size_t *cap) {
     if (route_micros[i])
       gw_appendf(buf, len, cap, "chirp_http_request_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
                  route_table[i].method, route_table[i].path, (double)route_micros[i] / 1e6);
+  gw_appendf(buf, len, cap,
+             "# HELP chirp_http_request_duration_seconds Answer latency, by route.\n"
+             "# TYPE chirp_http_request_duration_seconds histogram\n");
+  for (size_t i = 0; route_table && i < MAX_ROUTES && route_table[i].method; i++) {
+    unsigned long long cum = 0;
+    if (!route_micros[i]) continue;
+    const char *m = route_table[i].method, *p = route_table[i].path;
+    for (size_t b = 0; b <= NBUCKETS; b++) {
+      cum += route_buckets[i][b];
+      char le[24];
+      if (b < NBUCKETS) snprintf(le, sizeof le, "%g", (double)bucket_us[b] / 1e6);
+      else snprintf(le, sizeof le, "+Inf");
+      gw_appendf(buf, len, cap,
+                 "chirp_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%s\"} %llu\n",
+                 m, p, le, cum);
+    }
+    gw_appendf(buf, len, cap,
+               "chirp_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
+               "chirp_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+               m, p, (double)route_micros[i] / 1e6, m, p, cum);
+  }
 }
 
 static int dispatch(const struct _u_request *u, struct _u_response *resp, void *user_data) {
