@@ -332,23 +332,30 @@ void gw_http_metrics(char **buf, size_t *len, size_t *cap) {
   gw_appendf(buf, len, cap,
              "# HELP chirp_http_request_duration_seconds Answer latency, by route.\n"
              "# TYPE chirp_http_request_duration_seconds histogram\n");
-  for (size_t i = 0; route_table && i < MAX_ROUTES && route_table[i].method; i++) {
-    unsigned long long cum = 0;
-    if (!route_micros[i]) continue;
-    const char *m = route_table[i].method, *p = route_table[i].path;
-    for (size_t b = 0; b <= NBUCKETS; b++) {
-      cum += route_buckets[i][b];
-      char le[24];
-      if (b < NBUCKETS) snprintf(le, sizeof le, "%g", (double)bucket_us[b] / 1e6);
-      else snprintf(le, sizeof le, "+Inf");
-      gw_appendf(buf, len, cap,
-                 "chirp_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%s\"} %llu\n",
-                 m, p, le, cum);
+  /* Buckets of every route, then the sums, then the counts: each sample
+     name stays one group. */
+  for (int part = 0; part < 3; part++) {
+    for (size_t i = 0; route_table && i < MAX_ROUTES && route_table[i].method; i++) {
+      if (!route_micros[i]) continue;
+      const char *m = route_table[i].method, *p = route_table[i].path;
+      unsigned long long cum = 0;
+      for (size_t b = 0; b <= NBUCKETS; b++) {
+        cum += route_buckets[i][b];
+        if (part != 0) continue;
+        char le[24];
+        if (b < NBUCKETS) snprintf(le, sizeof le, "%g", (double)bucket_us[b] / 1e6);
+        else snprintf(le, sizeof le, "+Inf");
+        gw_appendf(buf, len, cap,
+                   "chirp_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\",le=\"%s\"} %llu\n",
+                   m, p, le, cum);
+      }
+      if (part == 1)
+        gw_appendf(buf, len, cap, "chirp_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n",
+                   m, p, (double)route_micros[i] / 1e6);
+      if (part == 2)
+        gw_appendf(buf, len, cap, "chirp_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
+                   m, p, cum);
     }
-    gw_appendf(buf, len, cap,
-               "chirp_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} %.6f\n"
-               "chirp_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} %llu\n",
-               m, p, (double)route_micros[i] / 1e6, m, p, cum);
   }
 }
 
