@@ -2,6 +2,7 @@
 #include "guard.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +44,63 @@ static void client_of(const gw_req *req, char *buf, size_t n) {
   snprintf(buf, n, "ip:%s", ip);
 }
 
+/* KEYS[1] the window's counter; ARGV[1] its TTL, ARGV[2] how many
+   requests to take.  Returns the counter after taking them. */
 static chirp_lua rate_script = CHIRP_LUA(
-    "local n = redis.call('INCR', KEYS[1]) "
-    "if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
+    "local n = redis.call('INCRBY', KEYS[1], ARGV[2]) "
+    "if n == tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[1]) end "
     "return n");
+
+/* Leases: a gateway takes a busy client's budget from Redis a slice at a
+   time (1/50 of it, at least 1) and hands it out locally, so a client at
+   full speed costs Redis one round trip per slice, not one per request.
+   The shared counter still bounds every client across all gateways: each
+   gateway can leave at most a slice unused at the end of a window, never
+   let more through than the budget.  Budgets under 100 are exact (slice 1). */
+#define LEASE_SLOTS 1024
+struct lease {
+  char key[192];
+  long long upto; /* the lease covers counter values up to here */
+  long long next; /* the next value to hand out */
+};
+static struct lease leases[LEASE_SLOTS];
+static pthread_mutex_t lease_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t slot_of(const char *key) {
+  size_t h = 5381;
+  for (const unsigned char *p = (const unsigned char *)key; *p; p++) h = h * 33 + *p;
+  return h % LEASE_SLOTS;
+}
+
+/* The request's position in the window's shared count: from a lease when
+   one is left, else by taking a new slice from Redis.  -1 when Redis fails. */
+static long long take(const char *key, const char *ttl, int slice) {
+  struct lease *l = &leases[slot_of(key)];
+  if (slice > 1) {
+    pthread_mutex_lock(&lease_lock);
+    long long n = -1;
+    if (strcmp(l->key, key) == 0 && l->next <= l->upto) n = l->next++;
+    pthread_mutex_unlock(&lease_lock);
+    if (n > 0) return n;
+  }
+  char take_n[16];
+  snprintf(take_n, sizeof take_n, "%d", slice);
+  const char *argv[] = {key, ttl, take_n};
+  redisContext *r = gw_redis();
+  redisReply *rr = r ? chirp_redis_eval(r, &rate_script, 1, 3, argv, NULL) : NULL;
+  long long upto = rr && rr->type == REDIS_REPLY_INTEGER ? rr->integer : -1;
+  if (rr) freeReplyObject(rr);
+  if (upto < 0) return -1;
+  long long first = upto - slice + 1;
+  if (slice > 1) {
+    pthread_mutex_lock(&lease_lock);
+    snprintf(l->key, sizeof l->key, "%s", key);
+    l->upto = upto;
+    l->next = first + 1;
+    pthread_mutex_unlock(&lease_lock);
+  }
+  return first;
+}
 
 int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
   if (strncmp(req->u->url_path, "/api/", 5) != 0) return 0; /* health checks and metrics */
@@ -67,15 +121,9 @@ int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
   client_of(req, who, sizeof who);
   snprintf(key, sizeof key, "chirp:rl:{%s}:%s:%lld", who, cls, (long long)(now_s / w));
   snprintf(ttl, sizeof ttl, "%lld", (long long)w + 1);
-  redisContext *r = gw_redis();
-  const char *argv[] = {key, ttl};
-  redisReply *rr = r ? chirp_redis_eval(r, &rate_script, 1, 2, argv, NULL) : NULL;
-  if (!rr || rr->type != REDIS_REPLY_INTEGER) {
-    if (rr) freeReplyObject(rr);
-    return 0; /* fail open */
-  }
-  long long n = rr->integer;
-  freeReplyObject(rr);
+  int slice = limit >= 100 ? limit / 50 : 1;
+  long long n = take(key, ttl, slice);
+  if (n < 0) return 0; /* Redis down: fail open */
   rep->rl_limit = limit;
   rep->rl_remaining = n >= limit ? 0 : (int)(limit - n);
   rep->rl_reset = (int)(w - now_s % w);

@@ -6,8 +6,10 @@
  * Rate limits: fixed windows of CHIRP_RATE_WINDOW seconds, one counter per
  * client (the account when a token was given, else the client address)
  * and class (read = GET, write = other methods, login = sign-up and log-in
- * attempts).  When Redis is down, requests are let through (fail open) —
- * losing the limiter must not take the service down with it.
+ * attempts).  A busy client's budget is leased to a gateway a slice at a
+ * time (guard.c), so it costs Redis one round trip per slice.  When Redis
+ * is down, requests are let through (fail open) — losing the limiter must
+ * not take the service down with it.
  *
  * Idempotency-Key: a write retried with the same key by the same client
  * within 24 h answers the first status and body and does nothing again;

@@ -329,5 +329,55 @@ class RateLimits(h.StackTestCase):
                       % (LOGIN + 3, real, LOGIN, statuses))
 
 
+BIG_READ = 200  # >= 100: leased to gateways in slices of BIG_READ // 50 = 4
+
+
+class LeasedBudgets(h.StackTestCase):
+    """Budgets of 100 and more are leased to each gateway a slice at a time
+    (gateway/guard.c); across two gateways the shared count must still never
+    let more than the budget through, and waste at most a slice a gateway."""
+    ROLES = ()
+    ENV = dict(ENV, CHIRP_RATE_READ=str(BIG_READ), CHIRP_RATE_WINDOW="60")
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.stack2 = h.Stack(cls.__name__ + "-2", env=dict(cls.ENV), roles=())
+        try:
+            cls.stack2.start()
+        except BaseException:
+            cls.stack.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.stack2.stop()
+        finally:
+            super().tearDownClass()
+
+    def test_two_gateways_never_exceed_a_leased_budget(self):
+        ip = new_ip()
+        ok = refused = 0
+        # Stay inside one 60 s window: a few hundred requests take ~1 s.
+        if 60 - (time.time() % 60) < 15:
+            time.sleep(60 - (time.time() % 60) + 0.1)
+        for i in range(BIG_READ + 60):
+            st = self.stack if i % 3 else self.stack2  # uneven, to leave leases half used
+            r = st.client().request("GET", "/api/v1/accounts/@nobody_%s" % h.RUN,
+                                    headers={"X-Forwarded-For": ip})
+            if r.status == 429:
+                refused += 1
+                self.assertIsNotNone(r.header("Retry-After"), r)
+            else:
+                self.assertStatus(r, 404)
+                ok += 1
+        slice_ = BIG_READ // 50
+        self.assertLessEqual(ok, BIG_READ, "more than the budget went through")
+        self.assertGreaterEqual(ok, BIG_READ - 2 * (slice_ - 1),
+                                "leases wasted more than a slice per gateway")
+        self.assertEqual(ok + refused, BIG_READ + 60)
+
+
 if __name__ == "__main__":
     h.main()
