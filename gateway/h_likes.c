@@ -82,23 +82,6 @@ void h_tweet_likes(gw_req *req, gw_reply *rep) {
   gw_reply_list(rep, req, items, next ? chirp_cursor_encode("lk", next, cursor) : NULL, limit);
 }
 
-/* Answers a page of hydrated tweets for ids (next: the cursor of kind). */
-static void reply_tweets(gw_req *req, gw_reply *rep, int64_t *ids, size_t n, const char *kind,
-                         int64_t next, int limit) {
-  json_t *items = json_array();
-  int64_t *shown = malloc((n ? n : 1) * sizeof *shown);
-  size_t got = 0;
-  int rc = shown && items ? gw_hydrate_tweets(ids, n, req->account_id, items, shown, &got)
-                          : CHIRP_ENOMEM;
-  free(shown);
-  if (rc) {
-    json_decref(items);
-    return gw_reply_from_err(rep, rc);
-  }
-  char cursor[CHIRP_CURSOR_BUFSZ];
-  gw_reply_list(rep, req, items, next ? chirp_cursor_encode(kind, next, cursor) : NULL, limit);
-}
-
 void h_account_likes(gw_req *req, gw_reply *rep) {
   int64_t id, before, next = 0;
   int limit;
@@ -108,7 +91,8 @@ void h_account_likes(gw_req *req, gw_reply *rep) {
   size_t n = 0;
   int rc = pg ? chirp_like_list(pg, 0, id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
-  reply_tweets(req, rep, ids, n, "al", next, limit);
+  char cursor[CHIRP_CURSOR_BUFSZ];
+  gw_reply_tweets(req, rep, ids, n, next ? chirp_cursor_encode("al", next, cursor) : NULL, limit);
   free(ids);
 }
 
@@ -121,6 +105,6 @@ void h_trending_liked(gw_req *req, gw_reply *rep) {
   size_t n = 0;
   int rc = pg ? chirp_like_trending(pg, limit, &ids, &n) : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
-  reply_tweets(req, rep, ids, n, "tr", 0, limit);
+  gw_reply_tweets(req, rep, ids, n, NULL, limit);
   free(ids);
 }

@@ -24,22 +24,6 @@
 
 #define MAX_QUERY_CHARS 200
 
-/* Hydrated tweets for ids as a list reply. */
-static void reply_tweets(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
-                         const char *next, int limit) {
-  json_t *items = json_array();
-  int64_t *shown = malloc((n ? n : 1) * sizeof *shown);
-  size_t got = 0;
-  int rc = items && shown ? gw_hydrate_tweets(ids, n, req->account_id, items, shown, &got)
-                          : CHIRP_ENOMEM;
-  free(shown);
-  if (rc) {
-    json_decref(items);
-    return gw_reply_from_err(rep, rc);
-  }
-  gw_reply_list(rep, req, items, next, limit);
-}
-
 /* The cache key of an answer: generation, type, query hash, page. */
 static void cache_key(char *buf, size_t len, long long gen, const char *type, const char *q,
                       int offset, int limit) {
@@ -123,7 +107,7 @@ void h_search(gw_req *req, gw_reply *rep) {
     size_t n = json_array_size(answer);
     int64_t *ids = malloc((n ? n : 1) * sizeof *ids);
     for (size_t i = 0; ids && i < n; i++) ids[i] = json_integer_value(json_array_get(answer, i));
-    if (ids) reply_tweets(req, rep, ids, n, next, limit);
+    if (ids) gw_reply_tweets(req, rep, ids, n, next, limit);
     else gw_reply_from_err(rep, CHIRP_ENOMEM);
     free(ids);
     json_decref(answer);
@@ -170,6 +154,6 @@ void h_hashtag_tweets(gw_req *req, gw_reply *rep) {
   if (rc) return gw_reply_from_err(rep, rc);
   char cursor[CHIRP_CURSOR_BUFSZ];
   const char *next = n > (size_t)limit ? chirp_cursor_encode("ht", ids[limit - 1], cursor) : NULL;
-  reply_tweets(req, rep, ids, n > (size_t)limit ? (size_t)limit : n, next, limit);
+  gw_reply_tweets(req, rep, ids, n > (size_t)limit ? (size_t)limit : n, next, limit);
   free(ids);
 }

@@ -188,3 +188,18 @@ int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *item
   free(b.buf);
   return rc;
 }
+
+void gw_reply_tweets(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
+                     const char *next_cursor, int limit) {
+  json_t *items = json_array();
+  int64_t *shown = malloc((n ? n : 1) * sizeof *shown);
+  size_t got = 0;
+  int rc = items && shown ? gw_hydrate_tweets(ids, n, req->account_id, items, shown, &got)
+                          : CHIRP_ENOMEM;
+  free(shown);
+  if (rc) {
+    json_decref(items);
+    return gw_reply_from_err(rep, rc);
+  }
+  gw_reply_list(rep, req, items, next_cursor, limit);
+}

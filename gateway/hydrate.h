@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http.h"
+
 /* A growing text buffer (malloc'd; the owner frees buf). */
 typedef struct gw_buf {
   char *buf;
@@ -31,5 +33,10 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown);
+
+/* Answers a list of the live tweets of ids, hydrated for the request's
+   viewer, with next_cursor (NULL on the last page). */
+void gw_reply_tweets(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
+                     const char *next_cursor, int limit);
 
 #endif

@@ -62,15 +62,15 @@ def in_window(need=2.0):
         time.sleep(left + 0.05)
 
 
-class RateLimits(h.StackTestCase):
+class TwoGateways(h.StackTestCase):
+    """A second gateway on the same Redis, with the same budgets (ENV)."""
     ROLES = ()  # nothing here publishes an event
     ENV = ENV
 
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        # The second gateway on the same Redis, with the same budgets.
-        cls.stack2 = h.Stack(cls.__name__ + "-2", env=dict(ENV), roles=())
+        cls.stack2 = h.Stack(cls.__name__ + "-2", env=dict(cls.ENV), roles=())
         try:
             cls.stack2.start()
         except BaseException:
@@ -83,6 +83,9 @@ class RateLimits(h.StackTestCase):
             cls.stack2.stop()
         finally:
             super().tearDownClass()
+
+
+class RateLimits(TwoGateways):
 
     # ---- helpers ----
 
@@ -332,29 +335,11 @@ class RateLimits(h.StackTestCase):
 BIG_READ = 200  # >= 100: leased to gateways in slices of BIG_READ // 50 = 4
 
 
-class LeasedBudgets(h.StackTestCase):
+class LeasedBudgets(TwoGateways):
     """Budgets of 100 and more are leased to each gateway a slice at a time
     (gateway/guard.c); across two gateways the shared count must still never
     let more than the budget through, and waste at most a slice a gateway."""
-    ROLES = ()
     ENV = dict(ENV, CHIRP_RATE_READ=str(BIG_READ), CHIRP_RATE_WINDOW="60")
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.stack2 = h.Stack(cls.__name__ + "-2", env=dict(cls.ENV), roles=())
-        try:
-            cls.stack2.start()
-        except BaseException:
-            cls.stack.stop()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.stack2.stop()
-        finally:
-            super().tearDownClass()
 
     def test_two_gateways_never_exceed_a_leased_budget(self):
         ip = new_ip()
