@@ -44,7 +44,7 @@ int chirp_comment_from_json(const json_t *j, chirp_comment *c) {
 
 static void fmt(char *b, int64_t v) { snprintf(b, 24, "%lld", (long long)v); }
 
-int chirp_comment_store_put(PGconn *pg, const chirp_comment *c, int *delta) {
+int chirp_comment_store_put(PGconn *pg, const chirp_comment *c, int *delta, int *applied) {
   char id[24], t[24], a[24], cr[24], ed[24], de[24];
   fmt(id, c->id);
   fmt(t, c->tweet_id);
@@ -55,32 +55,37 @@ int chirp_comment_store_put(PGconn *pg, const chirp_comment *c, int *delta) {
   const char *p[] = {id, t, a, c->text, cr, c->edited_ms ? ed : NULL, c->deleted_ms ? de : NULL};
   PGresult *r;
   /* Insert, or move an existing row forward: a delete always wins, an edit
-     only over an older edit.  Returns the liveness before and after. */
+     only over an older edit, and only for the row's own author and tweet
+     (an event naming another author changes nothing).  The UPDATE records
+     the liveness it replaced (prev_live, migration 006): it sees the
+     latest committed row, also one inserted by a transaction that was still
+     open when this statement began, so the count in tweet_counts moves by
+     exactly what changed, in the same statement. */
   int rc = chirp_pg_exec(
       pg,
-      "WITH old AS (SELECT deleted_at IS NULL AS live FROM comments WHERE id = $1 FOR UPDATE), "
-      "up AS (INSERT INTO comments (id, tweet_id, author_id, text, created_at, edited_at, deleted_at) "
+      "WITH up AS (INSERT INTO comments (id, tweet_id, author_id, text, created_at, edited_at, "
+      "                                  deleted_at, prev_live) "
       "  VALUES ($1, $2, $3, $4, to_timestamp($5::bigint / 1000.0), "
-      "          to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0)) "
+      "          to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), false) "
       "  ON CONFLICT (id) DO UPDATE SET "
+      "    prev_live = comments.deleted_at IS NULL, "
       "    text = CASE WHEN EXCLUDED.edited_at > coalesce(comments.edited_at, '-infinity') "
       "                THEN EXCLUDED.text ELSE comments.text END, "
       "    edited_at = greatest(comments.edited_at, EXCLUDED.edited_at), "
       "    deleted_at = coalesce(comments.deleted_at, EXCLUDED.deleted_at) "
-      "  RETURNING deleted_at IS NULL AS live) "
-      "SELECT (SELECT live FROM old), (SELECT live FROM up)",
+      "  WHERE comments.author_id = EXCLUDED.author_id AND comments.tweet_id = EXCLUDED.tweet_id "
+      "  RETURNING tweet_id, (deleted_at IS NULL)::int - prev_live::int AS d), "
+      "counted AS (INSERT INTO tweet_counts (tweet_id, comments) "
+      "  SELECT tweet_id, d FROM up WHERE d <> 0 "
+      "  ON CONFLICT (tweet_id) DO UPDATE SET comments = tweet_counts.comments + EXCLUDED.comments) "
+      "SELECT d FROM up",
       7, p, &r);
   if (rc) return rc;
-  int had = !PQgetisnull(r, 0, 0) && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
-  int has = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+  int rows = PQntuples(r);
+  *delta = rows == 1 ? (int)strtol(PQgetvalue(r, 0, 0), NULL, 10) : 0;
+  if (applied) *applied = rows == 1;
   PQclear(r);
-  *delta = has - had;
-  if (*delta == 0) return 0;
-  const char *q[] = {t, *delta > 0 ? "1" : "-1"};
-  return chirp_pg_exec(pg,
-                       "INSERT INTO tweet_counts (tweet_id, comments) VALUES ($1, $2::int) "
-                       "ON CONFLICT (tweet_id) DO UPDATE SET comments = tweet_counts.comments + $2::int",
-                       2, q, NULL);
+  return 0;
 }
 
 static int row_to_comment(PGresult *r, int row, chirp_comment *c) {

@@ -46,8 +46,28 @@ int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted) {
   return 0;
 }
 
+/* After an upsert of the row, which locked it: this read sees that row
+   whoever wrote it. */
+static int check_author(PGconn *pg, const char *id, const char *author, int *authored) {
+  const char *p[] = {id, author};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND author_id = $2", 2,
+                         p, &r);
+  if (rc) return rc;
+  *authored = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+  PQclear(r);
+  return 0;
+}
+
+int chirp_tweet_store_authored(PGconn *pg, int64_t id, int64_t author, int *authored) {
+  char i[24], a[24];
+  fmt_i64(i, id);
+  fmt_i64(a, author);
+  return check_author(pg, i, a, authored);
+}
+
 int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
-                           const char *prev_text, int64_t prev_since_ms) {
+                           const char *prev_text, int64_t prev_since_ms, int *authored) {
   char id[24], author[24], reply[24], created[24], edited[24], ev[24], since[24];
   fmt_i64(id, t->id);
   fmt_i64(author, t->author_id);
@@ -57,15 +77,22 @@ int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
   fmt_i64(ev, event_id);
   fmt_i64(since, prev_since_ms);
   const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created, edited};
-  /* Last writer wins by edit time: a late, older edit does not overwrite. */
+  /* Last writer wins by edit time: a late, older edit does not overwrite.
+     Only the tweet's author edits it (the gateway checks; this is the
+     defence behind it). */
   int rc = chirp_pg_exec(pg,
                          "INSERT INTO tweets (id, author_id, text, reply_to, created_at, edited_at) "
                          "VALUES ($1, $2, $3, $4, " TS("$5") ", " TS("$6") ") "
                          "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, "
                          "edited_at = EXCLUDED.edited_at "
-                         "WHERE tweets.edited_at IS NULL OR tweets.edited_at < EXCLUDED.edited_at",
+                         "WHERE tweets.author_id = EXCLUDED.author_id AND "
+                         "(tweets.edited_at IS NULL OR tweets.edited_at < EXCLUDED.edited_at)",
                          6, p, NULL);
+  int mine = 0;
+  if (!rc) rc = check_author(pg, id, author, &mine);
   if (rc) return rc;
+  if (authored) *authored = mine;
+  if (!mine) return 0; /* another author's tweet: no history either */
   const char *q[] = {ev, id, prev_text, since, edited};
   return chirp_pg_exec(pg,
                        "INSERT INTO tweet_versions (event_id, tweet_id, text, since, until) "
@@ -74,7 +101,7 @@ int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
                        5, q, NULL);
 }
 
-int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t) {
+int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t, int *authored) {
   /* A delete without its time would store the epoch, which reads as "not
      deleted" (regression: the fan-out role once forgot to read it). */
   if (t->deleted_ms <= 0) return CHIRP_EINVAL;
@@ -85,13 +112,18 @@ int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t) {
   fmt_i64(deleted, t->deleted_ms);
   const char *p[] = {id, author, created, deleted};
   /* A delete that overtakes its create leaves a tombstone row; the create
-     then finds the id taken and changes nothing. */
-  return chirp_pg_exec(pg,
-                       "INSERT INTO tweets (id, author_id, text, created_at, deleted_at) "
-                       "VALUES ($1, $2, '', " TS("$3") ", " TS("$4") ") "
-                       "ON CONFLICT (id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at "
-                       "WHERE tweets.deleted_at IS NULL",
-                       4, p, NULL);
+     then finds the id taken and changes nothing.  Only the author's delete
+     touches an existing row. */
+  int rc = chirp_pg_exec(pg,
+                         "INSERT INTO tweets (id, author_id, text, created_at, deleted_at) "
+                         "VALUES ($1, $2, '', " TS("$3") ", " TS("$4") ") "
+                         "ON CONFLICT (id) DO UPDATE SET deleted_at = EXCLUDED.deleted_at "
+                         "WHERE tweets.deleted_at IS NULL AND tweets.author_id = EXCLUDED.author_id",
+                         4, p, NULL);
+  int mine = 0;
+  if (!rc && authored) rc = check_author(pg, id, author, &mine);
+  if (!rc && authored) *authored = mine;
+  return rc;
 }
 
 static int row_to_tweet(PGresult *r, int row, chirp_tweet *t) {

@@ -252,7 +252,7 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       rc = chirp_tweet_store_create(ctx->pg, &s->tweet, NULL);
       return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
     case EV_TWEET_DELETED:
-      rc = chirp_tweet_store_delete(ctx->pg, &s->tweet);
+      rc = chirp_tweet_store_delete(ctx->pg, &s->tweet, NULL);
       return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
     case EV_CHUNK:
       return 0;

@@ -26,6 +26,7 @@ struct persist_state {
   int64_t previous_since_ms;
   chirp_comment comment;    /* comment events: the state after the event */
   int comment_delta;        /* how the live comment count moved */
+  int foreign;              /* the row belongs to another author: nothing changed */
   int64_t poll_id, voter;   /* poll.voted */
   int choices[8];
   size_t nchoices;
@@ -121,24 +122,42 @@ static int persist_decode(const chirp_event *ev, void **state, char *why, size_t
   return 0;
 }
 
+/* An event whose actor is not the author of the row it names changes
+   nothing (the gateway refuses such requests; this is the defence behind
+   it, e.g. against a forged message on the broker). */
+static int foreign_row(const chirp_event *ev, struct persist_state *s) {
+  s->foreign = 1;
+  chirp_warn("%s %lld: actor %lld is not the author of that row; ignored", ev->type,
+             (long long)ev->event_id, (long long)ev->actor_id);
+  return 0;
+}
+
 static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
-  int rc;
+  int rc, ok = 1, inserted = 1;
   switch (s->kind) {
     case P_TWEET_CREATED:
-      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, NULL);
+      rc = chirp_tweet_store_create(ctx->pg, &s->tweet, &inserted);
+      /* Not new: a delete overtook it (a tombstone of this author), or the
+         id is another author's. */
+      if (!rc && !inserted) rc = chirp_tweet_store_authored(ctx->pg, s->tweet.id,
+                                                            s->tweet.author_id, &ok);
+      if (!rc && !ok) return foreign_row(ev, s);
       if (!rc) rc = chirp_search_store_hashtags(ctx->pg, s->tweet.id, s->tweet.text);
       if (!rc && s->tweet.poll)
         rc = chirp_poll_store_create(ctx->pg, s->tweet.poll, s->tweet.id, s->tweet.author_id);
       return rc;
     case P_TWEET_EDITED:
       rc = chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
-                                  s->previous_since_ms);
+                                  s->previous_since_ms, &ok);
+      if (!rc && !ok) return foreign_row(ev, s);
       return rc ? rc : chirp_search_store_hashtags(ctx->pg, s->tweet.id, s->tweet.text);
     case P_TWEET_DELETED:
-      return chirp_tweet_store_delete(ctx->pg, &s->tweet);
+      rc = chirp_tweet_store_delete(ctx->pg, &s->tweet, &ok);
+      return !rc && !ok ? foreign_row(ev, s) : rc;
     case P_COMMENT:
-      return chirp_comment_store_put(ctx->pg, &s->comment, &s->comment_delta);
+      rc = chirp_comment_store_put(ctx->pg, &s->comment, &s->comment_delta, &ok);
+      return !rc && !ok ? foreign_row(ev, s) : rc;
     case P_VOTE:
       return chirp_poll_store_vote(ctx->pg, s->poll_id, s->voter, s->choices, s->nchoices,
                                    ev->event_id, ev->occurred_ms, &s->vote_applied);
@@ -149,7 +168,7 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
 static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
   (void)ev;
-  if (!ctx->redis) return 0;
+  if (!ctx->redis || s->foreign) return 0;
   int rc = 0;
   char key[CHIRP_KEY_BUFSZ];
   switch (s->kind) {

@@ -26,9 +26,13 @@ void chirp_comment_cleanup(chirp_comment *c);
 json_t *chirp_comment_to_json(const chirp_comment *c); /* new reference */
 int chirp_comment_from_json(const json_t *j, chirp_comment *c);
 
-/* Writes the state c (created, edited or deleted, by its times).  *delta
-   is how the tweet's live comment count moved (-1, 0, +1). */
-int chirp_comment_store_put(PGconn *pg, const chirp_comment *c, int *delta);
+/* Writes the state c (created, edited or deleted, by its times), exact
+   when several workers write one comment at once.  *delta is how the
+   tweet's live comment count moved (-1, 0, +1).  *applied (may be NULL) is
+   0 when a row with this id belongs to another author or tweet: then
+   nothing changed (the gateway checks the author; this is the defence
+   behind it). */
+int chirp_comment_store_put(PGconn *pg, const chirp_comment *c, int *delta, int *applied);
 int chirp_comment_store_get(PGconn *pg, int64_t id, chirp_comment *out);
 /* Live comments of tweet with id > after, oldest first, at most limit;
    *items a new JSON array; *next the cursor (last id) or 0 at the end. */

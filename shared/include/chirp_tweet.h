@@ -53,11 +53,17 @@ int64_t chirp_tweet_version(const chirp_tweet *t);
    must not cache t as the tweet's state.  inserted may be NULL. */
 int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted);
 /* Applies an edit carried by event_id: t is the new state, prev_text and
-   prev_since_ms the version it replaced (kept in the history). */
+   prev_since_ms the version it replaced (kept in the history).  Only a
+   tweet of t->author_id changes: *authored (may be NULL) is 0 when the
+   row belongs to another author, and then nothing was written (the
+   gateway checks the author; this is the defence behind it). */
 int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
-                           const char *prev_text, int64_t prev_since_ms);
-/* t->deleted_ms must be set (else CHIRP_EINVAL). */
-int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t);
+                           const char *prev_text, int64_t prev_since_ms, int *authored);
+/* t->deleted_ms must be set (else CHIRP_EINVAL).  *authored (may be NULL)
+   as for an edit: another author's tweet is left alone. */
+int chirp_tweet_store_delete(PGconn *pg, const chirp_tweet *t, int *authored);
+/* *authored = 1 when tweet id exists and belongs to author. */
+int chirp_tweet_store_authored(PGconn *pg, int64_t id, int64_t author, int *authored);
 /* Loads one tweet, deleted ones included (check deleted_ms).  CHIRP_ENOTFOUND
    when there is no row. */
 int chirp_tweet_store_get(PGconn *pg, int64_t id, chirp_tweet *out);

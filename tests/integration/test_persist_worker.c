@@ -1,8 +1,10 @@
 /*
  * test_persist_worker.c — the persist worker over a real broker and
  * database: the same event delivered twice gives one effect, events of one
- * tweet that arrive out of order give the right final row, and a malformed
- * message is dead-lettered instead of blocking the queue.
+ * tweet that arrive out of order give the right final row, a malformed
+ * message is dead-lettered instead of blocking the queue, and a forged
+ * event (an actor editing or deleting another author's tweet or comment)
+ * changes nothing.
  *
  * Needs CHIRP_WORKER_BIN (set by ctest) and the CHIRP_* URLs of the test
  * stack.  Publishes straight to the exchange, then runs a worker.
@@ -20,9 +22,12 @@
 #include "../check.h"
 #include "chirp_account.h"
 #include "chirp_amqp.h"
+#include "chirp_comment.h"
 #include "chirp_config.h"
+#include "chirp_error.h"
 #include "chirp_event.h"
 #include "chirp_pg.h"
+#include "chirp_redis.h"
 #include "chirp_time.h"
 #include "chirp_tweet.h"
 
@@ -82,6 +87,99 @@ static chirp_tweet tweet(int64_t author, const char *text) {
                        .text = (char *)text};
 }
 
+static int64_t make_account(PGconn *pg) {
+  char name[32], email[64];
+  snprintf(name, sizeof name, "pw%08u", randombytes_uniform(100000000));
+  snprintf(email, sizeof email, "%s@test.io", name);
+  chirp_account acct;
+  const char *field;
+  if (chirp_account_create(pg, &ids, name, email, "password1", 1, &acct, &field)) return 0;
+  int64_t id = acct.id;
+  chirp_account_cleanup(&acct);
+  return id;
+}
+
+/* The victim's tweet v with the comment vc; then another actor publishes,
+   as if it were theirs, an edit, a delete and a re-create of v and an edit
+   and a delete of vc.  Published before the sentinel. */
+static void publish_forgeries(amqp_connection_state_t c, int64_t victim, int64_t forger,
+                              const chirp_tweet *v, const chirp_comment *vc) {
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.created", victim,
+                             chirp_tweet_to_json(v)),
+               0);
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "comment.created", victim,
+                             json_pack("{s:o}", "comment", chirp_comment_to_json(vc))),
+               0);
+  chirp_tweet f = *v;
+  f.author_id = forger;
+  f.text = (char *)"forged #forged";
+  f.edited_ms = v->created_ms + 10;
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.edited", forger,
+                             json_pack("{s:o, s:s, s:o}", "tweet", chirp_tweet_to_json(&f),
+                                       "previous_text", v->text, "previous_since",
+                                       chirp_json_time(v->created_ms))),
+               0);
+  f.edited_ms = 0;
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.created", forger,
+                             chirp_tweet_to_json(&f)),
+               0);
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.deleted", forger,
+                             json_pack("{s:o, s:o}", "tweet", chirp_tweet_to_json(&f), "deleted_at",
+                                       chirp_json_time(v->created_ms + 20))),
+               0);
+  chirp_comment fc = *vc;
+  fc.author_id = forger;
+  fc.text = (char *)"forged";
+  fc.edited_ms = vc->created_ms + 10;
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "comment.edited", forger,
+                             json_pack("{s:o}", "comment", chirp_comment_to_json(&fc))),
+               0);
+  CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "comment.deleted", forger,
+                             json_pack("{s:o, s:o}", "comment", chirp_comment_to_json(&fc),
+                                       "deleted_at", chirp_json_time(vc->created_ms + 20))),
+               0);
+}
+
+static void check_forgeries_failed(PGconn *pg, redisContext *r, const chirp_tweet *v,
+                                   const chirp_comment *vc) {
+  chirp_tweet got;
+  CHECK_INT_EQ(chirp_tweet_store_get(pg, v->id, &got), 0);
+  CHECK_STR_EQ(got.text, v->text);
+  CHECK_INT_EQ(got.author_id, v->author_id);
+  CHECK_INT_EQ(got.edited_ms, 0);
+  CHECK_INT_EQ(got.deleted_ms, 0);
+  chirp_tweet_cleanup(&got);
+  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_versions WHERE tweet_id = $1", v->id), 0);
+  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+                          "tag = 'mine'", v->id), 1);
+  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", v->id), 1);
+  chirp_comment gc;
+  CHECK_INT_EQ(chirp_comment_store_get(pg, vc->id, &gc), 0);
+  CHECK_STR_EQ(gc.text, vc->text);
+  CHECK_INT_EQ(gc.edited_ms, 0);
+  CHECK_INT_EQ(gc.deleted_ms, 0);
+  chirp_comment_cleanup(&gc);
+  long long count = -1;
+  CHECK_INT_EQ(chirp_comment_store_count(pg, v->id, &count), 0);
+  CHECK_INT_EQ(count, 1);
+  /* Nor did the forgeries reach the cache. */
+  char *json = NULL;
+  size_t len = 0;
+  int deleted = 0;
+  int rc = chirp_tweet_cache_get(r, v->id, &json, &len, &deleted);
+  CHECK(rc == CHIRP_ENOTFOUND || rc == 0);
+  CHECK_INT_EQ(deleted, 0);
+  CHECK(!json || !strstr(json, "forged"));
+  free(json);
+  json = NULL;
+  deleted = 0;
+  rc = chirp_comment_cache_get(r, vc->id, &json, &len, &deleted);
+  CHECK(rc == CHIRP_ENOTFOUND || rc == 0);
+  CHECK_INT_EQ(deleted, 0);
+  CHECK(!json || !strstr(json, "forged"));
+  free(json);
+}
+
 int main(void) {
   chirp_config cfg;
   char err[256];
@@ -93,19 +191,15 @@ int main(void) {
   PGconn *pg;
   amqp_connection_state_t c;
   REQUIRE(chirp_pg_connect(cfg.pg_url, &pg) == 0);
+  redisContext *redis = NULL;
+  REQUIRE(chirp_redis_connect(cfg.redis_url, 2000, &redis) == 0);
   REQUIRE(chirp_amqp_connect(cfg.amqp_url, 5000, 0, &c) == 0);
   REQUIRE(chirp_amqp_declare_topology(c) == 0);
   amqp_confirm_select(c, CHIRP_AMQP_CHANNEL);
   REQUIRE(chirp_amqp_check(amqp_get_rpc_reply(c), "confirm.select") == 0);
 
-  char name[32], email[64];
-  snprintf(name, sizeof name, "pw%08u", randombytes_uniform(100000000));
-  snprintf(email, sizeof email, "%s@test.io", name);
-  chirp_account acct;
-  const char *field;
-  REQUIRE(chirp_account_create(pg, &ids, name, email, "password1", 1, &acct, &field) == 0);
-  int64_t author = acct.id;
-  chirp_account_cleanup(&acct);
+  int64_t author = make_account(pg), forger = make_account(pg);
+  REQUIRE(author != 0 && forger != 0);
   long long dead_before = dead_count(c);
   REQUIRE(dead_before >= 0);
 
@@ -144,6 +238,12 @@ int main(void) {
   CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.created", author + 1,
                              chirp_tweet_to_json(&forged)),
                0);
+  /* Another actor's forgeries of the author's tweet and comment. */
+  chirp_tweet v = tweet(author, "mine #mine");
+  int64_t vc_id = chirp_idgen_next(&ids);
+  chirp_comment vc = {.id = vc_id, .tweet_id = v.id, .author_id = author,
+                      .created_ms = chirp_id_time_ms(vc_id), .text = (char *)"my comment"};
+  publish_forgeries(c, author, forger, &v, &vc);
   /* Tweet C, last: once it is stored, everything before it was handled. */
   chirp_tweet sentinel = tweet(author, "sentinel");
   CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.created", author,
@@ -168,6 +268,7 @@ int main(void) {
     if (dead_after < dead_before + 2) usleep(100000);
   }
   CHECK_INT_EQ(dead_after, dead_before + 2);
+  check_forgeries_failed(pg, redis, &v, &vc);
 
   kill(pid, SIGTERM);
   int status = -1;
@@ -175,5 +276,6 @@ int main(void) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   chirp_amqp_close(c);
   PQfinish(pg);
+  redisFree(redis);
   CHECK_DONE();
 }

@@ -1,15 +1,19 @@
 /*
  * test_store.c — the PostgreSQL store and the Redis cache over real
  * connections: accounts and sessions, tweets whose events arrive in any
- * order, history, timeline paging, and the versioned cache.
+ * order, history, timeline paging, the versioned cache, and the comment
+ * count when two workers write one comment at the same time.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../check.h"
 #include "chirp_account.h"
+#include "chirp_comment.h"
 #include "chirp_config.h"
 #include "chirp_error.h"
 #include "chirp_keys.h"
@@ -107,10 +111,10 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
   e2.text = (char *)"v3";
   e2.edited_ms = t.created_ms + 20;
   int64_t ev1 = chirp_idgen_next(&ids), ev2 = chirp_idgen_next(&ids);
-  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev2, &e2, "v2", e1.edited_ms), 0);
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev2, &e2, "v2", e1.edited_ms, NULL), 0);
   /* The older edit arrives late: it must not win. */
-  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev1, &e1, "v1", t.created_ms), 0);
-  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev1, &e1, "v1", t.created_ms), 0); /* replay */
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev1, &e1, "v1", t.created_ms, NULL), 0);
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, ev1, &e1, "v1", t.created_ms, NULL), 0); /* replay */
   CHECK_INT_EQ(chirp_tweet_store_get(pg, t.id, &got), 0);
   CHECK_STR_EQ(got.text, "v3");
   CHECK_INT_EQ(got.edited_ms, e2.edited_ms);
@@ -127,7 +131,7 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
   chirp_tweet ue = u;
   ue.text = (char *)"edited first";
   ue.edited_ms = u.created_ms + 5;
-  CHECK_INT_EQ(chirp_tweet_store_edit(pg, chirp_idgen_next(&ids), &ue, "orig", u.created_ms), 0);
+  CHECK_INT_EQ(chirp_tweet_store_edit(pg, chirp_idgen_next(&ids), &ue, "orig", u.created_ms, NULL), 0);
   CHECK_INT_EQ(chirp_tweet_store_create(pg, &u, &inserted), 0);
   CHECK_INT_EQ(inserted, 0); /* the edit made the row: do not cache the create */
   CHECK_INT_EQ(chirp_tweet_store_get(pg, u.id, &got), 0);
@@ -136,12 +140,12 @@ static void test_tweet_orders(PGconn *pg, int64_t author) {
 
   /* A delete without its time is refused (it would read as live). */
   chirp_tweet nodate = tweet(author, "no date");
-  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &nodate), CHIRP_EINVAL);
+  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &nodate, NULL), CHIRP_EINVAL);
 
   /* A delete that overtakes its create leaves the tweet deleted. */
   chirp_tweet d = tweet(author, "doomed");
   d.deleted_ms = d.created_ms + 1;
-  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &d), 0);
+  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &d, NULL), 0);
   d.deleted_ms = 0;
   CHECK_INT_EQ(chirp_tweet_store_create(pg, &d, NULL), 0);
   CHECK_INT_EQ(chirp_tweet_store_get(pg, d.id, &got), 0);
@@ -159,7 +163,7 @@ static void test_timeline(PGconn *pg, int64_t author) {
   }
   chirp_tweet del = tweet(author, "gone");
   del.deleted_ms = del.created_ms + 1;
-  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &del), 0);
+  CHECK_INT_EQ(chirp_tweet_store_delete(pg, &del, NULL), 0);
   /* Pages of 10 from the newest, each starting below the last one shown. */
   int64_t before = 0;
   int seen = 0, ordered = 1;
@@ -219,6 +223,101 @@ static void test_unreachable(void) {
   CHECK_INT_EQ(chirp_redis_connect("http://x", 500, &r), CHIRP_EINVAL);
 }
 
+/* One worker's transaction writing one comment state, on its own
+   connection (a thread, as the second worker). */
+struct put_job {
+  PGconn *pg;
+  const chirp_comment *c;
+  int rc, delta;
+};
+
+static void *put_commit_main(void *arg) {
+  struct put_job *j = arg;
+  j->rc = chirp_pg_begin(j->pg);
+  if (!j->rc) j->rc = chirp_comment_store_put(j->pg, j->c, &j->delta, NULL);
+  if (!j->rc) j->rc = chirp_pg_commit(j->pg);
+  return NULL;
+}
+
+/* 1 once the backend pid waits for a lock (the other transaction's row). */
+static int waits_for_lock(PGconn *pg, int pid) {
+  char p[24];
+  snprintf(p, sizeof p, "%d", pid);
+  const char *params[] = {p};
+  PGresult *r;
+  if (chirp_pg_exec(pg, "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 "
+                        "AND wait_event_type = 'Lock'", 1, params, &r))
+    return 0;
+  int waiting = strcmp(PQgetvalue(r, 0, 0), "1") == 0;
+  PQclear(r);
+  return waiting;
+}
+
+/* first is written in an open transaction; second starts on another
+   connection while it is open (and waits for the row), then first commits.
+   Returns the tweet's comment count afterwards, or -1. */
+static long long race(PGconn *pg, const char *url, const chirp_comment *first,
+                      const chirp_comment *second) {
+  PGconn *a = NULL;
+  struct put_job b = {.c = second};
+  long long count = -1;
+  if (chirp_pg_connect(url, &a) || chirp_pg_connect(url, &b.pg)) goto out;
+  int delta = 0;
+  CHECK_INT_EQ(chirp_pg_begin(a), 0);
+  CHECK_INT_EQ(chirp_comment_store_put(a, first, &delta, NULL), 0);
+  pthread_t th;
+  if (pthread_create(&th, NULL, put_commit_main, &b) != 0) {
+    CHECK(!"pthread_create");
+    goto out;
+  }
+  int waited = 0;
+  for (int i = 0; i < 500 && !(waited = waits_for_lock(pg, PQbackendPID(b.pg))); i++)
+    usleep(10000);
+  CHECK(waited); /* the second write really overlapped the first */
+  CHECK_INT_EQ(chirp_pg_commit(a), 0);
+  pthread_join(th, NULL);
+  CHECK_INT_EQ(b.rc, 0);
+  CHECK_INT_EQ(chirp_comment_store_count(pg, first->tweet_id, &count), 0);
+out:
+  if (a) PQfinish(a);
+  if (b.pg) PQfinish(b.pg);
+  return count;
+}
+
+static void test_comment_race(PGconn *pg, const char *url, int64_t author) {
+  /* Created, then deleted while the create is uncommitted: no comment. */
+  chirp_tweet t = tweet(author, "commented");
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &t, NULL), 0);
+  int64_t id = chirp_idgen_next(&ids);
+  chirp_comment c = {.id = id, .tweet_id = t.id, .author_id = author,
+                     .created_ms = chirp_id_time_ms(id), .text = (char *)"hello"};
+  chirp_comment gone = c;
+  gone.deleted_ms = c.created_ms + 5;
+  CHECK_INT_EQ(race(pg, url, &c, &gone), 0);
+  /* The other way round: the delete first, the create waits for it. */
+  id = chirp_idgen_next(&ids);
+  c.id = gone.id = id;
+  CHECK_INT_EQ(race(pg, url, &gone, &c), 0);
+  /* Created, then edited while the create is uncommitted: one comment. */
+  id = chirp_idgen_next(&ids);
+  c.id = id;
+  chirp_comment edited = c;
+  edited.text = (char *)"hello again";
+  edited.edited_ms = c.created_ms + 3;
+  CHECK_INT_EQ(race(pg, url, &c, &edited), 1);
+  chirp_comment got;
+  CHECK_INT_EQ(chirp_comment_store_get(pg, id, &got), 0);
+  CHECK_STR_EQ(got.text, "hello again");
+  chirp_comment_cleanup(&got);
+  /* Deleted, then the delete redelivered to another worker: still one. */
+  id = chirp_idgen_next(&ids);
+  c.id = gone.id = id;
+  int delta = 0;
+  CHECK_INT_EQ(chirp_comment_store_put(pg, &c, &delta, NULL), 0);
+  CHECK_INT_EQ(delta, 1);
+  CHECK_INT_EQ(race(pg, url, &gone, &gone), 1);
+}
+
 int main(void) {
   chirp_config cfg;
   char err[256];
@@ -237,6 +336,7 @@ int main(void) {
   REQUIRE(author2 != 0);
   test_timeline(pg, author2);
   test_cache(r, author);
+  test_comment_race(pg, cfg.pg_url, author);
   test_unreachable();
   PQfinish(pg);
   redisFree(r);
