@@ -320,5 +320,47 @@ class Comments(h.StackTestCase):
                      "the feed item to show 3 comments")
 
 
+class TwoPersistWorkers(h.StackTestCase):
+    """Two persist workers share chirp.persist, so the create and the delete
+    (or edit) of one comment, published back to back, are usually applied
+    by different workers at the same time.  The count must stay exact."""
+    ENV = NO_RATE_LIMITS
+    ROLES = ("persist", "persist", "fanout", "notify", "likes")
+
+    def test_create_and_delete_on_two_workers_count_exactly(self):
+        token, _ = h.sign_up(self.http, "ct")
+        t = h.post_tweet(self.http, token, "raced over")
+        path = API + "/tweets/%s/comments" % t["id"]
+
+        def churn(c, i):
+            r = c.post(path, {"text": "churn %d" % i}, token=token)
+            self.assertEqual(r.status, 202, r)
+            cid = r.json["id"]
+            if i % 3 == 0:  # kept, edited at once
+                r = c.patch(API + "/comments/%s" % cid, {"text": "edited %d" % i}, token=token)
+            else:  # deleted at once
+                r = c.delete(API + "/comments/%s" % cid, token=token)
+            self.assertEqual(r.status, 202, r)
+            return cid if i % 3 == 0 else None
+
+        kept = [cid for cid in h.parallel(self.stack.port, churn, range(600), 12) if cid]
+        kept.sort(key=int)
+        tid = h.id_literal(t["id"])
+        h.wait_until(lambda: h.sql_int("SELECT count(*) FROM comments WHERE tweet_id = %s AND "
+                                       "(deleted_at IS NOT NULL OR edited_at IS NOT NULL)"
+                                       % tid) == 600, WAIT, 0.1, "every change persisted")
+        live = h.sql_int("SELECT count(*) FROM comments WHERE tweet_id = %s AND deleted_at IS NULL"
+                         % tid)
+        self.assertEqual(live, len(kept))
+        self.assertEqual(h.sql_int("SELECT comments FROM tweet_counts WHERE tweet_id = %s" % tid),
+                         len(kept), "PostgreSQL's comment count drifted")
+        r = self.http.get(API + "/tweets/%s" % t["id"])
+        self.assertStatus(r, 200)
+        self.assertEqual(r.json["comment_count"], len(kept), "the API's comment count drifted")
+        h.redis_cmd("DEL", "chirp:cc:{%s}" % tid)  # rebuilt from PostgreSQL
+        self.assertEqual(self.http.get(API + "/tweets/%s" % t["id"]).json["comment_count"],
+                         len(kept))
+
+
 if __name__ == "__main__":
     h.main()
