@@ -8,6 +8,7 @@
  * never hides a newer tweet.  Tweets are cached as ids and hydrated fresh,
  * so their like and comment counts are live.
  */
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,21 @@ static void cache_key(char *buf, size_t len, long long gen, const char *type, co
   snprintf(buf, len, "chirp:sc:%lld:%s:%.32s:%d:%d", gen, type, hex, offset, limit);
 }
 
+int gw_search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset) {
+  int64_t o;
+  if (gw_param_paging(req, rep, "sq", limit, &o)) return -1;
+  /* A cursor carries an offset this gateway made: page after page, each
+     below GW_SEARCH_MAX_OFFSET.  A larger one (forged) would not fit the
+     int the queries take (a cast made 2^31 a negative OFFSET: a 500). */
+  if (o > GW_SEARCH_MAX_OFFSET) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "invalid_cursor", "cursor",
+                   "the cursor is malformed or belongs to another list");
+    return -1;
+  }
+  *offset = (int)o;
+  return 0;
+}
+
 void h_search(gw_req *req, gw_reply *rep) {
   const char *q = u_map_get(req->u->map_url, "q");
   const char *type = u_map_get(req->u->map_url, "type");
@@ -54,9 +70,8 @@ void h_search(gw_req *req, gw_reply *rep) {
                    MAX_QUERY_CHARS);
     return;
   }
-  int limit;
-  int64_t offset;
-  if (gw_param_paging(req, rep, "sq", &limit, &offset)) return;
+  int limit, offset;
+  if (gw_search_paging(req, rep, &limit, &offset)) return;
   PGconn *pg = gw_pg();
   if (!pg) return gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
 
@@ -65,7 +80,7 @@ void h_search(gw_req *req, gw_reply *rep) {
   long long gen = 0;
   redisContext *r = gw_redis();
   int cached = r && chirp_search_generation(r, &gen) == 0;
-  if (cached) cache_key(key, sizeof key, gen, type, q, (int)offset, limit);
+  if (cached) cache_key(key, sizeof key, gen, type, q, offset, limit);
   json_t *answer = NULL;
   if (cached) {
     redisReply *rr = redisCommand(r, "GET %s", key);
@@ -78,16 +93,16 @@ void h_search(gw_req *req, gw_reply *rep) {
     if (strcmp(type, "tweets") == 0) {
       int64_t *ids = NULL;
       size_t n = 0;
-      rc = chirp_search_tweets(pg, q, (int)offset, limit + 1, &ids, &n);
+      rc = chirp_search_tweets(pg, q, offset, limit + 1, &ids, &n);
       if (!rc) {
         answer = json_array();
         for (size_t i = 0; i < n; i++) json_array_append_new(answer, json_integer(ids[i]));
       }
       free(ids);
     } else if (strcmp(type, "accounts") == 0) {
-      rc = chirp_search_accounts(pg, q, (int)offset, limit + 1, &answer);
+      rc = chirp_search_accounts(pg, q, offset, limit + 1, &answer);
     } else {
-      rc = chirp_search_hashtags(pg, q, (int)offset, limit + 1, &answer);
+      rc = chirp_search_hashtags(pg, q, offset, limit + 1, &answer);
     }
     if (rc) return gw_reply_from_err(rep, rc);
     char *s = cached ? json_dumps(answer, JSON_COMPACT) : NULL;
@@ -101,7 +116,9 @@ void h_search(gw_req *req, gw_reply *rep) {
   const char *next = NULL;
   if (total > (size_t)limit) {
     json_array_remove(answer, (size_t)limit);
-    next = chirp_cursor_encode("sq", offset + limit, cursor);
+    /* No next page past the deepest offset a cursor may carry. */
+    if (offset <= GW_SEARCH_MAX_OFFSET - limit)
+      next = chirp_cursor_encode("sq", (int64_t)offset + limit, cursor);
   }
   if (strcmp(type, "tweets") == 0) {
     size_t n = json_array_size(answer);

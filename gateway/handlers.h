@@ -7,6 +7,8 @@
 #ifndef GW_HANDLERS_H
 #define GW_HANDLERS_H
 
+#include <limits.h>
+
 #include "chirp_tweet.h"
 #include "http.h"
 
@@ -57,6 +59,12 @@ void h_notifications_read_all(gw_req *req, gw_reply *rep);
 void h_notification_read(gw_req *req, gw_reply *rep);
 void h_metrics(gw_req *req, gw_reply *rep);
 void h_search(gw_req *req, gw_reply *rep);
+/* The deepest offset a search cursor carries (ranked results page by
+   offset); INT_MAX / 2 leaves room for offset + limit + 1 in an int. */
+#define GW_SEARCH_MAX_OFFSET (INT_MAX / 2)
+/* limit and cursor of a search list (h_search.c): 0, or -1 with a 400
+   reply when either is bad, a cursor with a larger offset included. */
+int gw_search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset);
 void h_hashtag_tweets(gw_req *req, gw_reply *rep);
 void h_admin_logs(gw_req *req, gw_reply *rep);
 void h_admin_services(gw_req *req, gw_reply *rep);

@@ -594,6 +594,35 @@ class Search(h.StackTestCase):
                                                    token=self.viewer_token),
                                      400, "invalid_cursor", "cursor")
 
+    def test_forged_search_cursors_are_400(self):
+        # A search cursor is base64url("sq:<offset>"), the offset an int in
+        # the queries: a forged huge one was cast (2^31 became a negative
+        # OFFSET, a 500; 2^32 became 0, the first page again).
+        import base64
+
+        def cursor(raw):
+            return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+        deepest = 2 ** 30 - 1  # GW_SEARCH_MAX_OFFSET (INT_MAX / 2)
+        for type_ in ("tweets", "accounts", "hashtags"):
+            for raw in ("sq:%d" % (deepest + 1), "sq:%d" % 2 ** 31, "sq:%d" % (2 ** 31 + 5),
+                        "sq:%d" % 2 ** 32, "sq:%d" % 2 ** 40, "sq:%d" % (2 ** 63 - 1),
+                        "sq:%d" % 2 ** 64, "sq:-5", "sq:-1", "sq:0", "sq:", "sq:1x",
+                        "ht:5", "sq:%d" % -(2 ** 31)):
+                with self.subTest(type=type_, cursor=raw):
+                    self.assertError(self.http.get(SEARCH, query={"q": "hello", "type": type_,
+                                                                  "cursor": cursor(raw)},
+                                                   token=self.viewer_token),
+                                     400, "invalid_cursor", "cursor")
+            # The deepest offset a cursor may carry is a valid, empty page.
+            with self.subTest(type=type_, cursor="deepest"):
+                r = self.http.get(SEARCH, query={"q": "hello", "type": type_, "limit": "100",
+                                                 "cursor": cursor("sq:%d" % deepest)},
+                                  token=self.viewer_token)
+                self.assertStatus(r, 200)
+                self.assertEqual(r.json["items"], [], r)
+                self.assertIsNone(r.json["next_cursor"], r)
+
     def test_odd_query_text_is_no_server_error(self):
         odd = ["a & b | !c", "(", ")", "'", "\"", ":*", "a:*", "<->", "!!", "\\", "%", "_",
                "@", "&", "|", "\u00e9t\u00e9", "\U0001F426", "a b c d e f", "x'); DROP",
