@@ -2,7 +2,7 @@
 # deploy/stack.sh — private, loopback-only PostgreSQL 15, Redis 7 and RabbitMQ 3.10
 # for one Chirp stack. Two stacks ("run" and "test") can run side by side.
 #
-#   deploy/stack.sh run|test start|stop|status|env|start-rabbit|stop-rabbit
+#   deploy/stack.sh run|test start|stop|status|env|start-rabbit|stop-rabbit|start-pg|stop-pg
 #
 #   start         start whatever is not running; wait until each accepts connections
 #   stop          stop the three servers this stack started (by pid file / own command)
@@ -10,6 +10,8 @@
 #   env           print `export CHIRP_*_URL=...` lines for this stack
 #   stop-rabbit   stop only RabbitMQ (tests use it to simulate a broker outage)
 #   start-rabbit  start only RabbitMQ again
+#   stop-pg       stop only PostgreSQL (tests use it to simulate a database outage)
+#   start-pg      start only PostgreSQL again
 #
 # State lives in var/NAME/ of the checkout, logs in var/NAME/log/. Ports can be
 # overridden with CHIRP_STACK_PG_PORT, CHIRP_STACK_REDIS_PORT, CHIRP_STACK_AMQP_PORT,
@@ -18,7 +20,7 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 run|test start|stop|status|env|start-rabbit|stop-rabbit" >&2
+  echo "usage: $0 run|test start|stop|status|env|start-rabbit|stop-rabbit|start-pg|stop-pg" >&2
   exit 2
 }
 [[ $# -eq 2 ]] || usage
@@ -392,6 +394,15 @@ case $CMD in
   stop-rabbit)
     mkdir -p "$LOG"
     rabbit_stop
+    ;;
+  start-pg)
+    mkdir -p "$LOG"
+    reserve_ports
+    pg_start
+    ;;
+  stop-pg)
+    mkdir -p "$LOG"
+    pg_stop
     ;;
   status) status ;;
   env)

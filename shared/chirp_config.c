@@ -74,6 +74,7 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       .rate_window_s = 60,
       .trust_forwarded = 0,
       .max_retries = 3,
+      .amqp_heartbeat_s = 30,
   };
   if ((v = get("CHIRP_PG_URL", arg)) && (rc = check_url("CHIRP_PG_URL", v, pg_schemes, err, errlen)))
     return rc;
@@ -137,6 +138,7 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       {"CHIRP_RATE_WINDOW", 1, 86400, offsetof(chirp_config, rate_window_s)},
       {"CHIRP_TRUST_FORWARDED", 0, 1, offsetof(chirp_config, trust_forwarded)},
       {"CHIRP_MAX_RETRIES", 1, 100, offsetof(chirp_config, max_retries)},
+      {"CHIRP_AMQP_HEARTBEAT", 0, 3600, offsetof(chirp_config, amqp_heartbeat_s)},
   };
   for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
     if ((v = get(ints[i].name, arg)) &&

@@ -29,6 +29,16 @@ typedef struct wk_msg {
   char why[160];
 } wk_msg;
 
+/* The consumer connection of the loop, and the deliveries that arrived
+   while a batch waited for a dependency (the next batch takes them first;
+   the prefetch bounds them: with the batch they are at most cap). */
+typedef struct wk_consumer {
+  amqp_connection_state_t conn;
+  wk_msg *early;
+  size_t nearly, cap;
+  int broken; /* the connection failed: drop it, the broker redelivers */
+} wk_consumer;
+
 static void msg_cleanup(const wk_role_ops *role, wk_msg *m) {
   if (m->state) role->free_state(m->state);
   if (m->decoded) chirp_event_cleanup(&m->ev);
@@ -160,16 +170,56 @@ int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payl
   return rc;
 }
 
-/* Commits the batch, retrying while PostgreSQL is down; a batch that fails
-   for another reason is retried one message at a time, and a message that
-   fails alone is dead-lettered.  Returns 0, or -1 when asked to stop. */
-static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n,
-                        int *applied, volatile sig_atomic_t *stop) {
+/* Waits ms milliseconds while servicing the consumer connection: the
+   library sends and checks AMQP heartbeats only inside its calls, so a
+   worker that slept in a retry loop through an outage longer than two
+   heartbeats was dropped by the broker.  Deliveries that arrive meanwhile
+   (the prefetch window not yet full) are decoded and kept for the next
+   batch; `held` messages are in the batch being retried.  Returns 0, or -1
+   once the connection is broken (then it just sleeps: nothing to service,
+   and the broker redelivers whatever was unacked). */
+static int pause_serviced(wk_consumer *c, const wk_role_ops *role, size_t held, int ms) {
+  int64_t deadline = chirp_time_mono_us() + (int64_t)ms * 1000;
+  while (!c->broken) {
+    int64_t left = deadline - chirp_time_mono_us();
+    if (left <= 0) return 0;
+    struct timeval tv = {(time_t)(left / 1000000), (suseconds_t)(left % 1000000)};
+    amqp_envelope_t env;
+    amqp_maybe_release_buffers(c->conn);
+    amqp_rpc_reply_t r = amqp_consume_message(c->conn, &env, &tv, 0);
+    if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
+      return 0;
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+      chirp_amqp_check(r, "consume while waiting");
+      c->broken = 1;
+      break;
+    }
+    if (held + c->nearly >= c->cap) { /* more than the prefetch: cannot happen */
+      chirp_error("delivery beyond the prefetch (%zu held); reconnecting", held + c->nearly);
+      amqp_destroy_envelope(&env);
+      c->broken = 1;
+      break;
+    }
+    decode(role, &c->early[c->nearly++], &env);
+    amqp_destroy_envelope(&env);
+  }
+  int64_t left = deadline - chirp_time_mono_us();
+  if (left > 0) usleep((useconds_t)left);
+  return -1;
+}
+
+/* Commits the batch, retrying while PostgreSQL is down (servicing the
+   consumer connection meanwhile); a batch that fails for another reason is
+   retried one message at a time, and a message that fails alone is
+   dead-lettered.  Returns 0; -1 when asked to stop; 1 when the consumer
+   connection broke meanwhile (the broker redelivers the batch: drop it). */
+static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_consumer *c, wk_msg *msgs,
+                        size_t n, int *applied, volatile sig_atomic_t *stop) {
   for (;;) {
     if (*stop) return -1;
     if (wk_ensure_pg(ctx) != 0) {
       chirp_warn("PostgreSQL unreachable; holding %zu message(s) unacked", n);
-      sleep(1);
+      if (pause_serviced(c, role, n, 1000)) return 1;
       continue;
     }
     wk_ensure_redis(ctx);
@@ -177,7 +227,7 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
     if (rc == 0) return 0;
     if (rc == CHIRP_EUNAVAILABLE) { /* a dependency is down: wait, reconnect, retry */
       chirp_warn("a dependency is unavailable; retrying %zu message(s)", n);
-      usleep(200000);
+      if (pause_serviced(c, role, n, 200)) return 1;
       continue;
     }
     break;
@@ -187,13 +237,13 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
     for (int tries = 1;; tries++) {
       if (*stop) return -1;
       if (wk_ensure_pg(ctx) != 0) {
-        sleep(1);
+        if (pause_serviced(c, role, n, 1000)) return 1;
         continue;
       }
       wk_ensure_redis(ctx);
       int rc = apply_tx(ctx, role, &msgs[i], 1, &applied[i]);
       if (rc == CHIRP_EUNAVAILABLE) {
-        usleep(200000);
+        if (pause_serviced(c, role, n, 200)) return 1;
         continue;
       }
       if (rc && tries < ctx->cfg->max_retries) continue; /* a bounded number of tries */
@@ -209,10 +259,12 @@ static int commit_batch(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size
 }
 
 /* Runs the Redis side of each applied event, waiting out a Redis outage
-   (the batch stays unacked meanwhile).  Returns 0, or -1 when asked to
+   (the batch stays unacked meanwhile, the consumer connection serviced).
+   It completes even if that connection broke: a redelivered event finds
+   its claim and would not run this again.  Returns 0, or -1 when asked to
    stop. */
-static int after_commit_all(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n,
-                            const int *applied, volatile sig_atomic_t *stop) {
+static int after_commit_all(wk_ctx *ctx, const wk_role_ops *role, wk_consumer *c, wk_msg *msgs,
+                            size_t n, const int *applied, volatile sig_atomic_t *stop) {
   for (size_t i = 0; i < n; i++) {
     if (!applied[i]) continue;
     for (;;) {
@@ -226,7 +278,7 @@ static int after_commit_all(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, 
       }
       if (*stop) return -1;
       chirp_warn("%s: Redis side unavailable; retrying", msgs[i].ev.type);
-      usleep(200000);
+      (void)pause_serviced(c, role, n, 200);
     }
   }
   return 0;
@@ -265,7 +317,7 @@ static int settle(wk_ctx *ctx, const char *role, amqp_connection_state_t conn, w
 
 amqp_connection_state_t wk_consumer_connect(const chirp_config *cfg, const char *queue) {
   amqp_connection_state_t conn;
-  if (chirp_amqp_connect(cfg->amqp_url, 2000, 30, &conn)) return NULL;
+  if (chirp_amqp_connect(cfg->amqp_url, 2000, cfg->amqp_heartbeat_s, &conn)) return NULL;
   if (chirp_amqp_declare_topology(conn)) goto fail;
   amqp_basic_qos(conn, CHIRP_AMQP_CHANNEL, 0, (uint16_t)cfg->prefetch, 0);
   if (chirp_amqp_check(amqp_get_rpc_reply(conn), "basic.qos")) goto fail;
@@ -276,6 +328,16 @@ amqp_connection_state_t wk_consumer_connect(const chirp_config *cfg, const char 
 fail:
   chirp_amqp_close(conn);
   return NULL;
+}
+
+/* Drops the consumer connection and what it delivered: the broker
+   redelivers every unacked message. */
+static void consumer_drop(wk_consumer *c, const wk_role_ops *role) {
+  for (size_t i = 0; i < c->nearly; i++) msg_cleanup(role, &c->early[i]);
+  c->nearly = 0;
+  c->broken = 0;
+  if (c->conn) amqp_destroy_connection(c->conn);
+  c->conn = NULL;
 }
 
 int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic_t *stop) {
@@ -291,73 +353,81 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
   size_t cap = (size_t)cfg->prefetch;
   wk_msg *msgs = calloc(cap, sizeof *msgs);
   int *applied = calloc(cap, sizeof *applied);
-  amqp_connection_state_t conn = NULL;
+  wk_consumer c = {.early = calloc(cap, sizeof(wk_msg)), .cap = cap};
   unsigned long long total = 0;
-  if (!msgs || !applied) goto out;
+  if (!msgs || !applied || !c.early) goto out;
 
   while (!*stop) {
-    if (!conn) {
-      if (!(conn = wk_consumer_connect(cfg, topo->queue))) {
+    if (!c.conn) {
+      if (!(c.conn = wk_consumer_connect(cfg, topo->queue))) {
         chirp_warn("RabbitMQ unreachable; retrying");
         sleep(1);
         continue;
       }
       chirp_info("consuming %s (prefetch %d)", topo->queue, cfg->prefetch);
     }
-    /* Gather a batch: wait up to 500 ms for the first message, then take
-       whatever else has already arrived, up to the prefetch. */
-    size_t n = 0;
-    int broken = 0;
+    /* Gather a batch: first what arrived while the last batch waited, then
+       wait up to 500 ms for a first message, then take whatever else has
+       already arrived, up to the prefetch. */
+    size_t n = c.nearly;
+    memcpy(msgs, c.early, n * sizeof *msgs);
+    memset(c.early, 0, n * sizeof *c.early);
+    c.nearly = 0;
     while (n < cap) {
       amqp_envelope_t env;
       struct timeval tv = {0, n == 0 ? 500000 : 0};
-      amqp_maybe_release_buffers(conn);
-      amqp_rpc_reply_t r = amqp_consume_message(conn, &env, &tv, 0);
+      amqp_maybe_release_buffers(c.conn);
+      amqp_rpc_reply_t r = amqp_consume_message(c.conn, &env, &tv, 0);
       if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT)
         break;
       if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         chirp_amqp_check(r, "consume");
-        broken = 1;
+        c.broken = 1;
         break;
       }
       decode(role, &msgs[n], &env);
       amqp_destroy_envelope(&env);
       n++;
     }
-    if (n > 0 && !broken) {
-      if (commit_batch(&ctx, role, msgs, n, applied, stop) != 0) {
+    if (n > 0 && !c.broken) {
+      int rc = commit_batch(&ctx, role, &c, msgs, n, applied, stop);
+      if (rc < 0) {
         /* Stopping with the batch unacked: the broker redelivers it. */
         for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
         break;
       }
-      if (role->after_commit && after_commit_all(&ctx, role, msgs, n, applied, stop) != 0) {
+      if (rc == 0 && role->after_commit &&
+          after_commit_all(&ctx, role, &c, msgs, n, applied, stop) != 0) {
         for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
         break; /* stopping: unacked, redelivered */
       }
-      if (settle(&ctx, role->name, conn, msgs, n) != 0) broken = 1;
-      total += n;
-      chirp_debug("batch of %zu settled (%llu in all)", n, total);
+      if (rc == 0 && !c.broken) {
+        if (settle(&ctx, role->name, c.conn, msgs, n) != 0) c.broken = 1;
+        total += n;
+        chirp_debug("batch of %zu settled (%llu in all)", n, total);
+      }
     }
     for (size_t i = 0; i < n; i++) msg_cleanup(role, &msgs[i]);
     wk_ensure_redis(&ctx);
     wk_heartbeat(&ctx, role->name, started_ms);
-    if (role->tick && !broken && wk_ensure_pg(&ctx) == 0) {
+    if (role->tick && !c.broken && wk_ensure_pg(&ctx) == 0) {
       wk_ensure_redis(&ctx);
       role->tick(&ctx);
     }
-    if (broken) {
+    if (c.broken) {
       chirp_warn("lost the RabbitMQ connection; unacked messages will be redelivered");
-      amqp_destroy_connection(conn);
-      conn = NULL;
+      consumer_drop(&c, role);
     }
   }
 out:
   chirp_info("stopping after %llu message(s)", total);
-  chirp_amqp_close(conn);
+  for (size_t i = 0; c.early && i < c.nearly; i++) msg_cleanup(role, &c.early[i]);
+  chirp_amqp_close(c.conn);
   chirp_amqp_close(ctx.pub);
   if (ctx.pg) PQfinish(ctx.pg);
   if (ctx.redis) redisFree(ctx.redis);
   free(msgs);
   free(applied);
+  free(c.early);
   return 0;
 }

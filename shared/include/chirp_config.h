@@ -43,6 +43,7 @@ typedef struct chirp_config {
   int rate_window_s;       /* CHIRP_RATE_WINDOW: seconds */
   int trust_forwarded;     /* CHIRP_TRUST_FORWARDED=1: client address from X-Forwarded-For */
   int max_retries;         /* CHIRP_MAX_RETRIES: tries of a failing message before the DLQ */
+  int amqp_heartbeat_s;    /* CHIRP_AMQP_HEARTBEAT 0-3600: workers' consumer heartbeat, 0 = off */
 } chirp_config;
 
 /* Looks a variable up; returns NULL when unset. */
