@@ -11,6 +11,7 @@
 #include "chirp_time.h"
 #include "gw.h"
 #include "handlers.h"
+#include "tweet_load.h"
 
 /* Loads a live comment: Redis, else PostgreSQL.  -1 with a reply set. */
 static int load_comment(int64_t id, chirp_comment *c, gw_reply *rep) {

@@ -17,6 +17,7 @@
 #include "handlers.h"
 #include "hydrate.h"
 #include "stats.h"
+#include "tweet_load.h"
 
 static void like_change(gw_req *req, gw_reply *rep, int like) {
   int64_t id;

@@ -14,61 +14,8 @@
 #include "chirp_time.h"
 #include "gw.h"
 #include "handlers.h"
-
-/* The poll's definition plus its tweet and author: Redis, else PostgreSQL
-   (refilling Redis).  New reference in *def; -1 with a reply set. */
-static int load_poll(int64_t id, json_t **def, gw_reply *rep) {
-  char key[CHIRP_KEY_BUFSZ];
-  chirp_key_poll(key, id);
-  redisContext *r = gw_redis();
-  if (r) {
-    redisReply *rr = redisCommand(r, "GET %s", key);
-    if (!chirp_redis_reply_failed(r, rr) && rr->type == REDIS_REPLY_STRING)
-      *def = json_loadb(rr->str, rr->len, 0, NULL);
-    else
-      *def = NULL;
-    if (rr) freeReplyObject(rr);
-    if (*def) return 0;
-  }
-  PGconn *pg = gw_pg();
-  int64_t tweet, author;
-  int rc = pg ? chirp_poll_store_get(pg, id, def, &tweet, &author) : CHIRP_EUNAVAILABLE;
-  if (rc == CHIRP_ENOTFOUND) {
-    gw_reply_error(rep, rc, NULL, "id", "no poll has the id %lld", (long long)id);
-    return -1;
-  }
-  if (rc) {
-    gw_reply_from_err(rep, rc);
-    return -1;
-  }
-  json_object_set_new(*def, "tweet_id", chirp_json_id(tweet));
-  json_object_set_new(*def, "author_id", chirp_json_id(author));
-  char *s = json_dumps(*def, JSON_COMPACT);
-  r = gw_redis();
-  if (s && r) {
-    redisReply *w = redisCommand(r, "SET %s %s EX %d", key, s, gw.cfg.cache_ttl_s);
-    if (w) freeReplyObject(w);
-  }
-  free(s);
-  return 0;
-}
-
-/* Caches a new poll's definition so votes find it before the persist
-   worker stored it. */
-void gw_poll_remember(const json_t *def, int64_t tweet, int64_t author) {
-  int64_t id;
-  redisContext *r = gw_redis();
-  if (!r || chirp_poll_id(def, &id)) return;
-  json_t *copy = json_deep_copy(def);
-  json_object_set_new(copy, "tweet_id", chirp_json_id(tweet));
-  json_object_set_new(copy, "author_id", chirp_json_id(author));
-  char *s = json_dumps(copy, JSON_COMPACT), key[CHIRP_KEY_BUFSZ];
-  json_decref(copy);
-  if (!s) return;
-  redisReply *w = redisCommand(r, "SET %s %s EX %d", chirp_key_poll(key, id), s, gw.cfg.cache_ttl_s);
-  if (w) freeReplyObject(w);
-  free(s);
-}
+#include "poll_cache.h"
+#include "tweet_load.h"
 
 static void reply_results(gw_req *req, gw_reply *rep, int status, int64_t id, json_t *def) {
   size_t nopt = chirp_poll_option_count(def);
@@ -98,7 +45,7 @@ static void reply_results(gw_req *req, gw_reply *rep, int status, int64_t id, js
 
 /* A poll lives as long as its tweet. */
 static int load_live_poll(int64_t id, json_t **def, gw_reply *rep) {
-  if (load_poll(id, def, rep)) return -1;
+  if (gw_poll_load(id, def, rep)) return -1;
   int64_t tweet_id;
   chirp_tweet t;
   if (chirp_json_get_id(*def, "tweet_id", &tweet_id) == 0 && gw_load_tweet(tweet_id, &t, rep) == 0) {

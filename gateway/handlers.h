@@ -1,15 +1,17 @@
 /*
  * handlers.h — every route handler of the gateway, grouped by file:
- * h_ops.c (health, readiness), h_accounts.c (accounts and sessions),
- * h_tweets.c (tweets and timelines), h_follows.c (the social graph),
- * h_feed.c (the home feed).  routes.c puts them in one table.
+ * h_ops.c (health, readiness, metrics), h_accounts.c (accounts and
+ * sessions), h_tweets.c (tweets and timelines), h_follows.c (the social
+ * graph), h_feed.c (the home feed), h_likes.c, h_comments.c, h_polls.c,
+ * h_notifications.c, h_search.c (search and hashtag pages), h_admin.c.
+ * routes.c puts them in one table.  Helpers that several handlers share
+ * live in modules of their own (tweet_load.h, poll_cache.h, hydrate.h).
  */
 #ifndef GW_HANDLERS_H
 #define GW_HANDLERS_H
 
 #include <limits.h>
 
-#include "chirp_tweet.h"
 #include "http.h"
 
 void h_healthz(gw_req *req, gw_reply *rep);
@@ -38,9 +40,6 @@ void h_feed(gw_req *req, gw_reply *rep);
 /* Shared by handlers: resolves the route parameter "id" (a decimal id or
    "@username") to an existing account id; sets a 404/503 reply otherwise. */
 int gw_resolve_account(const gw_req *req, gw_reply *rep, int64_t *id);
-/* Loads a live tweet (Redis, else PostgreSQL); sets a 404/503 reply and
-   returns -1 otherwise.  On success t is the caller's (chirp_tweet_cleanup). */
-int gw_load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep);
 
 void h_like(gw_req *req, gw_reply *rep);
 void h_unlike(gw_req *req, gw_reply *rep);
@@ -68,9 +67,5 @@ int gw_search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset);
 void h_hashtag_tweets(gw_req *req, gw_reply *rep);
 void h_admin_logs(gw_req *req, gw_reply *rep);
 void h_admin_services(gw_req *req, gw_reply *rep);
-
-/* Caches a new poll's definition (h_polls.c) so that votes find it before
-   the persist worker stored it. */
-void gw_poll_remember(const json_t *def, int64_t tweet, int64_t author);
 
 #endif

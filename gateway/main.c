@@ -99,7 +99,8 @@ int main(void) {
   if (gw_http_register(&u, gw_routes())) goto out;
 
   /* Passing MHD options ourselves means ulfius adds none of its own: the
-     completion and URI-log callbacks are required (NOTES.md). */
+     completion and URI-log callbacks are required (without them requests
+     leak and routing breaks). */
   struct MHD_OptionItem ops[] = {
       {MHD_OPTION_THREAD_POOL_SIZE, gw.cfg.http_threads, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},

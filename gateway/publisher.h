@@ -5,8 +5,9 @@
  * it messages and block until the broker confirms them; the thread publishes
  * everything queued, then reads basic.ack frames, and one ack with
  * `multiple` set releases every waiting request up to its delivery tag.  So
- * N concurrent requests cost one confirm round trip, not N (NOTES.md: ~10 k/s
- * batched against ~1.3 k/s one at a time).
+ * N concurrent requests cost one confirm round trip, not N (measured with
+ * persistent 300-byte messages: ~10 k/s batched against ~1.3 k/s one at a
+ * time).
  *
  * While the broker is unreachable, gw_publisher_publish fails at once with
  * CHIRP_EUNAVAILABLE and the thread reconnects every 500 ms by itself.

@@ -55,8 +55,8 @@ int chirp_like_store_flush(PGconn *pg, int64_t tweet, int64_t author,
                            long long *notified);
 
 /* Accounts liking tweet (newest first) or tweets liked by user (newest
-   first), with cursor paging by event id: *items a new JSON array of ids
-   (strings); *next the cursor for the next page or 0. */
+   first), with cursor paging by event id: *ids a new array (free) of *n
+   ids; *next the cursor for the next page or 0. */
 int chirp_like_list(PGconn *pg, int by_tweet, int64_t id, int64_t before, int limit,
                     int64_t **ids, size_t *n, int64_t *next);
 
