@@ -540,8 +540,10 @@ class Search(h.StackTestCase):
         self.assertEqual([a["id"] for a in accts], [acct["id"]], "type=accounts, same q")
         self.assertEqual(self.search(x, type="hashtags").json["items"], [],
                          "type=hashtags, same q (no tag starts with it)")
-        self.assertEqual(self.search(tx, type="hashtags").json["items"],
-                         [{"tag": tx, "count": 3}])
+        # The fan-out role may store the tweets (found by words) before the
+        # persist role committed their hashtags: wait for those too.
+        h.wait_until(lambda: self.search(tx, type="hashtags").json["items"] ==
+                     [{"tag": tx, "count": 3}], BULK, 0.05, "the hashtag #%s counted 3" % tx)
         self.assertEqual(self.search_ids(tx), want, "the tag's word, type=tweets")
         self.assertEqual(self.search_ids(x, limit=1), want[:1])
         self.assertEqual(self.search_ids(x, limit=2), want[:2])
