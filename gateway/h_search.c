@@ -8,7 +8,6 @@
  * never hides a newer tweet.  Tweets are cached as ids and hydrated fresh,
  * so their like and comment counts are live.
  */
-#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
