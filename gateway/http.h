@@ -89,6 +89,12 @@ int gw_param_id(const gw_req *req, gw_reply *rep, const char *name, int64_t *out
    cursor (400 unless made for this kind of list; *before = 0 when absent). */
 int gw_param_paging(const gw_req *req, gw_reply *rep, const char *kind, int *limit,
                     int64_t *before);
+/* The query parameter name, percent-decoded byte for byte from the raw
+   request line (a NUL or any other byte included), into out (cap bytes,
+   NUL-terminated after *len bytes): 1 when present, 0 when absent, -1 when
+   its escapes are malformed or it does not fit. */
+#define GW_MAX_CURSOR 128
+int gw_query_raw(const gw_req *req, const char *name, char *out, size_t cap, size_t *len);
 /* A string member of the body; required or optional (then *out = NULL when
    absent).  422 when present with another type. */
 int gw_body_string(const gw_req *req, gw_reply *rep, const char *name, int required,
