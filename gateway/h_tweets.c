@@ -21,6 +21,7 @@
 #include "chirp_tweet.h"
 #include "gw.h"
 #include "handlers.h"
+#include "resolve.h"
 #include "stats.h"
 
 /* Loads a live tweet: Redis, else PostgreSQL (refilling Redis).  Returns 0,

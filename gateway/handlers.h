@@ -33,9 +33,6 @@ void h_followers(gw_req *req, gw_reply *rep);
 void h_following(gw_req *req, gw_reply *rep);
 void h_feed(gw_req *req, gw_reply *rep);
 
-/* Shared by handlers: resolves the route parameter "id" (a decimal id or
-   "@username") to an existing account id; sets a 404/503 reply otherwise. */
-int gw_resolve_account(const gw_req *req, gw_reply *rep, int64_t *id);
 /* Loads a live tweet (Redis, else PostgreSQL); sets a 404/503 reply and
    returns -1 otherwise.  On success t is the caller's (chirp_tweet_cleanup). */
 int gw_load_tweet(int64_t id, chirp_tweet *t, gw_reply *rep);
