@@ -1,6 +1,6 @@
 /*
- * h_search.c — GET /search?q=&type=tweets|accounts|hashtags and
- * GET /hashtags/{tag}/tweets.
+ * h_search.c — GET /search?q=&type=tweets|accounts|hashtags, its alias
+ * GET /accounts/search?q= (accounts), and GET /hashtags/{tag}/tweets.
  *
  * Ranked results page by offset (the cursor carries it).  Answers are
  * cached in Redis for a minute under the search generation, which the
@@ -34,15 +34,11 @@ static void cache_key(char *buf, size_t len, long long gen, const char *type, co
   snprintf(buf, len, "chirp:sc:%lld:%s:%.32s:%d:%d", gen, type, hex, offset, limit);
 }
 
-void h_search(gw_req *req, gw_reply *rep) {
+/* One search of type (tweets, accounts or hashtags) for the query's q;
+   typed: the next page's Link carries type= (GET /search) or not (GET
+   /accounts/search, where the path says it). */
+static void search(gw_req *req, gw_reply *rep, const char *type, int typed) {
   const char *q = u_map_get(req->u->map_url, "q");
-  const char *type = u_map_get(req->u->map_url, "type");
-  if (!type || !*type) type = "tweets";
-  if (strcmp(type, "tweets") && strcmp(type, "accounts") && strcmp(type, "hashtags")) {
-    gw_reply_error(rep, CHIRP_EINVAL, "invalid_value", "type",
-                   "type must be tweets, accounts or hashtags");
-    return;
-  }
   long chars = q ? chirp_utf8_count(q, strlen(q)) : 0;
   if (!q || chars <= 0 || (strspn(q, " \t\r\n#@") == strlen(q))) {
     gw_reply_error(rep, CHIRP_EINVAL, q && chars < 0 ? "invalid_utf8" : "empty", "q",
@@ -128,12 +124,26 @@ void h_search(gw_req *req, gw_reply *rep) {
           o += (size_t)sprintf(eq + o, "%%%02X", *s);
       }
       eq[o] = '\0';
-      snprintf(rep->link, sizeof rep->link, "<%s?q=%s&type=%s&limit=%d&cursor=%s>; rel=\"next\"",
-               req->u->url_path, eq, type, limit, next);
+      snprintf(rep->link, sizeof rep->link, "<%s?q=%s%s%s&limit=%d&cursor=%s>; rel=\"next\"",
+               req->u->url_path, eq, typed ? "&type=" : "", typed ? type : "", limit, next);
       free(eq);
     }
   }
 }
+
+void h_search(gw_req *req, gw_reply *rep) {
+  const char *type = u_map_get(req->u->map_url, "type");
+  if (!type || !*type) type = "tweets";
+  if (strcmp(type, "tweets") && strcmp(type, "accounts") && strcmp(type, "hashtags")) {
+    gw_reply_error(rep, CHIRP_EINVAL, "invalid_value", "type",
+                   "type must be tweets, accounts or hashtags");
+    return;
+  }
+  search(req, rep, type, 1);
+}
+
+/* GET /accounts/search?q=: the same answers as /search?type=accounts. */
+void h_account_search(gw_req *req, gw_reply *rep) { search(req, rep, "accounts", 0); }
 
 void h_hashtag_tweets(gw_req *req, gw_reply *rep) {
   const char *tag = u_map_get(req->u->map_url, "tag");

@@ -15,6 +15,9 @@ void h_readyz(gw_req *req, gw_reply *rep);
 
 void h_account_create(gw_req *req, gw_reply *rep);
 void h_account_get(gw_req *req, gw_reply *rep);
+void h_account_list(gw_req *req, gw_reply *rep);
+void h_account_search(gw_req *req, gw_reply *rep);
+void h_account_delete_me(gw_req *req, gw_reply *rep);
 void h_account_update_me(gw_req *req, gw_reply *rep);
 void h_session_create(gw_req *req, gw_reply *rep);
 void h_session_get(gw_req *req, gw_reply *rep);

@@ -195,7 +195,8 @@ static int read_body(const gw_route *route, gw_req *req, gw_reply *rep) {
                    GW_MAX_BODY);
     return -1;
   }
-  if (!(route->flags & GW_BODY)) return 0;
+  if (!(route->flags & (GW_BODY | GW_BODY_OPTIONAL))) return 0;
+  if ((route->flags & GW_BODY_OPTIONAL) && req->u->binary_body_length == 0) return 0;
   if (!is_json_type(u_map_get_case(req->u->map_header, "Content-Type"))) {
     gw_reply_error(rep, CHIRP_EMEDIATYPE, NULL, NULL,
                    "send the body as Content-Type: application/json");
@@ -453,7 +454,11 @@ int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   for (const gw_route *r = routes; r->method; r++) {
     /* The prefix must be "" rather than NULL: with a NULL prefix ulfius
        2.7.13 fills no route parameters (":id") into map_url. */
-    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, 0, dispatch, (void *)r) !=
+    /* ulfius runs every endpoint that matches, in priority order (0
+       first), and ours complete the answer: literal paths go first so that
+       a pattern such as "/accounts/:id" never takes "/accounts/search". */
+    unsigned priority = strchr(r->path, ':') ? 1 : 0;
+    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, priority, dispatch, (void *)r) !=
         U_OK) {
       chirp_error("cannot register %s %s", r->method, r->path);
       return CHIRP_EINTERNAL;

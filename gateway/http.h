@@ -25,6 +25,7 @@ enum gw_route_flags {
   GW_BODY = 1 << 2,          /* a JSON object body is required */
   GW_ADMIN = 1 << 3,         /* the operator's CHIRP_ADMIN_TOKEN is required */
   GW_LOGIN = 1 << 4,         /* counts against the log-in attempt budget */
+  GW_BODY_OPTIONAL = 1 << 5, /* a JSON object body may be sent (then parsed as GW_BODY) */
 };
 
 typedef struct gw_req {
