@@ -158,7 +158,7 @@ void h_account_list(gw_req *req, gw_reply *rep) {
    workers take its tweets, follows, likes, votes and comments away), and
    commit only once the broker confirmed — so a 503 changes nothing.  Then
    the sessions' Redis entries go: the token fails at once, and so does a
-   log-in.  202 {"id", "username", "deleted_at"}. */
+   log-in.  202 {"id", "username", "deleted": true, "deleted_at"}. */
 void h_account_delete_me(gw_req *req, gw_reply *rep) {
   const char *password = NULL;
   if (req->body && gw_body_string(req, rep, "password", 0, &password)) return;
@@ -201,8 +201,8 @@ void h_account_delete_me(gw_req *req, gw_reply *rep) {
   if (chirp_account_forget_sessions(gw_redis(), a.id, hashes, n))
     chirp_warn("account %lld: cached sessions not dropped; the worker drops them", (long long)a.id);
   gw_reply_json(rep, 202,
-                json_pack("{s:o, s:s, s:o}", "id", chirp_json_id(a.id), "username", a.username,
-                          "deleted_at", chirp_json_time(now)));
+                json_pack("{s:o, s:s, s:b, s:o}", "id", chirp_json_id(a.id), "username", a.username,
+                          "deleted", 1, "deleted_at", chirp_json_time(now)));
 out:
   if (open) chirp_pg_rollback(pg);
   if (rc && !rep->err) gw_reply_from_err(rep, rc);

@@ -139,8 +139,9 @@ class DeleteCascade(Case):
         # ---- the delete ----
         r = self.http.delete(API + "/accounts/me", token=x_tok)
         self.assertStatus(r, 202)
-        self.assertKeys(r.json, {"id", "username", "deleted_at"})
-        self.assertEqual((r.json["id"], r.json["username"]), (x["id"], x["username"]))
+        self.assertKeys(r.json, {"id", "username", "deleted", "deleted_at"})
+        self.assertEqual((r.json["id"], r.json["username"], r.json["deleted"]),
+                         (x["id"], x["username"], True))
         t_deleted = time.monotonic()
 
         # At once: both tokens, log-in, the account.
