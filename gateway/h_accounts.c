@@ -11,6 +11,7 @@
 #include "chirp_log.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_search.h"
 #include "chirp_text.h"
 #include "chirp_time.h"
 #include "gw.h"
@@ -198,8 +199,11 @@ void h_account_delete_me(gw_req *req, gw_reply *rep) {
                (long long)a.id);
     rc = 0;
   }
-  if (chirp_account_forget_sessions(gw_redis(), a.id, hashes, n))
-    chirp_warn("account %lld: cached sessions not dropped; the worker drops them", (long long)a.id);
+  /* Cached search answers must not show the account either. */
+  r = gw_redis();
+  if (!r || chirp_account_forget_sessions(r, a.id, hashes, n) || chirp_search_bump(r))
+    chirp_warn("account %lld: cached sessions or searches not dropped; the worker does it",
+               (long long)a.id);
   gw_reply_json(rep, 202,
                 json_pack("{s:o, s:s, s:b, s:o}", "id", chirp_json_id(a.id), "username", a.username,
                           "deleted", 1, "deleted_at", chirp_json_time(now)));

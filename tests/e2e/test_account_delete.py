@@ -136,6 +136,12 @@ class DeleteCascade(Case):
         self.assertEqual(self.sql("SELECT count(*) FROM likes WHERE active AND user_id = %s"
                                   % h.id_literal(x["id"])), 1, "the like of B still pending")
 
+        # Cached search answers that show X (they must not outlive the delete).
+        self.assertEqual([u["id"] for u in self.get("/accounts/search", q=x["username"])
+                          .json["items"]], [x["id"]])
+        self.assertEqual([u["id"] for u in self.get("/search", q=x["username"], type="accounts")
+                          .json["items"]], [x["id"]])
+
         # ---- the delete ----
         r = self.http.delete(API + "/accounts/me", token=x_tok)
         self.assertStatus(r, 202)
