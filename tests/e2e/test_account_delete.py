@@ -285,5 +285,36 @@ class DeleteRequest(Case):
         h.wait_until(lambda: self.http.get(API + "/tweets/%s" % t["id"]).status == 404, SETTLE,
                      0.1, "the tweet answers 404")
 
+class FollowInFlight(Case):
+    """A follow published before the delete but applied after the purge
+    (the fan-out role, which applies follows, was behind) changes nothing:
+    no active pair, no count (regression: it made a follow of a deleted
+    account, counted on the other side)."""
+    ROLES = ("persist", "notify", "likes")  # the fan-out role comes later
+    ENV = NO_RATE_LIMITS
+
+    def test_follow_applied_after_the_purge_is_void(self):
+        x_tok, x = h.sign_up(self.http, "fx")
+        a_tok, a = h.sign_up(self.http, "fa")
+        b_tok, b = h.sign_up(self.http, "fb")
+        for tok, target in ((x_tok, b), (a_tok, x)):
+            r = self.http.post(API + "/accounts/%s/follow" % target["id"], token=tok)
+            self.assertStatus(r, 202)
+        t = h.post_tweet(self.http, x_tok, "the purge marker")
+        self.assertStatus(self.http.delete(API + "/accounts/me", token=x_tok), 202)
+        h.wait_until(lambda: h.sql_int("SELECT count(*) FROM tweets WHERE id = %s AND deleted_at "
+                                       "IS NOT NULL" % h.id_literal(t["id"])) == 1, SETTLE, 0.1,
+                     "the persist role purged the account")
+        self.stack.start_worker(role="fanout")
+        h.wait_fanout_idle(self.http)
+        self.assertEqual(h.sql_int("SELECT count(*) FROM follows WHERE active AND %s IN "
+                                   "(follower_id, followee_id)" % h.id_literal(x["id"])), 0)
+        h.evict_account(a["id"])
+        h.evict_account(b["id"])
+        self.assertEqual(self.http.get(API + "/accounts/%s" % b["id"]).json["followers_count"], 0)
+        self.assertEqual(self.http.get(API + "/accounts/%s" % a["id"]).json["following_count"], 0)
+        self.assertEqual(self.http.get(API + "/accounts/%s/followers" % b["id"]).json["items"], [])
+
+
 if __name__ == "__main__":
     h.main()
