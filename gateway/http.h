@@ -87,7 +87,8 @@ void gw_reply_list(gw_reply *rep, const gw_req *req, json_t *items, const char *
 /* The route parameter name as an id; 404 when it is not one. */
 int gw_param_id(const gw_req *req, gw_reply *rep, const char *name, int64_t *out);
 /* limit (default 20, capped at 100, 422 when not a positive integer) and
-   cursor (400 unless made for this kind of list; *before = 0 when absent). */
+   cursor (read byte for byte from the raw query: 400 unless made for this
+   kind of list; *before = 0 when absent or empty). */
 int gw_param_paging(const gw_req *req, gw_reply *rep, const char *kind, int *limit,
                     int64_t *before);
 /* The query parameter name, percent-decoded byte for byte from the raw
