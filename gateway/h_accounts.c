@@ -1,14 +1,22 @@
-/* h_accounts.c — sign up, profiles, and sessions (log in, status, log out). */
+/* h_accounts.c — sign up, profiles, the account list, deletion, and sessions
+   (log in, status, log out). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "chirp_account.h"
+#include "chirp_cursor.h"
 #include "chirp_error.h"
+#include "chirp_event.h"
 #include "chirp_keys.h"
+#include "chirp_log.h"
+#include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_search.h"
 #include "chirp_text.h"
+#include "chirp_time.h"
 #include "gw.h"
 #include "handlers.h"
+#include "resolve.h"
 
 static void reply_invalid(gw_reply *rep, const char *field, const char *why, const char *rule) {
   gw_reply_error(rep, CHIRP_EINVAL, why, field, "%s %s", field, rule);
@@ -93,87 +101,10 @@ void h_session_delete(gw_req *req, gw_reply *rep) {
   rep->status = 204;
 }
 
-/* Public JSON of an account by id: Redis first, then PostgreSQL (refilling
-   Redis).  On success *raw is a new string (free). */
-static int account_public_json(int64_t id, char **raw, size_t *len) {
-  char key[CHIRP_KEY_BUFSZ];
-  chirp_key_account(key, id);
-  redisContext *r = gw_redis();
-  if (r) {
-    redisReply *rr = redisCommand(r, "GET %s", key);
-    if (!chirp_redis_reply_failed(r, rr) && rr->type == REDIS_REPLY_STRING) {
-      *raw = strndup(rr->str, rr->len);
-      *len = rr->len;
-      freeReplyObject(rr);
-      return *raw ? 0 : CHIRP_ENOMEM;
-    }
-    if (rr) freeReplyObject(rr);
-  }
-  PGconn *pg = gw_pg();
-  if (!pg) return CHIRP_EUNAVAILABLE;
-  chirp_account a;
-  int rc = chirp_account_get(pg, id, &a);
-  if (rc) return rc;
-  json_t *j = chirp_account_to_json(&a, 0);
-  chirp_account_cleanup(&a);
-  *raw = j ? json_dumps(j, JSON_COMPACT) : NULL;
-  json_decref(j);
-  if (!*raw) return CHIRP_ENOMEM;
-  *len = strlen(*raw);
-  if (r && !r->err) {
-    redisReply *rr = redisCommand(r, "SET %s %b EX %d", key, *raw, *len, CHIRP_ACCOUNT_CACHE_TTL_S);
-    if (rr) freeReplyObject(rr);
-  }
-  return 0;
-}
-
-int gw_resolve_account(const gw_req *req, gw_reply *rep, int64_t *id) {
-  const char *v = u_map_get(req->u->map_url, "id");
-  if (v && v[0] == '@') {
-    const char *why;
-    if (chirp_text_check_username(v + 1, &why)) {
-      gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "no account is named \"%.40s\"", v);
-      return -1;
-    }
-    PGconn *pg = gw_pg();
-    if (!pg) {
-      gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
-      return -1;
-    }
-    chirp_account a;
-    int rc = chirp_account_get_by_username(pg, v + 1, &a);
-    if (rc == CHIRP_ENOTFOUND) {
-      gw_reply_error(rep, rc, NULL, "id", "no account is named \"%s\"", v);
-      return -1;
-    }
-    if (rc) {
-      gw_reply_from_err(rep, rc);
-      return -1;
-    }
-    *id = a.id;
-    chirp_account_cleanup(&a);
-    return 0;
-  }
-  if (gw_param_id(req, rep, "id", id)) return -1;
-  char *raw;
-  size_t len;
-  int rc = account_public_json(*id, &raw, &len);
-  if (rc == CHIRP_ENOTFOUND) {
-    gw_reply_error(rep, rc, NULL, "id", "no account has the id %s", v);
-    return -1;
-  }
-  if (rc) {
-    gw_reply_from_err(rep, rc);
-    return -1;
-  }
-  free(raw);
-  return 0;
-}
-
 void h_account_get(gw_req *req, gw_reply *rep) {
   int64_t id;
   if (gw_resolve_account(req, rep, &id)) return;
-  int rc = account_public_json(id, &rep->raw, &rep->raw_len);
+  int rc = gw_account_public_json(id, &rep->raw, &rep->raw_len);
   if (rc) return gw_reply_from_err(rep, rc);
   rep->status = 200;
 }
@@ -204,5 +135,82 @@ void h_account_update_me(gw_req *req, gw_reply *rep) {
   rc = chirp_account_get(pg, req->account_id, &a);
   if (rc) return gw_reply_from_err(rep, rc);
   gw_reply_json(rep, 200, chirp_account_to_json(&a, 1));
+  chirp_account_cleanup(&a);
+}
+
+/* GET /accounts: every live account, newest first. */
+void h_account_list(gw_req *req, gw_reply *rep) {
+  int64_t before;
+  int limit;
+  if (gw_param_paging(req, rep, "ac", &limit, &before)) return;
+  PGconn *pg = gw_pg();
+  if (!pg) return gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
+  json_t *items = NULL;
+  int64_t next = 0;
+  int rc = chirp_account_list(pg, before, limit, &items, &next);
+  if (rc) return gw_reply_from_err(rep, rc);
+  char cursor[CHIRP_CURSOR_BUFSZ];
+  gw_reply_list(rep, req, items, next ? chirp_cursor_encode("ac", next, cursor) : NULL, limit);
+}
+
+/* DELETE /accounts/me, optional body {"password"}.  The synchronous part,
+   in one transaction: check the password when one is sent, mark the
+   account deleted, delete its sessions, publish account.deleted (the
+   workers take its tweets, follows, likes, votes and comments away), and
+   commit only once the broker confirmed — so a 503 changes nothing.  Then
+   the sessions' Redis entries go: the token fails at once, and so does a
+   log-in.  202 {"id", "username", "deleted": true, "deleted_at"}. */
+void h_account_delete_me(gw_req *req, gw_reply *rep) {
+  const char *password = NULL;
+  if (req->body && gw_body_string(req, rep, "password", 0, &password)) return;
+  PGconn *pg = gw_pg();
+  redisContext *r = gw_redis();
+  /* Without Redis the cached sessions could not be dropped: refuse now. */
+  if (!pg || !r) return gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
+  chirp_account a;
+  int rc = chirp_account_get(pg, req->account_id, &a);
+  if (rc) return gw_reply_from_err(rep, rc == CHIRP_ENOTFOUND ? CHIRP_EUNAUTHORIZED : rc);
+  char **hashes = NULL;
+  size_t n = 0;
+  int64_t now = chirp_time_now_ms();
+  int open = 0;
+  json_t *payload = NULL;
+  if ((rc = chirp_pg_begin(pg))) goto out;
+  open = 1;
+  rc = chirp_account_password_check(pg, a.id, password);
+  if (rc == CHIRP_EUNAUTHORIZED) {
+    gw_reply_error(rep, CHIRP_EFORBIDDEN, "wrong_password", "password",
+                   "the password is wrong; nothing was deleted");
+    goto out;
+  }
+  if (rc == CHIRP_ENOTFOUND) rc = CHIRP_EUNAUTHORIZED; /* deleted meanwhile */
+  if (rc || (rc = chirp_account_mark_deleted(pg, a.id, now, &hashes, &n))) goto out;
+  payload = json_pack("{s:o, s:o}", "account_id", chirp_json_id(a.id), "deleted_at",
+                      chirp_json_time(now));
+  if (!payload) {
+    rc = CHIRP_ENOMEM;
+    goto out;
+  }
+  if ((rc = gw_publish_event("account.deleted", a.id, payload))) goto out;
+  open = 0;
+  if ((rc = chirp_pg_commit(pg))) {
+    /* The event is durable and its purge does all of this again. */
+    chirp_warn("account %lld: commit after publish failed; the worker completes the deletion",
+               (long long)a.id);
+    rc = 0;
+  }
+  /* Cached search answers must not show the account either. */
+  r = gw_redis();
+  if (!r || chirp_account_forget_sessions(r, a.id, hashes, n) || chirp_search_bump(r))
+    chirp_warn("account %lld: cached sessions or searches not dropped; the worker does it",
+               (long long)a.id);
+  gw_reply_json(rep, 202,
+                json_pack("{s:o, s:s, s:b, s:o}", "id", chirp_json_id(a.id), "username", a.username,
+                          "deleted", 1, "deleted_at", chirp_json_time(now)));
+out:
+  if (open) chirp_pg_rollback(pg);
+  if (rc && !rep->err) gw_reply_from_err(rep, rc);
+  json_decref(payload);
+  chirp_session_hashes_free(hashes, n);
   chirp_account_cleanup(&a);
 }

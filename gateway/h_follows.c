@@ -9,6 +9,7 @@
 #include "chirp_redis.h"
 #include "gw.h"
 #include "handlers.h"
+#include "resolve.h"
 
 /* How long a follow change just published counts as the state, until the
    fan-out worker has written it to PostgreSQL. */

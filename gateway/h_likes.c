@@ -15,6 +15,7 @@
 #include "chirp_like.h"
 #include "gw.h"
 #include "handlers.h"
+#include "resolve.h"
 #include "hydrate.h"
 #include "stats.h"
 #include "tweet_load.h"

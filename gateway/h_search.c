@@ -1,6 +1,6 @@
 /*
- * h_search.c — GET /search?q=&type=tweets|accounts|hashtags and
- * GET /hashtags/{tag}/tweets.
+ * h_search.c — GET /search?q=&type=tweets|accounts|hashtags, its alias
+ * GET /accounts/search?q= (accounts), and GET /hashtags/{tag}/tweets.
  *
  * Ranked results page by offset (the cursor carries it).  Answers are
  * cached in Redis for a minute under the search generation, which the
@@ -8,6 +8,7 @@
  * never hides a newer tweet.  Tweets are cached as ids and hydrated fresh,
  * so their like and comment counts are live.
  */
+#include <limits.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,13 +35,15 @@ static void cache_key(char *buf, size_t len, long long gen, const char *type, co
   snprintf(buf, len, "chirp:sc:%lld:%s:%.32s:%d:%d", gen, type, hex, offset, limit);
 }
 
-int gw_search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset) {
+/* A cursor carries an offset this gateway made: page after page, each below
+   SEARCH_MAX_OFFSET.  A larger one (forged) would not fit the int the
+   queries take (a cast made 2^31 a negative OFFSET: a 500). */
+#define SEARCH_MAX_OFFSET (INT_MAX / 2)
+
+static int search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset) {
   int64_t o;
   if (gw_param_paging(req, rep, "sq", limit, &o)) return -1;
-  /* A cursor carries an offset this gateway made: page after page, each
-     below GW_SEARCH_MAX_OFFSET.  A larger one (forged) would not fit the
-     int the queries take (a cast made 2^31 a negative OFFSET: a 500). */
-  if (o > GW_SEARCH_MAX_OFFSET) {
+  if (o > SEARCH_MAX_OFFSET) {
     gw_reply_error(rep, CHIRP_EMALFORMED, "invalid_cursor", "cursor",
                    "the cursor is malformed or belongs to another list");
     return -1;
@@ -49,15 +52,11 @@ int gw_search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset) 
   return 0;
 }
 
-void h_search(gw_req *req, gw_reply *rep) {
+/* One search of type (tweets, accounts or hashtags) for the query's q;
+   typed: the next page's Link carries type= (GET /search) or not (GET
+   /accounts/search, where the path says it). */
+static void search(gw_req *req, gw_reply *rep, const char *type, int typed) {
   const char *q = u_map_get(req->u->map_url, "q");
-  const char *type = u_map_get(req->u->map_url, "type");
-  if (!type || !*type) type = "tweets";
-  if (strcmp(type, "tweets") && strcmp(type, "accounts") && strcmp(type, "hashtags")) {
-    gw_reply_error(rep, CHIRP_EINVAL, "invalid_value", "type",
-                   "type must be tweets, accounts or hashtags");
-    return;
-  }
   long chars = q ? chirp_utf8_count(q, strlen(q)) : 0;
   if (!q || chars <= 0 || (strspn(q, " \t\r\n#@") == strlen(q))) {
     gw_reply_error(rep, CHIRP_EINVAL, q && chars < 0 ? "invalid_utf8" : "empty", "q",
@@ -70,7 +69,7 @@ void h_search(gw_req *req, gw_reply *rep) {
     return;
   }
   int limit, offset;
-  if (gw_search_paging(req, rep, &limit, &offset)) return;
+  if (search_paging(req, rep, &limit, &offset)) return;
   PGconn *pg = gw_pg();
   if (!pg) return gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
 
@@ -116,7 +115,7 @@ void h_search(gw_req *req, gw_reply *rep) {
   if (total > (size_t)limit) {
     json_array_remove(answer, (size_t)limit);
     /* No next page past the deepest offset a cursor may carry. */
-    if (offset <= GW_SEARCH_MAX_OFFSET - limit)
+    if (offset <= SEARCH_MAX_OFFSET - limit)
       next = chirp_cursor_encode("sq", (int64_t)offset + limit, cursor);
   }
   if (strcmp(type, "tweets") == 0) {
@@ -144,12 +143,26 @@ void h_search(gw_req *req, gw_reply *rep) {
           o += (size_t)sprintf(eq + o, "%%%02X", *s);
       }
       eq[o] = '\0';
-      snprintf(rep->link, sizeof rep->link, "<%s?q=%s&type=%s&limit=%d&cursor=%s>; rel=\"next\"",
-               req->u->url_path, eq, type, limit, next);
+      snprintf(rep->link, sizeof rep->link, "<%s?q=%s%s%s&limit=%d&cursor=%s>; rel=\"next\"",
+               req->u->url_path, eq, typed ? "&type=" : "", typed ? type : "", limit, next);
       free(eq);
     }
   }
 }
+
+void h_search(gw_req *req, gw_reply *rep) {
+  const char *type = u_map_get(req->u->map_url, "type");
+  if (!type || !*type) type = "tweets";
+  if (strcmp(type, "tweets") && strcmp(type, "accounts") && strcmp(type, "hashtags")) {
+    gw_reply_error(rep, CHIRP_EINVAL, "invalid_value", "type",
+                   "type must be tweets, accounts or hashtags");
+    return;
+  }
+  search(req, rep, type, 1);
+}
+
+/* GET /accounts/search?q=: the same answers as /search?type=accounts. */
+void h_account_search(gw_req *req, gw_reply *rep) { search(req, rep, "accounts", 0); }
 
 void h_hashtag_tweets(gw_req *req, gw_reply *rep) {
   const char *tag = u_map_get(req->u->map_url, "tag");

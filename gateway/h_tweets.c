@@ -22,6 +22,7 @@
 #include "gw.h"
 #include "handlers.h"
 #include "poll_cache.h"
+#include "resolve.h"
 #include "stats.h"
 #include "tweet_load.h"
 

@@ -5,12 +5,11 @@
  * graph), h_feed.c (the home feed), h_likes.c, h_comments.c, h_polls.c,
  * h_notifications.c, h_search.c (search and hashtag pages), h_admin.c.
  * routes.c puts them in one table.  Helpers that several handlers share
- * live in modules of their own (tweet_load.h, poll_cache.h, hydrate.h).
+ * live in modules of their own (resolve.h, tweet_load.h,
+ * poll_cache.h, hydrate.h).
  */
 #ifndef GW_HANDLERS_H
 #define GW_HANDLERS_H
-
-#include <limits.h>
 
 #include "http.h"
 
@@ -19,6 +18,9 @@ void h_readyz(gw_req *req, gw_reply *rep);
 
 void h_account_create(gw_req *req, gw_reply *rep);
 void h_account_get(gw_req *req, gw_reply *rep);
+void h_account_list(gw_req *req, gw_reply *rep);
+void h_account_search(gw_req *req, gw_reply *rep);
+void h_account_delete_me(gw_req *req, gw_reply *rep);
 void h_account_update_me(gw_req *req, gw_reply *rep);
 void h_session_create(gw_req *req, gw_reply *rep);
 void h_session_get(gw_req *req, gw_reply *rep);
@@ -37,10 +39,6 @@ void h_followers(gw_req *req, gw_reply *rep);
 void h_following(gw_req *req, gw_reply *rep);
 void h_feed(gw_req *req, gw_reply *rep);
 
-/* Shared by handlers: resolves the route parameter "id" (a decimal id or
-   "@username") to an existing account id; sets a 404/503 reply otherwise. */
-int gw_resolve_account(const gw_req *req, gw_reply *rep, int64_t *id);
-
 void h_like(gw_req *req, gw_reply *rep);
 void h_unlike(gw_req *req, gw_reply *rep);
 void h_tweet_likes(gw_req *req, gw_reply *rep);
@@ -58,12 +56,6 @@ void h_notifications_read_all(gw_req *req, gw_reply *rep);
 void h_notification_read(gw_req *req, gw_reply *rep);
 void h_metrics(gw_req *req, gw_reply *rep);
 void h_search(gw_req *req, gw_reply *rep);
-/* The deepest offset a search cursor carries (ranked results page by
-   offset); INT_MAX / 2 leaves room for offset + limit + 1 in an int. */
-#define GW_SEARCH_MAX_OFFSET (INT_MAX / 2)
-/* limit and cursor of a search list (h_search.c): 0, or -1 with a 400
-   reply when either is bad, a cursor with a larger offset included. */
-int gw_search_paging(const gw_req *req, gw_reply *rep, int *limit, int *offset);
 void h_hashtag_tweets(gw_req *req, gw_reply *rep);
 void h_admin_logs(gw_req *req, gw_reply *rep);
 void h_admin_services(gw_req *req, gw_reply *rep);

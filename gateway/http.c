@@ -74,7 +74,6 @@ int gw_param_id(const gw_req *req, gw_reply *rep, const char *name, int64_t *out
 int gw_param_paging(const gw_req *req, gw_reply *rep, const char *kind, int *limit,
                     int64_t *before) {
   const char *l = u_map_get(req->u->map_url, "limit");
-  const char *c = u_map_get(req->u->map_url, "cursor");
   *limit = GW_DEFAULT_LIMIT;
   *before = 0;
   if (l) {
@@ -86,10 +85,55 @@ int gw_param_paging(const gw_req *req, gw_reply *rep, const char *kind, int *lim
     }
     *limit = v > GW_MAX_LIMIT ? GW_MAX_LIMIT : (int)v;
   }
-  if (c && *c && chirp_cursor_decode(c, kind, before) != 0) {
+  /* The cursor is read from the raw query, not from the parsed map: the
+     map holds C strings, so "cursor=%00" arrived there as "" (the first
+     page) and "x%00y" as "x".  Every byte of the value counts. */
+  char raw[GW_MAX_CURSOR];
+  size_t len = 0;
+  int found = gw_query_raw(req, "cursor", raw, sizeof raw, &len);
+  if (found < 0 || (found > 0 && len > 0 && chirp_cursor_decode_len(raw, len, kind, before) != 0)) {
     gw_reply_error(rep, CHIRP_EMALFORMED, "invalid_cursor", "cursor",
                    "the cursor is malformed or belongs to another list");
     return -1;
+  }
+  return 0;
+}
+
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+int gw_query_raw(const gw_req *req, const char *name, char *out, size_t cap, size_t *len) {
+  const char *url = req->u->http_url, *q = url ? strchr(url, '?') : NULL;
+  size_t nl = strlen(name);
+  *len = 0;
+  for (const char *p = q ? q + 1 : NULL; p && *p;) {
+    const char *end = strchr(p, '&'), *stop = end ? end : p + strlen(p);
+    const char *hash = memchr(p, '#', (size_t)(stop - p));
+    if (hash) stop = hash;
+    if ((size_t)(stop - p) >= nl && strncmp(p, name, nl) == 0 && (p[nl] == '=' || p + nl == stop)) {
+      size_t o = 0;
+      for (const char *v = p[nl] == '=' ? p + nl + 1 : stop; v < stop; v++) {
+        int c = (unsigned char)*v;
+        if (c == '%') {
+          if (stop - v < 3 || hex_value(v[1]) < 0 || hex_value(v[2]) < 0) return -1;
+          c = hex_value(v[1]) * 16 + hex_value(v[2]);
+          v += 2;
+        } else if (c == '+') {
+          c = ' ';
+        }
+        if (o + 1 >= cap) return -1; /* longer than any valid value */
+        out[o++] = (char)c;
+      }
+      out[o] = '\0';
+      *len = o;
+      return 1;
+    }
+    if (hash || !end) break;
+    p = end + 1;
   }
   return 0;
 }
@@ -151,7 +195,8 @@ static int read_body(const gw_route *route, gw_req *req, gw_reply *rep) {
                    GW_MAX_BODY);
     return -1;
   }
-  if (!(route->flags & GW_BODY)) return 0;
+  if (!(route->flags & (GW_BODY | GW_BODY_OPTIONAL))) return 0;
+  if ((route->flags & GW_BODY_OPTIONAL) && req->u->binary_body_length == 0) return 0;
   if (!is_json_type(u_map_get_case(req->u->map_header, "Content-Type"))) {
     gw_reply_error(rep, CHIRP_EMEDIATYPE, NULL, NULL,
                    "send the body as Content-Type: application/json");
@@ -409,7 +454,11 @@ int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   for (const gw_route *r = routes; r->method; r++) {
     /* The prefix must be "" rather than NULL: with a NULL prefix ulfius
        2.7.13 fills no route parameters (":id") into map_url. */
-    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, 0, dispatch, (void *)r) !=
+    /* ulfius runs every endpoint that matches, in priority order (0
+       first), and ours complete the answer: literal paths go first so that
+       a pattern such as "/accounts/:id" never takes "/accounts/search". */
+    unsigned priority = strchr(r->path, ':') ? 1 : 0;
+    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, priority, dispatch, (void *)r) !=
         U_OK) {
       chirp_error("cannot register %s %s", r->method, r->path);
       return CHIRP_EINTERNAL;

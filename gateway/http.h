@@ -25,6 +25,7 @@ enum gw_route_flags {
   GW_BODY = 1 << 2,          /* a JSON object body is required */
   GW_ADMIN = 1 << 3,         /* the operator's CHIRP_ADMIN_TOKEN is required */
   GW_LOGIN = 1 << 4,         /* counts against the log-in attempt budget */
+  GW_BODY_OPTIONAL = 1 << 5, /* a JSON object body may be sent (then parsed as GW_BODY) */
 };
 
 typedef struct gw_req {
@@ -86,9 +87,16 @@ void gw_reply_list(gw_reply *rep, const gw_req *req, json_t *items, const char *
 /* The route parameter name as an id; 404 when it is not one. */
 int gw_param_id(const gw_req *req, gw_reply *rep, const char *name, int64_t *out);
 /* limit (default 20, capped at 100, 422 when not a positive integer) and
-   cursor (400 unless made for this kind of list; *before = 0 when absent). */
+   cursor (read byte for byte from the raw query: 400 unless made for this
+   kind of list; *before = 0 when absent or empty). */
 int gw_param_paging(const gw_req *req, gw_reply *rep, const char *kind, int *limit,
                     int64_t *before);
+/* The query parameter name, percent-decoded byte for byte from the raw
+   request line (a NUL or any other byte included), into out (cap bytes,
+   NUL-terminated after *len bytes): 1 when present, 0 when absent, -1 when
+   its escapes are malformed or it does not fit. */
+#define GW_MAX_CURSOR 128
+int gw_query_raw(const gw_req *req, const char *name, char *out, size_t cap, size_t *len);
 /* A string member of the body; required or optional (then *out = NULL when
    absent).  422 when present with another type. */
 int gw_body_string(const gw_req *req, gw_reply *rep, const char *name, int required,

@@ -1,4 +1,6 @@
-/* routes.c — the gateway's one route table. */
+/* routes.c — the gateway's one route table.  A literal path wins over a
+   pattern that also matches it ("/accounts/search" over "/accounts/:id"):
+   gw_http_register gives patterns a lower priority. */
 #include "routes.h"
 
 #include "handlers.h"
@@ -11,7 +13,10 @@ static const gw_route routes[] = {
     {"GET", "/metrics", h_metrics, 0},
 
     {"POST", V1 "/accounts", h_account_create, GW_BODY | GW_LOGIN},
+    {"GET", V1 "/accounts", h_account_list, GW_AUTH_OPTIONAL},
+    {"GET", V1 "/accounts/search", h_account_search, GW_AUTH_OPTIONAL},
     {"PATCH", V1 "/accounts/me", h_account_update_me, GW_AUTH | GW_BODY},
+    {"DELETE", V1 "/accounts/me", h_account_delete_me, GW_AUTH | GW_BODY_OPTIONAL},
     {"GET", V1 "/accounts/:id", h_account_get, GW_AUTH_OPTIONAL},
     {"GET", V1 "/accounts/:id/tweets", h_account_tweets, GW_AUTH_OPTIONAL},
     {"POST", V1 "/accounts/:id/follow", h_follow, GW_AUTH},

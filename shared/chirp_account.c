@@ -2,6 +2,7 @@
 #include "chirp_account.h"
 
 #include <ctype.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,39 +119,43 @@ int chirp_account_create(PGconn *pg, chirp_idgen *ids, const char *username, con
 
 int chirp_account_get(PGconn *pg, int64_t id, chirp_account *out) {
   char idbuf[CHIRP_ID_STRSZ];
-  return select_one(pg, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1",
+  return select_one(pg, "SELECT " ACCOUNT_COLS " FROM accounts WHERE id = $1 AND deleted_at IS NULL",
                     chirp_id_format(id, idbuf), out);
 }
 
 int chirp_account_get_by_username(PGconn *pg, const char *username, chirp_account *out) {
-  return select_one(pg, "SELECT " ACCOUNT_COLS " FROM accounts WHERE lower(username) = lower($1)",
+  return select_one(pg,
+                    "SELECT " ACCOUNT_COLS " FROM accounts "
+                    "WHERE lower(username) = lower($1) AND deleted_at IS NULL",
                     username, out);
+}
+
+/* A hash to verify against when the login is unknown, so that an unknown
+   login costs the same time as a wrong password.  Made once, under
+   pthread_once: log-ins run on many HTTP threads at once, and a plain
+   lazily set static was a data race (two threads writing it together). */
+static char dummy_hash[crypto_pwhash_STRBYTES];
+static int dummy_ready;
+static pthread_once_t dummy_once = PTHREAD_ONCE_INIT;
+
+static void dummy_make(void) {
+  dummy_ready = chirp_password_hash("chirp-dummy-password", 0, dummy_hash) == 0;
 }
 
 int chirp_account_authenticate(PGconn *pg, const char *login, const char *password,
                                chirp_account *out) {
-  /* A hash to verify against when the login is unknown, so that an unknown
-     login costs the same time as a wrong password. */
-  static char dummy[crypto_pwhash_STRBYTES];
-  static int dummy_ready;
   const char *p[] = {login};
   PGresult *r;
   int rc = chirp_pg_exec(pg,
                          "SELECT " ACCOUNT_COLS ", password_hash FROM accounts "
-                         "WHERE lower(username) = lower($1) OR lower(email) = lower($1) LIMIT 1",
+                         "WHERE (lower(username) = lower($1) OR lower(email) = lower($1)) "
+                         "AND deleted_at IS NULL LIMIT 1",
                          1, p, &r);
   if (rc) return rc;
   if (PQntuples(r) == 0) {
     PQclear(r);
-    if (!__atomic_load_n(&dummy_ready, __ATOMIC_ACQUIRE)) {
-      char h[crypto_pwhash_STRBYTES];
-      if (chirp_password_hash("chirp-dummy-password", 0, h) == 0) {
-        memcpy(dummy, h, sizeof h);
-        __atomic_store_n(&dummy_ready, 1, __ATOMIC_RELEASE);
-      }
-    }
-    if (__atomic_load_n(&dummy_ready, __ATOMIC_ACQUIRE) &&
-        crypto_pwhash_str_verify(dummy, password, strlen(password)) == 0)
+    pthread_once(&dummy_once, dummy_make);
+    if (dummy_ready && crypto_pwhash_str_verify(dummy_hash, password, strlen(password)) == 0)
       chirp_warn("login: a password matched the dummy hash");
     return CHIRP_EUNAUTHORIZED;
   }
@@ -178,6 +183,110 @@ int chirp_account_update(PGconn *pg, int64_t id, const char *display_name, const
   rc = strcmp(PQcmdTuples(r), "1") == 0 ? 0 : CHIRP_ENOTFOUND;
   PQclear(r);
   return rc;
+}
+
+int chirp_account_list(PGconn *pg, int64_t before, int limit, json_t **items, int64_t *next) {
+  char b[24], l[24];
+  snprintf(b, sizeof b, "%lld", (long long)(before > 0 ? before : INT64_MAX));
+  snprintf(l, sizeof l, "%d", limit + 1); /* one more row tells whether a next page exists */
+  const char *p[] = {b, l};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT " ACCOUNT_COLS " FROM accounts WHERE id < $1 AND deleted_at IS NULL "
+                         "ORDER BY id DESC LIMIT $2",
+                         2, p, &r);
+  if (rc) return rc;
+  int rows = PQntuples(r), shown = rows > limit ? limit : rows;
+  json_t *arr = json_array();
+  *next = 0;
+  for (int i = 0; arr && i < shown; i++) {
+    chirp_account a;
+    if (row_to_account(r, i, &a) != 0) {
+      json_decref(arr);
+      arr = NULL;
+      break;
+    }
+    json_array_append_new(arr, chirp_account_to_json(&a, 0));
+    if (i == shown - 1 && rows > limit) *next = a.id;
+    chirp_account_cleanup(&a);
+  }
+  PQclear(r);
+  if (!arr) return CHIRP_ENOMEM;
+  *items = arr;
+  return 0;
+}
+
+void chirp_session_hashes_free(char **hashes, size_t n) {
+  for (size_t i = 0; hashes && i < n; i++) free(hashes[i]);
+  free(hashes);
+}
+
+int chirp_account_mark_deleted(PGconn *pg, int64_t id, int64_t at_ms, char ***hashes, size_t *n) {
+  char idbuf[CHIRP_ID_STRSZ], at[24];
+  snprintf(at, sizeof at, "%lld", (long long)at_ms);
+  const char *p[] = {chirp_id_format(id, idbuf), at};
+  *hashes = NULL;
+  *n = 0;
+  /* The row stays (the username stays reserved, events in flight find
+     their actor deleted); what identifies the person goes. */
+  int rc = chirp_pg_exec(pg,
+                         "UPDATE accounts SET deleted_at = to_timestamp($2::bigint / 1000.0), "
+                         "email = '', password_hash = '', display_name = '', bio = '', "
+                         "avatar_url = '' WHERE id = $1 AND deleted_at IS NULL",
+                         2, p, NULL);
+  if (rc) return rc;
+  PGresult *r;
+  rc = chirp_pg_exec(pg, "DELETE FROM sessions WHERE account_id = $1 RETURNING token_hash", 1, p,
+                     &r);
+  if (rc) return rc;
+  size_t rows = (size_t)PQntuples(r);
+  char **out = calloc(rows ? rows : 1, sizeof *out);
+  for (size_t i = 0; out && i < rows; i++)
+    if (!(out[i] = strdup(PQgetvalue(r, (int)i, 0)))) {
+      chirp_session_hashes_free(out, i);
+      out = NULL;
+    }
+  PQclear(r);
+  if (!out) return CHIRP_ENOMEM;
+  *hashes = out;
+  *n = rows;
+  return 0;
+}
+
+int chirp_account_password_check(PGconn *pg, int64_t id, const char *password) {
+  char idbuf[CHIRP_ID_STRSZ];
+  const char *p[] = {chirp_id_format(id, idbuf)};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT password_hash FROM accounts WHERE id = $1 AND deleted_at IS NULL "
+                         "FOR UPDATE",
+                         1, p, &r);
+  if (rc) return rc;
+  if (PQntuples(r) != 1) {
+    PQclear(r);
+    return CHIRP_ENOTFOUND;
+  }
+  rc = !password || crypto_pwhash_str_verify(PQgetvalue(r, 0, 0), password, strlen(password)) == 0
+           ? 0
+           : CHIRP_EUNAUTHORIZED;
+  PQclear(r);
+  return rc;
+}
+
+int chirp_account_forget_sessions(redisContext *r, int64_t id, char *const *hashes, size_t n) {
+  if (!r) return CHIRP_EUNAVAILABLE;
+  char key[CHIRP_KEY_BUFSZ];
+  int bad = 0;
+  /* One pipelined round trip: every session entry and the account. */
+  for (size_t i = 0; i < n; i++) redisAppendCommand(r, "DEL %s", chirp_key_session(key, hashes[i]));
+  redisAppendCommand(r, "DEL %s", chirp_key_account(key, id));
+  for (size_t i = 0; i <= n; i++) {
+    redisReply *rep = NULL;
+    if (redisGetReply(r, (void **)&rep) != REDIS_OK) return CHIRP_EUNAVAILABLE;
+    bad |= !rep || rep->type == REDIS_REPLY_ERROR;
+    freeReplyObject(rep);
+  }
+  return bad ? CHIRP_EUNAVAILABLE : 0;
 }
 
 void chirp_account_cache_forget(redisContext *r, int64_t id) {

@@ -17,7 +17,9 @@ static const char *const persist_keys[] = {"tweet.*", "account.*", "comment.*", 
 static const char *const fanout_keys[] = {"tweet.created", "tweet.deleted", "follow.*",
                                           "fanout.*", NULL};
 
-static const char *const likes_keys[] = {"like.*", NULL};
+/* account.deleted: the likes role takes a deleted account's likes away,
+   pending ones included (chirp_account_purge.h). */
+static const char *const likes_keys[] = {"like.*", "account.deleted", NULL};
 static const char *const notify_keys[] = {"follow.added", "comment.created", "tweet.created", NULL};
 
 static const chirp_amqp_role roles[] = {

@@ -66,7 +66,11 @@ int chirp_comment_store_put(PGconn *pg, const chirp_comment *c, int *delta, int 
       "WITH up AS (INSERT INTO comments (id, tweet_id, author_id, text, created_at, edited_at, "
       "                                  deleted_at, prev_live) "
       "  VALUES ($1, $2, $3, $4, to_timestamp($5::bigint / 1000.0), "
-      "          to_timestamp($6::bigint / 1000.0), to_timestamp($7::bigint / 1000.0), false) "
+      "          to_timestamp($6::bigint / 1000.0), "
+      /* A comment still in flight when its author was deleted is stored
+         deleted: the author's purge may have run already. */
+      "          coalesce(to_timestamp($7::bigint / 1000.0), "
+      "                   (SELECT deleted_at FROM accounts WHERE id = $3)), false) "
       "  ON CONFLICT (id) DO UPDATE SET "
       "    prev_live = comments.deleted_at IS NULL, "
       "    text = CASE WHEN EXCLUDED.edited_at > coalesce(comments.edited_at, '-infinity') "

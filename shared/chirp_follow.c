@@ -31,6 +31,17 @@ int chirp_follow_apply(PGconn *pg, int64_t follower, int64_t followee, int activ
   const char *p[] = {a, b, active ? "t" : "f", ev, at};
   PGresult *r;
   *changed = 0;
+  /* A follow that was in flight when one side was deleted changes nothing:
+     the deletion's purge may already have run (docs/decisions.md). */
+  if (active) {
+    int rc = chirp_pg_exec(pg,
+                           "SELECT 1 FROM accounts WHERE id IN ($1, $2) AND deleted_at IS NOT NULL",
+                           2, p, &r);
+    if (rc) return rc;
+    int gone = PQntuples(r) > 0;
+    PQclear(r);
+    if (gone) return 0;
+  }
   /* First sight of the pair: the row is the new state ("none" counts as not
      following). */
   int rc = chirp_pg_exec(pg,
@@ -92,7 +103,8 @@ int chirp_follow_list(PGconn *pg, int64_t id, int followers, int64_t before, int
   /* The other side of the pair is the account listed. */
   snprintf(sql, sizeof sql,
            "SELECT %s, f.event_id FROM follows f JOIN accounts ON accounts.id = f.%s "
-           "WHERE f.%s = $1 AND f.active AND f.event_id < $2 ORDER BY f.event_id DESC LIMIT $3",
+           "WHERE f.%s = $1 AND f.active AND f.event_id < $2 AND accounts.deleted_at IS NULL "
+           "ORDER BY f.event_id DESC LIMIT $3",
            chirp_account_columns, followers ? "follower_id" : "followee_id",
            followers ? "followee_id" : "follower_id");
   PGresult *r;

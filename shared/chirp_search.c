@@ -102,7 +102,8 @@ int chirp_search_accounts(PGconn *pg, const char *q, int offset, int limit, json
   snprintf(sql, sizeof sql,
            "WITH m AS MATERIALIZED (SELECT id FROM accounts WHERE lower(username) LIKE lower($1) "
            "  UNION SELECT id FROM accounts WHERE lower(display_name) LIKE lower($1)) "
-           "SELECT %s FROM accounts JOIN m USING (id) ORDER BY lower(username) OFFSET $2 LIMIT $3",
+           "SELECT %s FROM accounts JOIN m USING (id) WHERE deleted_at IS NULL "
+           "ORDER BY lower(username) OFFSET $2 LIMIT $3",
            chirp_account_columns);
   PGresult *r;
   int rc = chirp_pg_exec(pg, sql, 3, p, &r);

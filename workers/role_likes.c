@@ -19,12 +19,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chirp_account_purge.h"
 #include "chirp_amqp.h"
 #include "chirp_error.h"
 #include "chirp_event.h"
 #include "chirp_like.h"
 #include "chirp_log.h"
 #include "chirp_notify.h"
+#include "chirp_pg.h"
 #include "chirp_time.h"
 #include "like_batch.h"
 #include "worker.h"
@@ -36,6 +38,65 @@
 #define GATHER_MS 500
 
 
+/* account.deleted: the account's stored likes end (chirp_account_purge_likes)
+   and its likes still pending here are dropped — they would otherwise be
+   flushed after the purge and count again.  The liker sets lose the
+   account (as a change newer than any of its likes), then everything is
+   acked.  If PostgreSQL fails the message goes back to the broker and
+   nothing here changed. */
+static void purge_account(amqp_connection_state_t conn, lb_batcher *b, const chirp_event *ev,
+                          uint64_t tag, wk_ctx *ctx) {
+  int64_t user = ev->actor_id, *tweets = NULL;
+  size_t n = 0;
+  int rc = wk_ensure_pg(ctx) ? CHIRP_EUNAVAILABLE : chirp_pg_begin(ctx->pg);
+  if (!rc) rc = chirp_account_purge_likes(ctx->pg, user, ev->event_id, ev->occurred_ms, &tweets, &n);
+  if (!rc) rc = chirp_pg_commit(ctx->pg);
+  if (rc) {
+    if (ctx->pg) chirp_pg_rollback(ctx->pg);
+    free(tweets);
+    chirp_warn("account %lld: likes purge failed (%s); back to the broker", (long long)user,
+               chirp_strerror(rc));
+    sleep(1);
+    amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, tag, 0, 1);
+    return;
+  }
+  size_t dropped = 0;
+  for (size_t i = 0; i < b->n; i++) {
+    lb_tweet *t = &b->tweets[i];
+    size_t keep = 0;
+    for (size_t k = 0; k < t->n; k++) {
+      if (t->likes[k].user != user) {
+        t->likes[keep++] = t->likes[k];
+        continue;
+      }
+      amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, t->likes[k].tag, 0);
+      free(t->likes[k].body);
+      dropped++;
+      int64_t *grown = realloc(tweets, (n + 1) * sizeof *tweets);
+      if (grown) (tweets = grown)[n++] = t->tweet;
+    }
+    b->pending -= t->n - keep;
+    t->n = keep;
+  }
+  for (size_t i = 0; i < b->n;) { /* tweets left without likes go */
+    if (b->tweets[i].n) {
+      i++;
+      continue;
+    }
+    lb_tweet t;
+    lb_take(b, i, &t);
+    lb_tweet_free(&t);
+  }
+  wk_ensure_redis(ctx);
+  int off = 0;
+  for (size_t i = 0; ctx->redis && i < n; i++)
+    (void)chirp_like_replay(ctx->redis, tweets[i], &user, &off, &ev->event_id, 1);
+  free(tweets);
+  amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, tag, 0);
+  chirp_info("account %lld deleted: %zu stored and %zu pending likes taken away", (long long)user,
+             n - dropped, dropped);
+}
+
 /* Reads one delivery into the batcher, or rejects it (dead letter). */
 static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
                          wk_ctx *ctx) {
@@ -44,6 +105,11 @@ static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp
   int64_t tweet = 0, author = 0;
   int ok = chirp_event_decode(env->message.body.bytes, env->message.body.len, &ev, why,
                               sizeof why) == 0;
+  if (ok && strcmp(ev.type, "account.deleted") == 0) {
+    purge_account(conn, b, &ev, env->delivery_tag, ctx);
+    chirp_event_cleanup(&ev);
+    return;
+  }
   if (ok) {
     int like = strcmp(ev.type, "like.added") == 0, unlike = strcmp(ev.type, "like.removed") == 0;
     if ((!like && !unlike) || chirp_json_get_id(ev.payload, "tweet_id", &tweet) ||

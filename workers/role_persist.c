@@ -1,12 +1,14 @@
 /*
  * role_persist.c — the persist role: tweets (with their polls), comments
  * and poll votes into PostgreSQL, the source of truth, then the settled
- * state into the Redis cache.
+ * state into the Redis cache; and the purge of a deleted account
+ * (chirp_account_purge.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_account_purge.h"
 #include "chirp_comment.h"
 #include "chirp_error.h"
 #include "chirp_keys.h"
@@ -17,7 +19,8 @@
 #include "chirp_tweet.h"
 #include "worker.h"
 
-enum persist_kind { P_TWEET_CREATED, P_TWEET_EDITED, P_TWEET_DELETED, P_COMMENT, P_VOTE };
+enum persist_kind { P_TWEET_CREATED, P_TWEET_EDITED, P_TWEET_DELETED, P_COMMENT, P_VOTE,
+                    P_ACCOUNT_DELETED };
 
 struct persist_state {
   enum persist_kind kind;
@@ -31,6 +34,8 @@ struct persist_state {
   int choices[8];
   size_t nchoices;
   int vote_applied;
+  int64_t account_id, deleted_ms; /* account.deleted */
+  chirp_purge purge;              /* what its purge changed, for Redis */
 };
 
 static void persist_free(void *arg) {
@@ -38,6 +43,7 @@ static void persist_free(void *arg) {
   if (!s) return;
   chirp_tweet_cleanup(&s->tweet);
   chirp_comment_cleanup(&s->comment);
+  chirp_purge_cleanup(&s->purge);
   free(s->previous_text);
   free(s);
 }
@@ -96,6 +102,15 @@ static int decode_vote(const chirp_event *ev, struct persist_state *s, char *why
   return 0;
 }
 
+static int decode_account_deleted(const chirp_event *ev, struct persist_state *s, char *why,
+                                  size_t n) {
+  if (chirp_json_get_id(ev->payload, "account_id", &s->account_id) ||
+      chirp_json_get_time(ev->payload, "deleted_at", &s->deleted_ms) || s->deleted_ms <= 0)
+    return bad(why, n, "account.deleted without account_id or deleted_at");
+  if (s->account_id != ev->actor_id) return bad(why, n, "actor is not the deleted account");
+  return 0;
+}
+
 static int persist_decode(const chirp_event *ev, void **state, char *why, size_t n) {
   struct persist_state *s = calloc(1, sizeof *s);
   if (!s) return CHIRP_ENOMEM;
@@ -111,6 +126,9 @@ static int persist_decode(const chirp_event *ev, void **state, char *why, size_t
   } else if (strcmp(ev->type, "poll.voted") == 0) {
     s->kind = P_VOTE;
     rc = decode_vote(ev, s, why, n);
+  } else if (strcmp(ev->type, "account.deleted") == 0) {
+    s->kind = P_ACCOUNT_DELETED;
+    rc = decode_account_deleted(ev, s, why, n);
   } else {
     rc = CHIRP_ENOTFOUND;
   }
@@ -161,6 +179,10 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
     case P_VOTE:
       return chirp_poll_store_vote(ctx->pg, s->poll_id, s->voter, s->choices, s->nchoices,
                                    ev->event_id, ev->occurred_ms, &s->vote_applied);
+    case P_ACCOUNT_DELETED:
+      /* A batch retried message by message applies it again: start clean. */
+      chirp_purge_cleanup(&s->purge);
+      return chirp_account_purge(ctx->pg, s->account_id, ev->event_id, s->deleted_ms, &s->purge);
   }
   return CHIRP_EINTERNAL;
 }
@@ -168,7 +190,8 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
 static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
   (void)ev;
-  if (!ctx->redis || s->foreign) return 0;
+  if (s->foreign) return 0;
+  if (!ctx->redis) return s->kind == P_ACCOUNT_DELETED ? CHIRP_EUNAVAILABLE : 0;
   int rc = 0;
   char key[CHIRP_KEY_BUFSZ];
   switch (s->kind) {
@@ -193,6 +216,12 @@ static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
     case P_VOTE:
       if (s->vote_applied)
         rc = chirp_poll_replay(ctx->redis, s->poll_id, s->voter, s->choices, s->nchoices);
+      break;
+    case P_ACCOUNT_DELETED:
+      /* Not best effort: the token must stop working and the counts must
+         settle, so a Redis failure waits and retries (it is idempotent). */
+      rc = chirp_account_purge_cache(ctx->redis, &s->purge, ctx->cfg->cache_ttl_s);
+      if (rc == CHIRP_EUNAVAILABLE) return rc;
       break;
   }
   /* Best effort: readers fall back to PostgreSQL and refill the cache. */

@@ -57,6 +57,7 @@ int chirp_password_hash(const char *password, int min, char *hash);
 int chirp_account_create(PGconn *pg, chirp_idgen *ids, const char *username, const char *email,
                          const char *password, int pwhash_min, chirp_account *out,
                          const char **field);
+/* A live account (CHIRP_ENOTFOUND for a deleted one). */
 int chirp_account_get(PGconn *pg, int64_t id, chirp_account *out);
 int chirp_account_get_by_username(PGconn *pg, const char *username, chirp_account *out);
 /* Checks login (username or e-mail) and password; CHIRP_EUNAUTHORIZED for
@@ -66,6 +67,25 @@ int chirp_account_authenticate(PGconn *pg, const char *login, const char *passwo
 /* Sets the non-NULL fields. */
 int chirp_account_update(PGconn *pg, int64_t id, const char *display_name, const char *bio,
                          const char *avatar_url);
+/* Live accounts, newest first, ids below before (0: from the newest):
+   *items a new JSON array of public accounts, *next the cursor id for the
+   next page or 0. */
+int chirp_account_list(PGconn *pg, int64_t before, int limit, json_t **items, int64_t *next);
+
+/* Checks the password of live account id (NULL: no check) and locks its
+   row for the caller's open transaction: 0, CHIRP_EUNAUTHORIZED (wrong
+   password) or CHIRP_ENOTFOUND (no such live account). */
+int chirp_account_password_check(PGconn *pg, int64_t id, const char *password);
+/* Deletes account id (idempotent): sets deleted_at to at_ms, scrubs its
+   personal fields, deletes its sessions.  *hashes is a new array of the
+   deleted sessions' token hashes (chirp_session_hashes_free), *n of them,
+   for chirp_account_forget_sessions.  Meant to run in a transaction. */
+int chirp_account_mark_deleted(PGconn *pg, int64_t id, int64_t at_ms, char ***hashes, size_t *n);
+void chirp_session_hashes_free(char **hashes, size_t n);
+/* Drops the Redis entries of those sessions and the cached account, in
+   one round trip.  CHIRP_EUNAVAILABLE when Redis is down (r NULL). */
+int chirp_account_forget_sessions(redisContext *r, int64_t id, char *const *hashes, size_t n);
+
 /* Seconds a cached account lives: short, because its counts move with
    every follow, and a reader refilling from a row read just before a
    follow committed would otherwise keep the old count for long. */

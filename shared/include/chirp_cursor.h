@@ -18,5 +18,8 @@
 char *chirp_cursor_encode(const char *kind, int64_t id, char *buf);
 /* 0, or CHIRP_EMALFORMED for anything not made by encode with this kind. */
 int chirp_cursor_decode(const char *s, const char *kind, int64_t *id);
+/* The same for len bytes at s, which may hold any byte (a NUL included):
+   anything outside the base64url alphabet is CHIRP_EMALFORMED. */
+int chirp_cursor_decode_len(const char *s, size_t len, const char *kind, int64_t *id);
 
 #endif

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
 """End-to-end: accounts and sessions (sign up, log in, status, log out,
-profiles, PATCH /accounts/me) against a real gateway on the test stack."""
+profiles, PATCH /accounts/me, the account list and account search, and
+cursors on every list) against a real gateway on the test stack.  Deleting
+an account: test_account_delete.py."""
 
 import json
+import re
 import os
 import sys
 
@@ -466,6 +469,181 @@ class UpdateMe(h.StackTestCase):
         self.assertError(self.http.patch(API + "/accounts/me", raw=b'{"bio": "x"}',
                                          token=self.token, content_type="text/plain"),
                          415, "unsupported_media_type")
+
+
+def list_items(tc, r):
+    """Asserts a list answer (200, items, next_cursor, Link iff a next
+    page) and returns (items, next_cursor)."""
+    tc.assertStatus(r, 200)
+    tc.assertEqual(set(r.json), {"items", "next_cursor"}, r)
+    nxt = r.json["next_cursor"]
+    if nxt is None:
+        tc.assertIsNone(r.header("Link"), "no Link header on the last page: %r" % r)
+    else:
+        tc.assertIsInstance(nxt, str)
+        tc.assertRegex(r.header("Link") or "", r'^<[^>]+cursor=%s>; rel="next"$' % re.escape(nxt))
+    return r.json["items"], nxt
+
+
+class AccountList(h.StackTestCase):
+    """GET /accounts: every live account, newest first, paged."""
+    WORKERS = 0
+
+    def test_newest_first_paged_by_cursor(self):
+        made = [h.sign_up(self.http, "ls")[1] for _ in range(5)]
+        seen, cursor = [], None
+        for _ in range(3):
+            query = {"limit": 2}
+            if cursor:
+                query["cursor"] = cursor
+            items, cursor = list_items(self, self.http.get(API + "/accounts", query=query))
+            self.assertLessEqual(len(items), 2)
+            seen += items
+        # Nobody else signs up meanwhile: the five are the newest, in order.
+        self.assertEqual([a["id"] for a in seen[:5]], [a["id"] for a in reversed(made)])
+        for a in seen:
+            self.assertKeys(a, PUBLIC_KEYS, forbidden={"email"})
+        ids = [int(a["id"]) for a in seen]
+        self.assertEqual(ids, sorted(ids, reverse=True), "newest first, no repeats")
+        self.assertEqual(len(set(ids)), len(ids))
+
+    def test_walk_to_the_last_page(self):
+        live = h.sql_int("SELECT count(*) FROM accounts WHERE deleted_at IS NULL")
+        if live > 20000:
+            self.skipTest("too many accounts on this stack to walk")
+        total, cursor, pages = 0, None, 0
+        while True:
+            query = {"limit": 100}
+            if cursor:
+                query["cursor"] = cursor
+            items, cursor = list_items(self, self.http.get(API + "/accounts", query=query))
+            total += len(items)
+            pages += 1
+            if cursor is None:
+                break
+        self.assertGreaterEqual(total, live)
+
+    def test_limit_default_cap_and_errors(self):
+        for _ in range(3):
+            h.sign_up(self.http, "lc")
+        if h.sql_int("SELECT count(*) FROM accounts WHERE deleted_at IS NULL") > 100:
+            self.assertEqual(len(self.http.get(API + "/accounts").json["items"]), 20)
+            r = self.http.get(API + "/accounts", query={"limit": 1000})
+            self.assertEqual(len(list_items(self, r)[0]), 100, "limit capped at 100")
+        for bad in ("0", "-1", "abc", "1.5", ""):
+            with self.subTest(limit=bad):
+                self.assertError(self.http.get(API + "/accounts?limit=" + bad), 422,
+                                 "invalid_field", "limit")
+        for bad in ("abc", "%00", "bm90OmFjY291bnRz"):
+            with self.subTest(cursor=bad):
+                self.assertError(self.http.get(API + "/accounts?cursor=" + bad), 400,
+                                 "invalid_cursor", "cursor")
+
+
+class AccountSearch(h.StackTestCase):
+    """GET /accounts/search?q=: the answers of /search?type=accounts."""
+    WORKERS = 0
+
+    def walk(self, path, query):
+        pages, cursor = [], None
+        for _ in range(50):
+            q = dict(query)
+            if cursor:
+                q["cursor"] = cursor
+            r = self.http.get(path, query=q)
+            items, cursor = list_items(self, r)
+            pages.append((items, r.header("Link")))
+            if cursor is None:
+                return pages
+        self.fail("more than 50 pages")
+
+    def test_same_answers_as_search_type_accounts(self):
+        prefix = h.unique("srch")[:12]
+        made = []
+        for i in range(5):
+            name = "%s_%d" % (prefix, i)
+            r = self.http.post(API + "/accounts", {"username": name, "email": name + "@example.com",
+                                                   "password": "correct horse 1"})
+            self.assertStatus(r, 201)
+            made.append(r.json)
+        # One more that matches by display name only.
+        tok, other = h.sign_up(self.http, "dn")
+        self.assertStatus(self.http.patch(API + "/accounts/me", {"display_name": prefix.upper()},
+                                          token=tok), 200)
+        ours = self.walk(API + "/accounts/search", {"q": prefix, "limit": 2})
+        theirs = self.walk(API + "/search", {"q": prefix, "type": "accounts", "limit": 2})
+        self.assertEqual([p[0] for p in ours], [p[0] for p in theirs])
+        found = [a["id"] for p in ours for a in p[0]]
+        self.assertEqual(sorted(found), sorted([m["account"]["id"] for m in made] + [other["id"]]))
+        for items, link in ours[:-1]:
+            self.assertTrue(link.startswith("<%s/accounts/search?q=" % API), link)
+            self.assertNotIn("type=", link)
+        for a in ours[0][0]:
+            self.assertKeys(a, PUBLIC_KEYS, forbidden={"email"})
+
+    def test_not_taken_for_an_account_id(self):
+        # "/accounts/search" is its own route, not "/accounts/{id}" with id
+        # "search" (which would be a 404).
+        self.assertError(self.http.get(API + "/accounts/search"), 422, "empty", "q")
+        self.assertError(self.http.get(API + "/accounts/search?q="), 422, "empty", "q")
+        self.assertError(self.http.get(API + "/accounts/search?q=%20%20"), 422, "empty", "q")
+        r = self.http.get(API + "/accounts/search", query={"q": "nobody_has_this_name_zz"})
+        self.assertEqual(list_items(self, r), ([], None))
+        self.assertError(self.http.get(API + "/accounts/search?q=a&limit=0"), 422, "invalid_field",
+                         "limit")
+        self.assertError(self.http.get(API + "/accounts/search?q=a&cursor=%00"), 400,
+                         "invalid_cursor", "cursor")
+        # The other account routes still take their ids.
+        tok, a = h.sign_up(self.http, "rt")
+        self.assertStatus(self.http.get(API + "/accounts/%s" % a["id"]), 200)
+        self.assertStatus(self.http.get(API + "/accounts/@%s" % a["username"]), 200)
+
+
+class Cursors(h.StackTestCase):
+    """A cursor with bytes outside the cursor alphabet is 400 on every list
+    (regression: /feed and /accounts/{id}/tweets, among others, answered
+    the first page for cursor=%00 or cursor=abc%ff)."""
+    WORKERS = 0
+
+    BAD = ("%00", "abc%ff", "%ff", "ZmVlZDox%00", "%00ZmVlZDox", "ZmVl%0AZDox", "ZmVlZDox%",
+           "ZmVlZDox%zz", "a" * 200, "Zm9vOjE")
+
+    def lists(self):
+        tok, a = h.sign_up(self.http, "cur")
+        t = h.post_tweet(self.http, tok, "cursor #cursortag")
+        acct, tweet = a["id"], t["id"]
+        return tok, [
+            "/accounts", "/accounts/search?q=cur", "/accounts/%s/tweets" % acct,
+            "/accounts/%s/followers" % acct, "/accounts/%s/following" % acct,
+            "/accounts/%s/likes" % acct, "/feed", "/tweets/%s/likes" % tweet,
+            "/tweets/%s/comments" % tweet, "/notifications", "/search?q=cursor",
+            "/search?q=cur&type=accounts", "/search?q=cur&type=hashtags",
+            "/hashtags/cursortag/tweets", "/trending/liked"]
+
+    def test_bad_cursor_bytes_are_400_on_every_list(self):
+        tok, paths = self.lists()
+        for path in paths:
+            sep = "&" if "?" in path else "?"
+            for bad in self.BAD:
+                with self.subTest(path=path, cursor=bad):
+                    r = self.http.get(API + path + sep + "cursor=" + bad, token=tok)
+                    self.assertError(r, 400, "invalid_cursor", "cursor")
+            with self.subTest(path=path, cursor=""):
+                self.assertStatus(self.http.get(API + path + sep + "cursor=", token=tok), 200)
+
+    def test_a_good_cursor_still_pages(self):
+        h.sign_up(self.http, "cg")
+        h.sign_up(self.http, "cg")
+        r = self.http.get(API + "/accounts", query={"limit": 1})
+        items, cursor = list_items(self, r)
+        self.assertIsNotNone(cursor)
+        r2 = self.http.get(API + "/accounts", query={"limit": 1, "cursor": cursor})
+        items2, _ = list_items(self, r2)
+        self.assertLess(int(items2[0]["id"]), int(items[0]["id"]))
+        # The same cursor percent-encoded byte for byte is the same cursor.
+        enc = "".join("%%%02X" % ord(c) for c in cursor)
+        r3 = self.http.get(API + "/accounts?limit=1&cursor=" + enc)
+        self.assertEqual(list_items(self, r3)[0], items2)
 
 
 if __name__ == "__main__":

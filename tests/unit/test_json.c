@@ -110,6 +110,20 @@ int main(void) {
   CHECK_INT_EQ(chirp_cursor_decode("!!!", "ut", &id), CHIRP_EMALFORMED);
   CHECK_INT_EQ(chirp_cursor_decode("dXQ6", "ut", &id), CHIRP_EMALFORMED); /* "ut:" */
   CHECK_INT_EQ(chirp_cursor_decode("", "ut", &id), CHIRP_EMALFORMED);
+  /* Every byte counts: a NUL or a byte outside base64url never shortens a
+     cursor into a valid one. */
+  size_t cl = strlen(cur);
+  char with[CHIRP_CURSOR_BUFSZ + 2];
+  memcpy(with, cur, cl);
+  with[cl] = '\0';
+  with[cl + 1] = 'A';
+  CHECK_INT_EQ(chirp_cursor_decode_len(cur, cl, "ut", &id), 0);
+  CHECK_INT_EQ(chirp_cursor_decode_len(with, cl + 1, "ut", &id), CHIRP_EMALFORMED);
+  CHECK_INT_EQ(chirp_cursor_decode_len(with, cl + 2, "ut", &id), CHIRP_EMALFORMED);
+  CHECK_INT_EQ(chirp_cursor_decode_len("\0", 1, "ut", &id), CHIRP_EMALFORMED);
+  CHECK_INT_EQ(chirp_cursor_decode_len("dXQ6MQ\xff", 7, "ut", &id), CHIRP_EMALFORMED);
+  CHECK_INT_EQ(chirp_cursor_decode_len("dXQ6MQ", 6, "ut", &id), 0); /* "ut:1" */
+  CHECK_INT_EQ(chirp_cursor_decode_len("dXQ6MQ ", 7, "ut", &id), CHIRP_EMALFORMED);
 
   /* The error table agrees with the contract. */
   CHECK_INT_EQ(chirp_err_status(CHIRP_EINVAL), 422);
