@@ -13,9 +13,14 @@ void h_healthz(gw_req *req, gw_reply *rep) {
   gw_reply_json(rep, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Each check is "up" or "down" ("blocked" for a broker that stopped
+   reading from us under an alarm); a failing check has its reason under
+   "reasons". */
 void h_readyz(gw_req *req, gw_reply *rep) {
   (void)req;
-  int redis_up = 0, pg_up = 0, amqp_up = gw_publisher_connected(gw.pub);
+  char why[128] = "";
+  int redis_up = 0, pg_up = 0, amqp_up = gw_publisher_ready(gw.pub, why, sizeof why);
+  int amqp_connected = gw_publisher_connected(gw.pub);
   redisContext *r = gw_redis();
   if (r) {
     redisReply *rr = redisCommand(r, "PING");
@@ -25,10 +30,18 @@ void h_readyz(gw_req *req, gw_reply *rep) {
   PGconn *pg = gw_pg();
   if (pg) pg_up = chirp_pg_exec(pg, "SELECT 1", 0, NULL, NULL) == 0;
   int ready = redis_up && pg_up && amqp_up;
-  gw_reply_json(rep, ready ? 200 : 503,
-                json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unavailable",
-                          "checks", "redis", redis_up ? "up" : "down", "postgres",
-                          pg_up ? "up" : "down", "rabbitmq", amqp_up ? "up" : "down"));
+  json_t *body = json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unavailable",
+                           "checks", "redis", redis_up ? "up" : "down", "postgres",
+                           pg_up ? "up" : "down", "rabbitmq",
+                           amqp_up ? "up" : amqp_connected ? "blocked" : "down");
+  if (body && !ready) {
+    json_t *reasons = json_object();
+    if (!redis_up) json_object_set_new(reasons, "redis", json_string("unreachable"));
+    if (!pg_up) json_object_set_new(reasons, "postgres", json_string("unreachable"));
+    if (!amqp_up) json_object_set_new(reasons, "rabbitmq", json_string(why));
+    json_object_set_new(body, "reasons", reasons);
+  }
+  gw_reply_json(rep, ready ? 200 : 503, body);
 }
 
 /* A worker counter kept in Redis under chirp:m:<name>, 0 when absent. */
@@ -55,8 +68,13 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "# TYPE chirp_amqp_confirmed_total counter\nchirp_amqp_confirmed_total %llu\n"
              "# TYPE chirp_amqp_failed_total counter\nchirp_amqp_failed_total %llu\n"
              "# TYPE chirp_amqp_connects_total counter\nchirp_amqp_connects_total %llu\n"
-             "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n",
-             ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub));
+             "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n"
+             "# HELP chirp_amqp_blocked 1 while the broker blocks this gateway's publishing "
+             "(a memory or disk alarm) or a write to it is stuck.\n"
+             "# TYPE chirp_amqp_blocked gauge\nchirp_amqp_blocked %d\n"
+             "# TYPE chirp_amqp_blocked_total counter\nchirp_amqp_blocked_total %llu\n",
+             ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub),
+             ps.blocked, ps.blocked_total);
   gw_appendf(&buf, &len, &cap,
              "# HELP chirp_cache_requests_total Tweet reads by where they were answered from.\n"
              "# TYPE chirp_cache_requests_total counter\n"

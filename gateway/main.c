@@ -40,7 +40,7 @@ static void *heartbeat_main(void *arg) {
     pthread_mutex_unlock(&beat_mu);
     if (!r && chirp_redis_connect(gw.cfg.redis_url, 1000, &r) != 0) r = NULL;
     if (r && chirp_registry_beat(r, instance, "gateway", address, gw.started_ms,
-                                 gw_publisher_connected(gw.pub) ? "ok" : "broker_down") != 0) {
+                                 gw_publisher_ready(gw.pub, NULL, 0) ? "ok" : "broker_down") != 0) {
       redisFree(r);
       r = NULL;
     }

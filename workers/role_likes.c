@@ -36,8 +36,10 @@
 #define GATHER_MS 500
 
 
-/* Reads one delivery into the batcher, or rejects it (dead letter). */
-static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
+/* Reads one delivery into the batcher, or rejects it (dead letter).
+   Returns -1 when acking or nacking the rejected delivery failed (the
+   connection is broken: the caller reconnects), else 0. */
+static int take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
                          wk_ctx *ctx) {
   chirp_event ev;
   char why[160] = "";
@@ -69,18 +71,41 @@ static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp
     char key[64];
     snprintf(key, sizeof key, "%.*s", (int)env->routing_key.len, (char *)env->routing_key.bytes);
     chirp_error("dead-lettering delivery %llu: %s", (unsigned long long)env->delivery_tag, why);
+    int st;
     if (wk_dead_letter(ctx, "likes", env->message.body.bytes, env->message.body.len, key, why) == 0)
-      amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0);
+      st = amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0);
     else
-      amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
+      st = amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
+    if (st != AMQP_STATUS_OK) {
+      chirp_warn("amqp ack/nack of delivery %llu: %s", (unsigned long long)env->delivery_tag,
+                 amqp_error_string2(st));
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Acks (or, with nack set, rejects to the dead letters) one delivery;
+   sets *broken when the connection failed. */
+static void settle_one(amqp_connection_state_t conn, uint64_t tag, int nack, int *broken) {
+  if (*broken) return; /* the broker redelivers whatever was not settled */
+  int st = nack ? amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, tag, 0, 0)
+                : amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, tag, 0);
+  if (st != AMQP_STATUS_OK) {
+    chirp_warn("amqp %s of delivery %llu: %s", nack ? "nack" : "ack", (unsigned long long)tag,
+               amqp_error_string2(st));
+    *broken = 1;
   }
 }
 
 /* Flushes one tweet's likes.  Returns 0 (acked, or dead-lettered after
    CHIRP_MAX_RETRIES failed flushes, with the reason), CHIRP_EUNAVAILABLE
    when PostgreSQL is down, CHIRP_EINTERNAL when this flush failed and the
-   likes should wait for another try (t is then left to the caller). */
-static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
+   likes should wait for another try (t is then left to the caller).  Sets
+   *broken when an ack failed: the connection must be remade (the likes
+   come again and the statement keeps each user's newest state, so the
+   redelivery changes nothing). */
+static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t, int *broken) {
   chirp_like_change *c = malloc(t->n * sizeof *c);
   if (!c) return CHIRP_EUNAVAILABLE;
   for (size_t i = 0; i < t->n; i++)
@@ -109,11 +134,9 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
                 (long long)t->tweet, t->n, tries, ctx->cfg->max_retries);
     for (size_t i = 0; i < t->n; i++) {
       const lb_like *l = &t->likes[i];
-      if (l->body && wk_dead_letter(ctx, "likes", l->body, l->len,
-                                    l->active ? "like.added" : "like.removed", why) == 0)
-        amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, l->tag, 0);
-      else
-        amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, l->tag, 0, 0);
+      int dead = l->body && wk_dead_letter(ctx, "likes", l->body, l->len,
+                                           l->active ? "like.added" : "like.removed", why) == 0;
+      settle_one(conn, l->tag, !dead, broken);
     }
     wk_metric(ctx, "events:likes:failed", (long long)t->n);
     return 0;
@@ -140,7 +163,7 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
   }
   chirp_debug("tweet %lld: flushed %zu likes in one statement (count %lld)", (long long)t->tweet,
               t->n, likes);
-  for (size_t i = 0; i < t->n; i++) amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, t->likes[i].tag, 0);
+  for (size_t i = 0; i < t->n; i++) settle_one(conn, t->likes[i].tag, 0, broken);
   return 0;
 }
 
@@ -191,8 +214,9 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
         break;
       }
       wk_ensure_redis(&ctx);
-      take_message(conn, &b, &env, &ctx);
+      broken = take_message(conn, &b, &env, &ctx) != 0;
       amqp_destroy_envelope(&env);
+      if (broken) break;
       /* A full prefetch ends the window at once: nothing more can arrive
          until something is flushed and acked. */
       if (b.pending >= (size_t)cfg->prefetch) break;
@@ -201,7 +225,7 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
     while (!broken && (i = lb_due(&b, chirp_time_now_ms())) >= 0) {
       lb_tweet t;
       lb_take(&b, (size_t)i, &t);
-      int rc = flush(&ctx, conn, &t);
+      int rc = flush(&ctx, conn, &t, &broken);
       if (rc) {
         if (rc == CHIRP_EUNAVAILABLE) chirp_warn("PostgreSQL unreachable; keeping %zu likes pending", t.n);
         /* Back into the batcher (their bodies with them) for a later try. */
