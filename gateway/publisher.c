@@ -185,6 +185,11 @@ static int publish_queued(gw_publisher *p, amqp_connection_state_t conn, uint64_
   pthread_mutex_lock(&p->mu);
   while (r) {
     struct pub_req *next = r->next;
+    if (r->abandoned) { /* its caller gave up before the write began: skip it */
+      req_free(r);
+      r = next;
+      continue;
+    }
     p->sending_since_us = chirp_time_mono_us();
     pthread_mutex_unlock(&p->mu);
     /* r is ours while SENDING: its caller may abandon it, never free it. */
