@@ -107,6 +107,51 @@ class BrokerBlocked(h.StackTestCase):
         self.assertEqual(h.sql_int("SELECT count(*) FROM tweets WHERE author_id = %s AND text = "
                                    "'refused while blocked'" % h.id_literal(author["id"])), 0)
 
+    def ambiguous_then_retry(self, token, path, body, table, where):
+        """Sends body to path with an Idempotency-Key as an alarm begins: the
+        broker takes the event but does not confirm it (503 timeout: the
+        answer is ambiguous).  Clears the alarm, waits until that first
+        attempt's event was applied anyway, then retries with the same key:
+        202, and still exactly one row in table (rows matching where)."""
+        k = "amb-%s-%s" % (h.RUN, h.unique("k"))
+        count = lambda: h.sql_int("SELECT count(*) FROM %s WHERE %s" % (table, where))  # noqa: E731
+        alarm_on()
+        r1 = self.http.post(API + path, body, token=token, headers={"Idempotency-Key": k})
+        self.assertError(r1, 503, "timeout")
+        alarm_off()
+        h.wait_until(lambda: self.http.get("/readyz").status == 200, 20, 0.1, "unblocked")
+        h.wait_until(lambda: count() >= 1, 30, 0.1,
+                     "the unconfirmed first attempt delivered after the alarm")
+        r2 = self.http.post(API + path, body, token=token, headers={"Idempotency-Key": k})
+        self.assertStatus(r2, 202)
+        self.assertIsNone(r2.header("Idempotent-Replayed"), r2)
+        # The retry republished the first attempt's event (same ids, same
+        # event id): the workers applied it once.
+        row_id = h.psql("SELECT id FROM %s WHERE %s" % (table, where))
+        self.assertEqual(r2.json["id"], row_id, "the retry made another id than the first attempt")
+        r3 = self.http.post(API + path, body, token=token, headers={"Idempotency-Key": k})
+        self.assertEqual(r3.header("Idempotent-Replayed"), "true", r3)
+        self.assertEqual(r3.body, r2.body)
+        # Everything the workers were sent so far is applied: a barrier.
+        barrier = h.post_tweet(self.http, token, "barrier %s" % h.unique("b"))
+        h.wait_until(lambda: h.sql_int("SELECT count(*) FROM tweets WHERE id = %s"
+                                       % h.id_literal(barrier["id"])) == 1, 30, 0.1, "barrier")
+        self.assertEqual(count(), 1, "a retry with the same Idempotency-Key made a second row")
+        return r2.json
+
+    def test_a_retry_after_a_confirm_timeout_has_one_effect(self):
+        token, author = h.sign_up(self.http, "bb")
+        aid = h.id_literal(author["id"])
+        text = "ambiguous tweet %s" % h.unique("t")
+        tweet = self.ambiguous_then_retry(token, "/tweets", {"text": text}, "tweets",
+                                          "author_id = %s AND text = '%s'" % (aid, text))
+        ctext = "ambiguous comment %s" % h.unique("c")
+        self.ambiguous_then_retry(token, "/tweets/%s/comments" % tweet["id"], {"text": ctext},
+                                  "comments", "author_id = %s AND text = '%s'" % (aid, ctext))
+        # The comment was counted once.
+        h.wait_until(lambda: self.http.get(API + "/tweets/" + tweet["id"]).json.get(
+            "comment_count") == 1, 10, 0.1, "comment_count 1")
+
     def test_a_write_stuck_in_the_socket_still_ends_at_its_deadline(self):
         probe = os.environ.get("CHIRP_PUBLISHER_PROBE") or os.path.join(
             h.ROOT, "build", "tests", "publisher_probe")
