@@ -1,8 +1,14 @@
-/* h_ops.c — /healthz (the process answers) and /readyz (its dependencies do). */
+/* h_ops.c — /healthz (the process answers), /readyz (its dependencies do)
+   and /metrics. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "chirp_amqp.h"
+#include "chirp_error.h"
+#include "depths.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "gw.h"
@@ -55,9 +61,19 @@ static long long redis_counter(redisContext *r, const char *fmt, const char *a, 
 }
 
 /* Prometheus text: the gateway's own counters, then the workers' (they
-   keep theirs in Redis under chirp:m:*). */
+   keep theirs in Redis under chirp:m:*).  With CHIRP_METRICS_TOKEN set, only
+   for "Authorization: Bearer <that token>". */
 void h_metrics(gw_req *req, gw_reply *rep) {
-  (void)req;
+  size_t tn = strlen(gw.cfg.metrics_token);
+  if (tn) {
+    const char *h = u_map_get_case(req->u->map_header, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != tn ||
+        sodium_memcmp(h + 7, gw.cfg.metrics_token, tn) != 0) {
+      gw_reply_error(rep, CHIRP_EUNAUTHORIZED, NULL, NULL,
+                     "send Authorization: Bearer <CHIRP_METRICS_TOKEN>");
+      return;
+    }
+  }
   char *buf = NULL;
   size_t len = 0, cap = 0;
   gw_http_metrics(&buf, &len, &cap);
@@ -111,17 +127,10 @@ void h_metrics(gw_req *req, gw_reply *rep) {
     for (int k = 0; k < 2; k++) ev[i][k] = redis_counter(r, "events:%s:%s", roles[i].name, what[k]);
     dead[i] = redis_counter(r, "dead_letters:%s", roles[i].name, "");
   }
-  amqp_connection_state_t q = NULL;
-  if (chirp_amqp_connect(gw.cfg.amqp_url, 1000, 0, &q) == 0) {
-    for (size_t i = 0; i <= nroles; i++) {
-      const char *name = i < nroles ? roles[i].queue : CHIRP_AMQP_DEAD_QUEUE;
-      amqp_queue_declare_ok_t *ok =
-          amqp_queue_declare(q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0, amqp_empty_table);
-      if (!ok) break; /* a failed passive declare closes the channel */
-      depth[i] = ok->message_count;
-    }
-  }
-  chirp_amqp_close(q);
+  const char *queues[MAX_ROLES + 1];
+  for (size_t i = 0; i < nroles; i++) queues[i] = roles[i].queue;
+  queues[nroles] = CHIRP_AMQP_DEAD_QUEUE;
+  gw_depths_get(queues, nroles + 1, depth);
   gw_appendf(&buf, &len, &cap,
              "# HELP chirp_worker_events_total Events each worker role applied or gave up on.\n"
              "# TYPE chirp_worker_events_total counter\n");

@@ -20,6 +20,7 @@
 #include "chirp_redis.h"
 #include "chirp_registry.h"
 #include "chirp_time.h"
+#include "depths.h"
 #include "gw.h"
 #include "routes.h"
 
@@ -140,5 +141,6 @@ out:
   if (started) ulfius_stop_framework(&u);
   if (u_ready) ulfius_clean_instance(&u);
   gw_publisher_free(gw.pub);
+  gw_depths_cleanup();
   return rc;
 }
