@@ -10,6 +10,7 @@ Effects are checked in PostgreSQL, after the workers (every role) applied
 what they were sent.
 """
 
+import json
 import os
 import sys
 import threading
@@ -297,6 +298,43 @@ class Idempotency(h.StackTestCase):
         self.assertStatus(self.http.get(API + "/sessions/current", token=r1.json["token"]), 200)
         # Only one account was made.
         self.assertEqual(h.sql_int("SELECT count(*) FROM accounts WHERE username = '%s'" % name), 1)
+
+    def test_a_first_attempt_that_died_mid_publish_is_taken_over_with_its_ids(self):
+        """A gateway that stored its ids with the key and then died (no
+        answer, the event perhaps published) leaves the key pending: a retry
+        is 409 while the lease runs, then takes the attempt over and makes
+        the tweet with the first attempt's tweet id and event id."""
+        import hashlib
+        import random
+        import time as _time
+        tok, acct = h.sign_up(self.http, "ik")
+        k = key()
+        path = API + "/tweets"
+        data = json.dumps({"text": "taken over %s" % h.RUN}).encode()
+        # Snowflake ids as a gateway with node id 1023 would make them.
+        ms = int(_time.time() * 1000) - 1704067200000
+        tweet_id = (ms << 22) | (1023 << 12) | random.randrange(2048)
+        event_id = tweet_id + 1
+        rkey = "chirp:idem:{a:%s}:%s" % (h.id_literal(acct["id"]),
+                                         hashlib.sha256(k.encode()).hexdigest())
+        fp = hashlib.sha256(b"POST" + path.encode() + b"\0" + data).hexdigest()
+        lease = int(_time.time() * 1000) + 60000
+        h.redis_cmd("HSET", rkey, "st", "pending", "h", fp, "ids", "%d,%d" % (tweet_id, event_id),
+                    "lease", lease)
+        h.redis_cmd("EXPIRE", rkey, 86400)
+        hd = {"Idempotency-Key": k}
+        r = self.http.request("POST", path, raw=data, token=tok, headers=hd)
+        self.assertError(r, 409, "idempotency_in_progress", "Idempotency-Key")
+        h.redis_cmd("HSET", rkey, "lease", int(_time.time() * 1000) - 1)  # the lease ran out
+        r = self.http.request("POST", path, raw=data, token=tok, headers=hd)
+        self.assertStatus(r, 202)
+        self.assertEqual(r.json["id"], str(tweet_id), "the retry did not take the stored ids")
+        self.assertEqual(h.redis_cmd("HGET", rkey, "st"), b"done")
+        self.assertReplay(r, self.http.request("POST", path, raw=data, token=tok, headers=hd))
+        h.wait_until(lambda: h.sql_int("SELECT count(*) FROM tweets WHERE id = %d" % tweet_id) == 1,
+                     APPLY, 0.05, "the taken-over tweet in PostgreSQL")
+        self.assertEqual(h.sql_int("SELECT count(*) FROM processed_events WHERE event_id = %d"
+                                   % event_id) >= 1, True)
 
     def test_reads_ignore_the_key(self):
         tok, acct = h.sign_up(self.http, "ik")
