@@ -8,6 +8,7 @@
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_time.h"
+#include "guard.h"
 #include "gw.h"
 
 gw_state gw;
@@ -85,14 +86,18 @@ void gw_conns_check(void) {
 }
 
 int gw_publish_event(const char *type, int64_t actor_id, const void *payload) {
-  return gw_publish_event_id(type, chirp_idgen_next(&gw.ids), actor_id, payload);
+  /* A retry of an ambiguous publish (Idempotency-Key) takes the first
+     attempt's event id again: the workers then apply the event once. */
+  return gw_publish_event_id(type, gw_idem_next_id(), actor_id, payload);
 }
 
 int gw_publish_event_id(const char *type, int64_t event_id, int64_t actor_id, const void *payload) {
   char *body;
   size_t len;
   int64_t now = chirp_time_now_ms();
-  int rc = chirp_event_encode(event_id, type, now, actor_id, payload, &body, &len);
+  int rc = gw_idem_before_publish(); /* the ids go with the key first */
+  if (rc) return rc;
+  rc = chirp_event_encode(event_id, type, now, actor_id, payload, &body, &len);
   if (rc) return rc;
   rc = gw_publisher_publish(gw.pub, type, body, len);
   free(body);

@@ -8,7 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_account.h"
 #include "chirp_error.h"
+#include "chirp_id.h"
 #include "chirp_log.h"
 #include "chirp_redis.h"
 #include "chirp_time.h"
@@ -139,15 +141,115 @@ int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
   return -1;
 }
 
-/* KEYS[1] record; ARGV[1] fingerprint, ARGV[2] lease. */
+/* The record of a key, a hash: st (pending, unsure, done), h (the request's
+   fingerprint), s and b (the stored answer), ids (those the first attempt
+   took, stored before it published) and lease (until when, in ms, a pending
+   attempt that stored ids is presumed alive).
+   KEYS[1] record; ARGV[1] fingerprint, ARGV[2] lease seconds, ARGV[3] now ms.
+   A pending attempt past its lease (its gateway died mid-publish) and an
+   ambiguous one (unsure) are taken over by the retry, with their ids. */
 static chirp_lua idem_script = CHIRP_LUA(
     "local st = redis.call('HGET', KEYS[1], 'st') "
     "if not st then "
     "  redis.call('HSET', KEYS[1], 'st', 'pending', 'h', ARGV[1]) "
     "  redis.call('EXPIRE', KEYS[1], ARGV[2]) return {'new'} end "
     "if redis.call('HGET', KEYS[1], 'h') ~= ARGV[1] then return {'mismatch'} end "
-    "if st == 'pending' then return {'pending'} end "
+    "if st == 'pending' then "
+    "  local lease = tonumber(redis.call('HGET', KEYS[1], 'lease') or '0') "
+    "  if lease == 0 or lease > tonumber(ARGV[3]) then return {'pending'} end "
+    "  st = 'unsure' end "
+    "if st == 'unsure' then "
+    "  redis.call('HSET', KEYS[1], 'st', 'pending', 'lease', "
+    "             tonumber(ARGV[3]) + 1000 * tonumber(ARGV[2])) "
+    "  return {'retry', redis.call('HGET', KEYS[1], 'ids') or ''} end "
     "return {'done', redis.call('HGET', KEYS[1], 's'), redis.call('HGET', KEYS[1], 'b')}");
+
+/* KEYS[1] record; ARGV[1] ids, ARGV[2] lease until (ms), ARGV[3] TTL.
+   0 when the record is gone (the attempt outlived its lease). */
+static chirp_lua idem_save_script = CHIRP_LUA(
+    "if redis.call('HGET', KEYS[1], 'st') ~= 'pending' then return 0 end "
+    "redis.call('HSET', KEYS[1], 'ids', ARGV[1], 'lease', ARGV[2]) "
+    "redis.call('EXPIRE', KEYS[1], ARGV[3]) return 1");
+
+/* The request being served by this thread, when it has a key. */
+static _Thread_local gw_idem *cur_idem;
+
+int64_t gw_idem_next_id(void) {
+  gw_idem *i = cur_idem;
+  int64_t id = i && i->n_ids < i->n_replay ? i->replay[i->n_ids] : chirp_idgen_next(&gw.ids);
+  if (i && i->n_ids < GW_IDEM_MAX_IDS) i->ids[i->n_ids++] = id;
+  return id;
+}
+
+int gw_idem_before_publish(void) {
+  gw_idem *i = cur_idem;
+  if (!i || !i->key[0]) return 0;
+  char ids[GW_IDEM_MAX_IDS * 21 + 1] = "", lease[24], ttl[16];
+  size_t off = 0;
+  for (size_t k = 0; k < i->n_ids; k++)
+    off += (size_t)snprintf(ids + off, sizeof ids - off, "%s%lld", k ? "," : "",
+                            (long long)i->ids[k]);
+  snprintf(lease, sizeof lease, "%lld", (long long)(chirp_time_now_ms() + IDEM_LEASE_S * 1000LL));
+  snprintf(ttl, sizeof ttl, "%d", IDEM_TTL_S);
+  const char *argv[] = {i->key, ids, lease, ttl};
+  redisContext *r = gw_redis();
+  redisReply *rr = r ? chirp_redis_eval(r, &idem_save_script, 1, 4, argv, NULL) : NULL;
+  int ok = rr && rr->type == REDIS_REPLY_INTEGER && rr->integer == 1;
+  if (rr) freeReplyObject(rr);
+  if (!ok) {
+    chirp_warn("cannot store the ids of an Idempotency-Key request; not publishing");
+    return CHIRP_EUNAVAILABLE;
+  }
+  i->saved = 1;
+  return 0;
+}
+
+/* The first attempt's ids, "id,id,..." into idem->replay. */
+static void parse_replay(gw_idem *idem, const char *s) {
+  idem->n_replay = 0;
+  while (s && *s && idem->n_replay < GW_IDEM_MAX_IDS) {
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (end == s) break;
+    idem->replay[idem->n_replay++] = v;
+    s = *end == ',' ? end + 1 : end;
+  }
+}
+
+/* A stored sign-up or log-in answer holds no token (guard.h): the replay
+   answers the stored account with a fresh session.  0, or -1 with rep set
+   to the error. */
+static int replay_session(gw_reply *rep) {
+  json_t *j = json_loadb(rep->raw, rep->raw_len, 0, NULL);
+  int64_t account = 0;
+  const char *id = json_string_value(json_object_get(json_object_get(j, "account"), "id"));
+  if (!id || chirp_id_parse(id, &account) != 0) {
+    json_decref(j);
+    return 0; /* not a session answer: as stored */
+  }
+  char token[CHIRP_TOKEN_BUFSZ];
+  PGconn *pg = gw_pg();
+  int rc = pg ? chirp_session_create(pg, account, gw.cfg.session_ttl_s, token) : CHIRP_EUNAVAILABLE;
+  char *out = NULL;
+  if (!rc) {
+    json_object_set_new(j, "token", json_string(token));
+    out = json_dumps(j, JSON_COMPACT);
+    sodium_memzero(token, sizeof token);
+  }
+  json_decref(j);
+  free(rep->raw);
+  rep->raw = NULL;
+  rep->raw_len = 0;
+  rep->replayed = 0;
+  if (!out) {
+    gw_reply_from_err(rep, rc ? rc : CHIRP_ENOMEM);
+    return -1;
+  }
+  rep->raw = out;
+  rep->raw_len = strlen(out);
+  rep->replayed = 1;
+  return 0;
+}
 
 static void sha256_hex(const void *data, size_t len, char hex[65]) {
   unsigned char h[crypto_hash_sha256_BYTES];
@@ -156,7 +258,11 @@ static void sha256_hex(const void *data, size_t len, char hex[65]) {
 }
 
 int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep, gw_idem *idem) {
+  cur_idem = NULL;
   idem->key[0] = '\0';
+  idem->secret = (route->flags & GW_LOGIN) != 0;
+  idem->saved = 0;
+  idem->n_ids = idem->n_replay = 0;
   const char *k = u_map_get_case(req->u->map_header, "Idempotency-Key");
   if (!k || strcmp(route->method, "GET") == 0) return 0;
   size_t kl = strlen(k);
@@ -180,12 +286,14 @@ int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep,
   sodium_bin2hex(fp, sizeof fp, h, sizeof h);
   snprintf(idem->key, sizeof idem->key, "chirp:idem:{%s}:%.64s", who, khex);
 
-  char lease[16];
+  char lease[16], now[24];
   snprintf(lease, sizeof lease, "%d", IDEM_LEASE_S);
-  const char *argv[] = {idem->key, fp, lease};
+  snprintf(now, sizeof now, "%lld", (long long)chirp_time_now_ms());
+  const char *argv[] = {idem->key, fp, lease, now};
   redisContext *r = gw_redis();
-  redisReply *rr = r ? chirp_redis_eval(r, &idem_script, 1, 3, argv, NULL) : NULL;
-  if (!rr || rr->type != REDIS_REPLY_ARRAY || rr->elements < 1) {
+  redisReply *rr = r ? chirp_redis_eval(r, &idem_script, 1, 4, argv, NULL) : NULL;
+  if (!rr || rr->type != REDIS_REPLY_ARRAY || rr->elements < 1 ||
+      rr->element[0]->type != REDIS_REPLY_STRING) {
     if (rr) freeReplyObject(rr);
     idem->key[0] = '\0';
     gw_reply_error(rep, CHIRP_EUNAVAILABLE, NULL, NULL,
@@ -195,6 +303,12 @@ int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep,
   const char *what = rr->element[0]->str;
   int rc = -1;
   if (strcmp(what, "new") == 0) {
+    rc = 0;
+  } else if (strcmp(what, "retry") == 0) {
+    /* The first attempt's publish was ambiguous: run again with its ids. */
+    parse_replay(idem, rr->elements == 2 && rr->element[1]->type == REDIS_REPLY_STRING
+                           ? rr->element[1]->str
+                           : NULL);
     rc = 0;
   } else if (strcmp(what, "mismatch") == 0) {
     gw_reply_error(rep, CHIRP_EINVAL, "idempotency_key_reused", "Idempotency-Key",
@@ -214,24 +328,55 @@ int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep,
     }
     if (!rep->raw) rep->status = 500;
     rep->replayed = 1;
+    if (rep->raw && idem->secret && rep->status == 201) (void)replay_session(rep);
   }
-  if (rc) idem->key[0] = '\0'; /* nothing of ours to finish */
+  if (rc)
+    idem->key[0] = '\0'; /* nothing of ours to finish */
+  else
+    cur_idem = idem;
   freeReplyObject(rr);
   return rc;
 }
 
-void gw_guard_idem_end(const gw_idem *idem, int status, const char *body, size_t len) {
+/* The answer to store: a sign-up or log-in answer without its token (a
+   new string the caller frees), else NULL (store body as it is). */
+static char *without_token(const gw_idem *idem, const char *body, size_t len, size_t *out_len) {
+  if (!idem->secret || !body) return NULL;
+  json_t *j = json_loadb(body, len, 0, NULL);
+  if (!j || !json_object_get(j, "token")) {
+    json_decref(j);
+    return NULL;
+  }
+  json_object_del(j, "token");
+  char *out = json_dumps(j, JSON_COMPACT);
+  json_decref(j);
+  *out_len = out ? strlen(out) : 0;
+  return out ? out : strdup("{}");
+}
+
+void gw_guard_idem_end(gw_idem *idem, int status, const char *body, size_t len) {
+  cur_idem = NULL;
   if (!idem->key[0]) return;
   redisContext *r = gw_redis();
   if (!r) return; /* the lease runs out by itself */
   redisReply *rr;
-  if (status >= 500)
-    rr = redisCommand(r, "DEL %s", idem->key);
-  else
-    rr = redisCommand(r, "HSET %s st done s %d b %b", idem->key, status, body ? body : "",
-                      body ? len : (size_t)0);
+  int keep = status < 500 || idem->saved;
+  if (status >= 500 && !idem->saved) {
+    rr = redisCommand(r, "DEL %s", idem->key); /* nothing was sent: start afresh */
+  } else if (status >= 500) {
+    /* Ambiguous: the event may still be delivered.  Keep the key and its
+       ids, so that a retry republishes the same event. */
+    rr = redisCommand(r, "HSET %s st unsure", idem->key);
+  } else {
+    size_t slen = len;
+    char *stripped = without_token(idem, body, len, &slen);
+    const char *b = stripped ? stripped : body ? body : "";
+    rr = redisCommand(r, "HSET %s st done s %d b %b", idem->key, status, b,
+                      stripped || body ? slen : (size_t)0);
+    free(stripped);
+  }
   if (rr) freeReplyObject(rr);
-  if (status < 500) {
+  if (keep) {
     rr = redisCommand(r, "EXPIRE %s %d", idem->key, IDEM_TTL_S);
     if (rr) freeReplyObject(rr);
   }

@@ -9,6 +9,7 @@
 #include "chirp_log.h"
 #include "chirp_text.h"
 #include "chirp_time.h"
+#include "guard.h"
 #include "gw.h"
 #include "handlers.h"
 #include "tweet_load.h"
@@ -74,7 +75,7 @@ void h_comment_create(gw_req *req, gw_reply *rep) {
     return;
   int64_t tweet_author = t.author_id;
   chirp_tweet_cleanup(&t);
-  chirp_comment c = {.id = chirp_idgen_next(&gw.ids), .tweet_id = tweet_id,
+  chirp_comment c = {.id = gw_idem_next_id(), .tweet_id = tweet_id,
                      .author_id = req->account_id, .text = (char *)text};
   c.created_ms = chirp_id_time_ms(c.id);
   json_t *cj = chirp_comment_to_json(&c);

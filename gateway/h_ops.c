@@ -1,8 +1,14 @@
-/* h_ops.c — /healthz (the process answers) and /readyz (its dependencies do). */
+/* h_ops.c — /healthz (the process answers), /readyz (its dependencies do)
+   and /metrics. */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "chirp_amqp.h"
+#include "chirp_error.h"
+#include "depths.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "gw.h"
@@ -13,9 +19,14 @@ void h_healthz(gw_req *req, gw_reply *rep) {
   gw_reply_json(rep, 200, json_pack("{s:s}", "status", "ok"));
 }
 
+/* Each check is "up" or "down" ("blocked" for a broker that stopped
+   reading from us under an alarm); a failing check has its reason under
+   "reasons". */
 void h_readyz(gw_req *req, gw_reply *rep) {
   (void)req;
-  int redis_up = 0, pg_up = 0, amqp_up = gw_publisher_connected(gw.pub);
+  char why[128] = "";
+  int redis_up = 0, pg_up = 0, amqp_up = gw_publisher_ready(gw.pub, why, sizeof why);
+  int amqp_connected = gw_publisher_connected(gw.pub);
   redisContext *r = gw_redis();
   if (r) {
     redisReply *rr = redisCommand(r, "PING");
@@ -25,10 +36,18 @@ void h_readyz(gw_req *req, gw_reply *rep) {
   PGconn *pg = gw_pg();
   if (pg) pg_up = chirp_pg_exec(pg, "SELECT 1", 0, NULL, NULL) == 0;
   int ready = redis_up && pg_up && amqp_up;
-  gw_reply_json(rep, ready ? 200 : 503,
-                json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unavailable",
-                          "checks", "redis", redis_up ? "up" : "down", "postgres",
-                          pg_up ? "up" : "down", "rabbitmq", amqp_up ? "up" : "down"));
+  json_t *body = json_pack("{s:s, s:{s:s, s:s, s:s}}", "status", ready ? "ready" : "unavailable",
+                           "checks", "redis", redis_up ? "up" : "down", "postgres",
+                           pg_up ? "up" : "down", "rabbitmq",
+                           amqp_up ? "up" : amqp_connected ? "blocked" : "down");
+  if (body && !ready) {
+    json_t *reasons = json_object();
+    if (!redis_up) json_object_set_new(reasons, "redis", json_string("unreachable"));
+    if (!pg_up) json_object_set_new(reasons, "postgres", json_string("unreachable"));
+    if (!amqp_up) json_object_set_new(reasons, "rabbitmq", json_string(why));
+    json_object_set_new(body, "reasons", reasons);
+  }
+  gw_reply_json(rep, ready ? 200 : 503, body);
 }
 
 /* A worker counter kept in Redis under chirp:m:<name>, 0 when absent. */
@@ -42,9 +61,19 @@ static long long redis_counter(redisContext *r, const char *fmt, const char *a, 
 }
 
 /* Prometheus text: the gateway's own counters, then the workers' (they
-   keep theirs in Redis under chirp:m:*). */
+   keep theirs in Redis under chirp:m:*).  With CHIRP_METRICS_TOKEN set, only
+   for "Authorization: Bearer <that token>". */
 void h_metrics(gw_req *req, gw_reply *rep) {
-  (void)req;
+  size_t tn = strlen(gw.cfg.metrics_token);
+  if (tn) {
+    const char *h = u_map_get_case(req->u->map_header, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0 || strlen(h + 7) != tn ||
+        sodium_memcmp(h + 7, gw.cfg.metrics_token, tn) != 0) {
+      gw_reply_error(rep, CHIRP_EUNAUTHORIZED, NULL, NULL,
+                     "send Authorization: Bearer <CHIRP_METRICS_TOKEN>");
+      return;
+    }
+  }
   char *buf = NULL;
   size_t len = 0, cap = 0;
   gw_http_metrics(&buf, &len, &cap);
@@ -55,8 +84,13 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "# TYPE chirp_amqp_confirmed_total counter\nchirp_amqp_confirmed_total %llu\n"
              "# TYPE chirp_amqp_failed_total counter\nchirp_amqp_failed_total %llu\n"
              "# TYPE chirp_amqp_connects_total counter\nchirp_amqp_connects_total %llu\n"
-             "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n",
-             ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub));
+             "# TYPE chirp_amqp_connected gauge\nchirp_amqp_connected %d\n"
+             "# HELP chirp_amqp_blocked 1 while the broker blocks this gateway's publishing "
+             "(a memory or disk alarm) or a write to it is stuck.\n"
+             "# TYPE chirp_amqp_blocked gauge\nchirp_amqp_blocked %d\n"
+             "# TYPE chirp_amqp_blocked_total counter\nchirp_amqp_blocked_total %llu\n",
+             ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub),
+             ps.blocked, ps.blocked_total);
   gw_appendf(&buf, &len, &cap,
              "# HELP chirp_cache_requests_total Tweet reads by where they were answered from.\n"
              "# TYPE chirp_cache_requests_total counter\n"
@@ -93,17 +127,10 @@ void h_metrics(gw_req *req, gw_reply *rep) {
     for (int k = 0; k < 2; k++) ev[i][k] = redis_counter(r, "events:%s:%s", roles[i].name, what[k]);
     dead[i] = redis_counter(r, "dead_letters:%s", roles[i].name, "");
   }
-  amqp_connection_state_t q = NULL;
-  if (chirp_amqp_connect(gw.cfg.amqp_url, 1000, 0, &q) == 0) {
-    for (size_t i = 0; i <= nroles; i++) {
-      const char *name = i < nroles ? roles[i].queue : CHIRP_AMQP_DEAD_QUEUE;
-      amqp_queue_declare_ok_t *ok =
-          amqp_queue_declare(q, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(name), 1, 0, 0, 0, amqp_empty_table);
-      if (!ok) break; /* a failed passive declare closes the channel */
-      depth[i] = ok->message_count;
-    }
-  }
-  chirp_amqp_close(q);
+  const char *queues[MAX_ROLES + 1];
+  for (size_t i = 0; i < nroles; i++) queues[i] = roles[i].queue;
+  queues[nroles] = CHIRP_AMQP_DEAD_QUEUE;
+  gw_depths_get(queues, nroles + 1, depth);
   gw_appendf(&buf, &len, &cap,
              "# HELP chirp_worker_events_total Events each worker role applied or gave up on.\n"
              "# TYPE chirp_worker_events_total counter\n");

@@ -19,6 +19,7 @@
 #include "chirp_text.h"
 #include "chirp_time.h"
 #include "chirp_tweet.h"
+#include "guard.h"
 #include "gw.h"
 #include "handlers.h"
 #include "poll_cache.h"
@@ -81,7 +82,10 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
     }
     chirp_tweet_cleanup(&parent);
   }
-  t.id = chirp_idgen_next(&gw.ids);
+  /* Ids through the Idempotency-Key: a retry of an ambiguous publish makes
+     the same tweet (and poll) again, not a second one. */
+  if (t.poll) json_object_set_new(t.poll, "id", chirp_json_id(gw_idem_next_id()));
+  t.id = gw_idem_next_id();
   t.created_ms = chirp_id_time_ms(t.id);
   t.text = (char *)text; /* borrowed from the body for the call; not freed */
   json_t *j = chirp_tweet_to_json(&t);

@@ -410,7 +410,7 @@ static int dispatch(const struct _u_request *u, struct _u_response *resp, void *
   unsigned long q0 = chirp_pg_thread_queries();
   gw_req req = {.u = u};
   gw_reply rep = {0};
-  gw_idem idem = {{0}};
+  gw_idem idem = {.secret = 0};
   /* Every API answer is counted against a budget, refusals included (so
      guessing tokens is limited too): by account when the token was good,
      else by address. */

@@ -20,6 +20,7 @@
 #include "chirp_redis.h"
 #include "chirp_registry.h"
 #include "chirp_time.h"
+#include "depths.h"
 #include "gw.h"
 #include "routes.h"
 
@@ -40,7 +41,7 @@ static void *heartbeat_main(void *arg) {
     pthread_mutex_unlock(&beat_mu);
     if (!r && chirp_redis_connect(gw.cfg.redis_url, 1000, &r) != 0) r = NULL;
     if (r && chirp_registry_beat(r, instance, "gateway", address, gw.started_ms,
-                                 gw_publisher_connected(gw.pub) ? "ok" : "broker_down") != 0) {
+                                 gw_publisher_ready(gw.pub, NULL, 0) ? "ok" : "broker_down") != 0) {
       redisFree(r);
       r = NULL;
     }
@@ -141,5 +142,6 @@ out:
   if (started) ulfius_stop_framework(&u);
   if (u_ready) ulfius_clean_instance(&u);
   gw_publisher_free(gw.pub);
+  gw_depths_cleanup();
   return rc;
 }

@@ -10,7 +10,12 @@
  * time).
  *
  * While the broker is unreachable, gw_publisher_publish fails at once with
- * CHIRP_EUNAVAILABLE and the thread reconnects every 500 ms by itself.
+ * CHIRP_EUNAVAILABLE and the thread reconnects every 500 ms by itself.  So
+ * it does while the broker blocks the connection (connection.blocked: a
+ * memory or disk alarm, RabbitMQ stops reading from publishers) and while
+ * the thread has been stuck writing for longer than the timeout; writes
+ * come back by themselves when the broker reads again.  A caller never
+ * waits past its timeout, whatever the thread is doing.
  * Thread-safe.
  */
 #ifndef GW_PUBLISHER_H
@@ -33,11 +38,18 @@ void gw_publisher_free(gw_publisher *p);
    confirm came within the timeout (the message may still be delivered). */
 int gw_publisher_publish(gw_publisher *p, const char *routing_key, const char *body, size_t len);
 
-/* 1 while connected to the broker. */
+/* 1 while connected to the broker (blocked or not). */
 int gw_publisher_connected(gw_publisher *p);
+
+/* 1 while a publish can succeed now: connected, not blocked by the broker,
+   not stuck writing.  Otherwise 0 and, when why is not NULL, the reason in
+   why ("disconnected", "blocked: <broker's reason>", "stalled"). */
+int gw_publisher_ready(gw_publisher *p, char *why, size_t n);
 
 typedef struct gw_publisher_stats {
   unsigned long long published, confirmed, failed, reconnects;
+  unsigned long long blocked_total; /* connection.blocked notifications */
+  int blocked;                      /* 1 while blocked or stalled */
 } gw_publisher_stats;
 void gw_publisher_get_stats(gw_publisher *p, gw_publisher_stats *out);
 

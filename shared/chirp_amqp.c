@@ -1,10 +1,13 @@
-/* chirp_amqp.c — connect, check replies, declare the topology. */
+/* chirp_amqp.c — connect, check replies, declare the topology, and read
+   publisher confirms (the one home of confirm waiting). */
 #include "chirp_amqp.h"
 
 #include <amqp_tcp_socket.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include "chirp_error.h"
 #include "chirp_log.h"
@@ -67,6 +70,11 @@ int chirp_amqp_check(amqp_rpc_reply_t r, const char *what) {
 
 int chirp_amqp_connect(const char *url, int timeout_ms, int heartbeat,
                        amqp_connection_state_t *out) {
+  return chirp_amqp_connect_flags(url, timeout_ms, heartbeat, 0, out);
+}
+
+int chirp_amqp_connect_flags(const char *url, int timeout_ms, int heartbeat, unsigned flags,
+                             amqp_connection_state_t *out) {
   struct amqp_connection_info info;
   char *copy = strdup(url);
   if (!copy) return CHIRP_ENOMEM;
@@ -89,8 +97,17 @@ int chirp_amqp_connect(const char *url, int timeout_ms, int heartbeat,
   }
   amqp_set_handshake_timeout(conn, &tv);
   amqp_set_rpc_timeout(conn, &tv);
-  if (chirp_amqp_check(amqp_login(conn, info.vhost, 0, 131072, heartbeat, AMQP_SASL_METHOD_PLAIN,
-                                  info.user, info.password),
+  /* librabbitmq merges these capabilities into its own client properties. */
+  amqp_table_entry_t cap = {.key = amqp_cstring_bytes("connection.blocked"),
+                            .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}};
+  amqp_table_entry_t prop = {.key = amqp_cstring_bytes("capabilities"),
+                             .value = {.kind = AMQP_FIELD_KIND_TABLE,
+                                       .value.table = {.num_entries = 1, .entries = &cap}}};
+  amqp_table_t props = {.num_entries = (flags & CHIRP_AMQP_NOTIFY_BLOCKED) ? 1 : 0,
+                        .entries = &prop};
+  if (chirp_amqp_check(amqp_login_with_properties(conn, info.vhost, 0, 131072, heartbeat, &props,
+                                                  AMQP_SASL_METHOD_PLAIN, info.user,
+                                                  info.password),
                        "login"))
     goto fail;
   amqp_channel_open(conn, CHIRP_AMQP_CHANNEL);
@@ -148,6 +165,121 @@ int chirp_amqp_declare_topology(amqp_connection_state_t conn) {
   return 0;
 }
 
+int chirp_amqp_confirm_covers(uint64_t tag, int multiple, uint64_t t) {
+  return multiple ? t <= tag : t == tag;
+}
+
+size_t chirp_amqp_confirm_mark(unsigned char *settled, uint64_t first, size_t n, uint64_t tag,
+                               int multiple) {
+  if (n == 0 || tag < first) return 0;
+  size_t newly = 0;
+  if (!multiple) {
+    if (tag - first >= n) return 0; /* another window's tag */
+    if (!settled[tag - first]) newly++;
+    settled[tag - first] = 1;
+    return newly;
+  }
+  size_t upto = tag - first >= n ? n : (size_t)(tag - first) + 1;
+  for (size_t i = 0; i < upto; i++) {
+    if (!settled[i]) newly++;
+    settled[i] = 1;
+  }
+  return newly;
+}
+
+static int64_t mono_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int chirp_amqp_read_signal(amqp_connection_state_t conn, int timeout_ms, chirp_amqp_signal *out) {
+  int64_t deadline = mono_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  for (;;) {
+    int64_t left = deadline - mono_ms();
+    if (left < 0) left = 0;
+    struct timeval tv = {(time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000};
+    amqp_frame_t f;
+    int st = amqp_simple_wait_frame_noblock(conn, &f, &tv);
+    if (st == AMQP_STATUS_TIMEOUT) return CHIRP_ETIMEDOUT;
+    if (st != AMQP_STATUS_OK) {
+      chirp_warn("amqp confirm wait: %s", amqp_error_string2(st));
+      return CHIRP_EUNAVAILABLE;
+    }
+    if (f.frame_type != AMQP_FRAME_METHOD) { /* nothing a publisher reads */
+      amqp_maybe_release_buffers(conn);
+      continue;
+    }
+    int rc = 0, done = 1;
+    memset(out, 0, sizeof *out);
+    switch (f.payload.method.id) {
+      case AMQP_BASIC_ACK_METHOD: {
+        const amqp_basic_ack_t *a = f.payload.method.decoded;
+        *out = (chirp_amqp_signal){.kind = CHIRP_AMQP_SIG_ACK, .tag = a->delivery_tag,
+                                   .multiple = a->multiple};
+        break;
+      }
+      case AMQP_BASIC_NACK_METHOD: {
+        const amqp_basic_nack_t *n = f.payload.method.decoded;
+        *out = (chirp_amqp_signal){.kind = CHIRP_AMQP_SIG_NACK, .tag = n->delivery_tag,
+                                   .multiple = n->multiple};
+        chirp_warn("amqp: the broker nacked delivery %llu%s", (unsigned long long)n->delivery_tag,
+                   n->multiple ? " and earlier" : "");
+        break;
+      }
+      case AMQP_CONNECTION_BLOCKED_METHOD: {
+        const amqp_connection_blocked_t *b = f.payload.method.decoded;
+        out->kind = CHIRP_AMQP_SIG_BLOCKED;
+        snprintf(out->reason, sizeof out->reason, "%.*s", (int)b->reason.len,
+                 (const char *)b->reason.bytes);
+        break;
+      }
+      case AMQP_CONNECTION_UNBLOCKED_METHOD:
+        out->kind = CHIRP_AMQP_SIG_UNBLOCKED;
+        break;
+      case AMQP_CONNECTION_CLOSE_METHOD:
+      case AMQP_CHANNEL_CLOSE_METHOD:
+        chirp_warn("amqp: the broker closed the %s",
+                   f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD ? "connection" : "channel");
+        rc = CHIRP_EUNAVAILABLE;
+        break;
+      default:
+        done = 0; /* e.g. basic.return: not ours to act on */
+        break;
+    }
+    amqp_maybe_release_buffers(conn); /* out holds copies only */
+    if (done) return rc;
+  }
+}
+
+int chirp_amqp_wait_confirms(amqp_connection_state_t conn, uint64_t first, size_t n,
+                             int timeout_ms) {
+  if (n == 0) return 0;
+  unsigned char one, *settled = n == 1 ? &one : calloc(n, 1);
+  if (!settled) return CHIRP_ENOMEM;
+  one = 0;
+  int64_t deadline = mono_ms() + timeout_ms;
+  size_t left = n;
+  int rc = 0;
+  while (left > 0) {
+    int64_t wait = deadline - mono_ms();
+    chirp_amqp_signal s;
+    rc = wait > 0 ? chirp_amqp_read_signal(conn, (int)wait, &s) : CHIRP_ETIMEDOUT;
+    if (rc) break;
+    if (s.kind == CHIRP_AMQP_SIG_BLOCKED)
+      chirp_warn("amqp: the broker blocked publishing (%s); waiting for confirms", s.reason);
+    if (s.kind != CHIRP_AMQP_SIG_ACK && s.kind != CHIRP_AMQP_SIG_NACK) continue;
+    size_t newly = chirp_amqp_confirm_mark(settled, first, n, s.tag, s.multiple);
+    if (s.kind == CHIRP_AMQP_SIG_NACK && newly > 0) {
+      rc = CHIRP_EUNAVAILABLE;
+      break;
+    }
+    left -= newly;
+  }
+  if (settled != &one) free(settled);
+  return rc;
+}
+
 int chirp_amqp_publish_confirmed(amqp_connection_state_t conn, uint64_t *tag, const char *key,
                                  char *const *bodies, const size_t *lens, size_t n,
                                  int timeout_ms) {
@@ -156,26 +288,13 @@ int chirp_amqp_publish_confirmed(amqp_connection_state_t conn, uint64_t *tag, co
       .content_type = amqp_cstring_bytes("application/json"),
       .delivery_mode = AMQP_DELIVERY_PERSISTENT,
   };
+  uint64_t first = *tag + 1;
   for (size_t i = 0; i < n; i++) {
     if (amqp_basic_publish(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE),
                            amqp_cstring_bytes(key), 0, 0, &props,
                            (amqp_bytes_t){lens[i], bodies[i]}) != AMQP_STATUS_OK)
       return CHIRP_EUNAVAILABLE;
+    ++*tag;
   }
-  uint64_t last = *tag + n;
-  while (*tag < last) {
-    amqp_frame_t f;
-    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    if (amqp_simple_wait_frame_noblock(conn, &f, &tv) != AMQP_STATUS_OK) return CHIRP_EUNAVAILABLE;
-    if (f.frame_type != AMQP_FRAME_METHOD) continue;
-    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD) {
-      amqp_basic_ack_t *a = f.payload.method.decoded;
-      if (a->delivery_tag > *tag) *tag = a->delivery_tag;
-    } else if (f.payload.method.id == AMQP_BASIC_NACK_METHOD ||
-               f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-               f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD) {
-      return CHIRP_EUNAVAILABLE;
-    }
-  }
-  return 0;
+  return chirp_amqp_wait_confirms(conn, first, n, timeout_ms) ? CHIRP_EUNAVAILABLE : 0;
 }

@@ -59,6 +59,7 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       .log_level = CHIRP_LOG_INFO,
       .node_id = -1,
       .admin_token = "",
+      .metrics_token = "",
       .pwhash_min = 0,
       .publish_timeout_ms = 5000,
       .cache_ttl_s = 86400,
@@ -106,6 +107,13 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
       return CHIRP_EINVAL;
     }
     cfg->admin_token = v;
+  }
+  if ((v = get("CHIRP_METRICS_TOKEN", arg))) {
+    if (*v && strlen(v) < 16) {
+      snprintf(err, errlen, "CHIRP_METRICS_TOKEN must be empty or at least 16 characters");
+      return CHIRP_EINVAL;
+    }
+    cfg->metrics_token = v;
   }
   if ((v = get("CHIRP_PWHASH", arg))) {
     if (strcmp(v, "min") == 0) {

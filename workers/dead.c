@@ -24,24 +24,6 @@ static amqp_table_entry_t header(const char *k, const char *v) {
                                         .value.bytes = amqp_cstring_bytes(v)}};
 }
 
-/* Waits for the confirm of the last publish on a confirm-mode connection. */
-static int wait_confirm(amqp_connection_state_t c, uint64_t *tag) {
-  uint64_t want = ++*tag;
-  for (;;) {
-    amqp_frame_t f;
-    struct timeval tv = {5, 0};
-    if (amqp_simple_wait_frame_noblock(c, &f, &tv) != AMQP_STATUS_OK) return CHIRP_EUNAVAILABLE;
-    if (f.frame_type != AMQP_FRAME_METHOD) continue;
-    if (f.payload.method.id == AMQP_BASIC_ACK_METHOD &&
-        ((amqp_basic_ack_t *)f.payload.method.decoded)->delivery_tag >= want)
-      return 0;
-    if (f.payload.method.id == AMQP_BASIC_NACK_METHOD ||
-        f.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
-        f.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)
-      return CHIRP_EUNAVAILABLE;
-  }
-}
-
 int wk_dead_letter(wk_ctx *ctx, const char *role, const void *body, size_t len,
                    const char *routing_key, const char *reason) {
   int rc = wk_publisher(ctx);
@@ -57,7 +39,7 @@ int wk_dead_letter(wk_ctx *ctx, const char *role, const void *body, size_t len,
   if (amqp_basic_publish(ctx->pub, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_DLX),
                          amqp_cstring_bytes(routing_key), 0, 0, &props,
                          (amqp_bytes_t){len, (void *)body}) != AMQP_STATUS_OK ||
-      wait_confirm(ctx->pub, &ctx->pub_tag) != 0) {
+      chirp_amqp_wait_confirms(ctx->pub, ++ctx->pub_tag, 1, 5000) != 0) {
     amqp_destroy_connection(ctx->pub);
     ctx->pub = NULL;
     return CHIRP_EUNAVAILABLE;

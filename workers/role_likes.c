@@ -37,15 +37,28 @@
    cuts a window short, so throughput is not bounded by it. */
 #define GATHER_MS 500
 
+/* Acks (or, with nack set, rejects to the dead letters) one delivery;
+   sets *broken when the connection failed. */
+static void settle_one(amqp_connection_state_t conn, uint64_t tag, int nack, int *broken) {
+  if (*broken) return; /* the broker redelivers whatever was not settled */
+  int st = nack ? amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, tag, 0, 0)
+                : amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, tag, 0);
+  if (st != AMQP_STATUS_OK) {
+    chirp_warn("amqp %s of delivery %llu: %s", nack ? "nack" : "ack", (unsigned long long)tag,
+               amqp_error_string2(st));
+    *broken = 1;
+  }
+}
 
 /* account.deleted: the account's stored likes end (chirp_account_purge_likes)
    and its likes still pending here are dropped — they would otherwise be
    flushed after the purge and count again.  The liker sets lose the
    account (as a change newer than any of its likes), then everything is
    acked.  If PostgreSQL fails the message goes back to the broker and
-   nothing here changed. */
-static void purge_account(amqp_connection_state_t conn, lb_batcher *b, const chirp_event *ev,
-                          uint64_t tag, wk_ctx *ctx) {
+   nothing here changed.  Returns -1 when an ack or nack failed (the
+   connection is broken: the caller reconnects), else 0. */
+static int purge_account(amqp_connection_state_t conn, lb_batcher *b, const chirp_event *ev,
+                         uint64_t tag, wk_ctx *ctx) {
   int64_t user = ev->actor_id, *tweets = NULL;
   size_t n = 0;
   int rc = wk_ensure_pg(ctx) ? CHIRP_EUNAVAILABLE : chirp_pg_begin(ctx->pg);
@@ -57,9 +70,12 @@ static void purge_account(amqp_connection_state_t conn, lb_batcher *b, const chi
     chirp_warn("account %lld: likes purge failed (%s); back to the broker", (long long)user,
                chirp_strerror(rc));
     sleep(1);
-    amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, tag, 0, 1);
-    return;
+    int st = amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, tag, 0, 1);
+    if (st != AMQP_STATUS_OK)
+      chirp_warn("amqp nack of delivery %llu: %s", (unsigned long long)tag, amqp_error_string2(st));
+    return st == AMQP_STATUS_OK ? 0 : -1;
   }
+  int broken = 0;
   size_t dropped = 0;
   for (size_t i = 0; i < b->n; i++) {
     lb_tweet *t = &b->tweets[i];
@@ -69,7 +85,7 @@ static void purge_account(amqp_connection_state_t conn, lb_batcher *b, const chi
         t->likes[keep++] = t->likes[k];
         continue;
       }
-      amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, t->likes[k].tag, 0);
+      settle_one(conn, t->likes[k].tag, 0, &broken);
       free(t->likes[k].body);
       dropped++;
       int64_t *grown = realloc(tweets, (n + 1) * sizeof *tweets);
@@ -92,23 +108,26 @@ static void purge_account(amqp_connection_state_t conn, lb_batcher *b, const chi
   for (size_t i = 0; ctx->redis && i < n; i++)
     (void)chirp_like_replay(ctx->redis, tweets[i], &user, &off, &ev->event_id, 1);
   free(tweets);
-  amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, tag, 0);
+  settle_one(conn, tag, 0, &broken);
   chirp_info("account %lld deleted: %zu stored and %zu pending likes taken away", (long long)user,
              n - dropped, dropped);
+  return broken ? -1 : 0;
 }
 
-/* Reads one delivery into the batcher, or rejects it (dead letter). */
-static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
-                         wk_ctx *ctx) {
+/* Reads one delivery into the batcher, or rejects it (dead letter).
+   Returns -1 when acking or nacking the rejected delivery failed (the
+   connection is broken: the caller reconnects), else 0. */
+static int take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp_envelope_t *env,
+                        wk_ctx *ctx) {
   chirp_event ev;
   char why[160] = "";
   int64_t tweet = 0, author = 0;
   int ok = chirp_event_decode(env->message.body.bytes, env->message.body.len, &ev, why,
                               sizeof why) == 0;
   if (ok && strcmp(ev.type, "account.deleted") == 0) {
-    purge_account(conn, b, &ev, env->delivery_tag, ctx);
+    int broken = purge_account(conn, b, &ev, env->delivery_tag, ctx);
     chirp_event_cleanup(&ev);
-    return;
+    return broken;
   }
   if (ok) {
     int like = strcmp(ev.type, "like.added") == 0, unlike = strcmp(ev.type, "like.removed") == 0;
@@ -135,18 +154,28 @@ static void take_message(amqp_connection_state_t conn, lb_batcher *b, const amqp
     char key[64];
     snprintf(key, sizeof key, "%.*s", (int)env->routing_key.len, (char *)env->routing_key.bytes);
     chirp_error("dead-lettering delivery %llu: %s", (unsigned long long)env->delivery_tag, why);
+    int st;
     if (wk_dead_letter(ctx, "likes", env->message.body.bytes, env->message.body.len, key, why) == 0)
-      amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0);
+      st = amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0);
     else
-      amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
+      st = amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, env->delivery_tag, 0, 0);
+    if (st != AMQP_STATUS_OK) {
+      chirp_warn("amqp ack/nack of delivery %llu: %s", (unsigned long long)env->delivery_tag,
+                 amqp_error_string2(st));
+      return -1;
+    }
   }
+  return 0;
 }
 
 /* Flushes one tweet's likes.  Returns 0 (acked, or dead-lettered after
    CHIRP_MAX_RETRIES failed flushes, with the reason), CHIRP_EUNAVAILABLE
    when PostgreSQL is down, CHIRP_EINTERNAL when this flush failed and the
-   likes should wait for another try (t is then left to the caller). */
-static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
+   likes should wait for another try (t is then left to the caller).  Sets
+   *broken when an ack failed: the connection must be remade (the likes
+   come again and the statement keeps each user's newest state, so the
+   redelivery changes nothing). */
+static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t, int *broken) {
   chirp_like_change *c = malloc(t->n * sizeof *c);
   if (!c) return CHIRP_EUNAVAILABLE;
   for (size_t i = 0; i < t->n; i++)
@@ -175,11 +204,9 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
                 (long long)t->tweet, t->n, tries, ctx->cfg->max_retries);
     for (size_t i = 0; i < t->n; i++) {
       const lb_like *l = &t->likes[i];
-      if (l->body && wk_dead_letter(ctx, "likes", l->body, l->len,
-                                    l->active ? "like.added" : "like.removed", why) == 0)
-        amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, l->tag, 0);
-      else
-        amqp_basic_nack(conn, CHIRP_AMQP_CHANNEL, l->tag, 0, 0);
+      int dead = l->body && wk_dead_letter(ctx, "likes", l->body, l->len,
+                                           l->active ? "like.added" : "like.removed", why) == 0;
+      settle_one(conn, l->tag, !dead, broken);
     }
     wk_metric(ctx, "events:likes:failed", (long long)t->n);
     return 0;
@@ -206,7 +233,7 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t) {
   }
   chirp_debug("tweet %lld: flushed %zu likes in one statement (count %lld)", (long long)t->tweet,
               t->n, likes);
-  for (size_t i = 0; i < t->n; i++) amqp_basic_ack(conn, CHIRP_AMQP_CHANNEL, t->likes[i].tag, 0);
+  for (size_t i = 0; i < t->n; i++) settle_one(conn, t->likes[i].tag, 0, broken);
   return 0;
 }
 
@@ -257,8 +284,9 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
         break;
       }
       wk_ensure_redis(&ctx);
-      take_message(conn, &b, &env, &ctx);
+      broken = take_message(conn, &b, &env, &ctx) != 0;
       amqp_destroy_envelope(&env);
+      if (broken) break;
       /* A full prefetch ends the window at once: nothing more can arrive
          until something is flushed and acked. */
       if (b.pending >= (size_t)cfg->prefetch) break;
@@ -267,7 +295,7 @@ int wk_run_likes(const chirp_config *cfg, volatile sig_atomic_t *stop) {
     while (!broken && (i = lb_due(&b, chirp_time_now_ms())) >= 0) {
       lb_tweet t;
       lb_take(&b, (size_t)i, &t);
-      int rc = flush(&ctx, conn, &t);
+      int rc = flush(&ctx, conn, &t, &broken);
       if (rc) {
         if (rc == CHIRP_EUNAVAILABLE) chirp_warn("PostgreSQL unreachable; keeping %zu likes pending", t.n);
         /* Back into the batcher (their bodies with them) for a later try. */

@@ -42,6 +42,17 @@ const chirp_amqp_role *chirp_amqp_roles(void);
    CHIRP_EUNAVAILABLE or CHIRP_EINVAL (bad URL) and *out is untouched. */
 int chirp_amqp_connect(const char *url, int timeout_ms, int heartbeat,
                        amqp_connection_state_t *out);
+
+enum chirp_amqp_flags {
+  /* Ask the broker for connection.blocked / connection.unblocked (sent
+     when a memory or disk alarm makes it stop reading from publishers).
+     Only for connections that read them (chirp_amqp_read_signal): a
+     consumer would take them for a protocol error. */
+  CHIRP_AMQP_NOTIFY_BLOCKED = 1 << 0,
+};
+/* chirp_amqp_connect with flags (chirp_amqp_flags). */
+int chirp_amqp_connect_flags(const char *url, int timeout_ms, int heartbeat, unsigned flags,
+                             amqp_connection_state_t *out);
 /* Closes and frees a connection; NULL is harmless. */
 void chirp_amqp_close(amqp_connection_state_t conn);
 
@@ -51,10 +62,62 @@ void chirp_amqp_close(amqp_connection_state_t conn);
    use the same, as RabbitMQ refuses to redeclare a queue differently). */
 int chirp_amqp_declare_topology(amqp_connection_state_t conn);
 
-/* Publishes n persistent messages with routing key on a connection in
-   confirm mode and waits (each wait bounded by timeout_ms) until the broker
-   confirmed them all.  *tag counts the channel's delivery tags (start at 0
-   after confirm.select).  0 or CHIRP_EUNAVAILABLE. */
+/* ---- Publisher confirms: the one place that reads and interprets them. ----
+
+   On a channel in confirm mode (confirm.select) the broker numbers the
+   messages published on it 1, 2, 3... (delivery tags) and answers each with
+   basic.ack (stored) or basic.nack (lost).  One ack with `multiple` set
+   settles every tag up to and including its own that is still unsettled;
+   without it, only its own tag. */
+
+/* Whether a confirm for tag with multiple settles delivery tag t (if t is
+   still unsettled).  Pure. */
+int chirp_amqp_confirm_covers(uint64_t tag, int multiple, uint64_t t);
+
+/* Bookkeeping of a window of n tags first..first+n-1: settled[i] is nonzero
+   once tag first+i is settled.  Marks what a confirm for tag (multiple or
+   not) settles and returns how many tags of the window it newly settled.
+   Pure. */
+size_t chirp_amqp_confirm_mark(unsigned char *settled, uint64_t first, size_t n, uint64_t tag,
+                               int multiple);
+
+typedef enum chirp_amqp_signal_kind {
+  CHIRP_AMQP_SIG_ACK,       /* tag, multiple */
+  CHIRP_AMQP_SIG_NACK,      /* tag, multiple */
+  CHIRP_AMQP_SIG_BLOCKED,   /* reason: the broker stopped reading (an alarm) */
+  CHIRP_AMQP_SIG_UNBLOCKED, /* it reads again */
+} chirp_amqp_signal_kind;
+
+typedef struct chirp_amqp_signal {
+  chirp_amqp_signal_kind kind;
+  uint64_t tag;
+  int multiple;
+  char reason[96];
+} chirp_amqp_signal;
+
+/* Reads frames on a publishing connection until one a publisher must act
+   on: a confirm or a connection.(un)blocked; other frames are skipped.
+   Waits at most timeout_ms in all (0: only what has already arrived).
+   Returns 0 with *out set; CHIRP_ETIMEDOUT when nothing came in time;
+   CHIRP_EUNAVAILABLE when the connection broke or the broker closed the
+   connection or channel (logged) — the connection is then unusable. */
+int chirp_amqp_read_signal(amqp_connection_state_t conn, int timeout_ms, chirp_amqp_signal *out);
+
+/* Waits until the broker confirmed delivery tags first..first+n-1, for at
+   most timeout_ms in all.  Confirms of other tags are ignored.  0 when
+   every one was acked; CHIRP_EUNAVAILABLE when one was nacked or the
+   connection broke; CHIRP_ETIMEDOUT when time ran out (each unconfirmed
+   message may still be delivered).  After an error the caller drops the
+   connection: its tags can no longer be accounted for. */
+int chirp_amqp_wait_confirms(amqp_connection_state_t conn, uint64_t first, size_t n,
+                             int timeout_ms);
+
+/* Publishes n persistent messages with routing key to the chirp exchange
+   on a connection in confirm mode and waits (timeout_ms in all) until the
+   broker confirmed them all.  *tag counts the channel's delivery tags
+   (start at 0 after confirm.select); it advances by what was published.
+   0, or CHIRP_EUNAVAILABLE for any failure (nack, broken connection, time
+   out): the caller then drops the connection. */
 int chirp_amqp_publish_confirmed(amqp_connection_state_t conn, uint64_t *tag, const char *key,
                                  char *const *bodies, const size_t *lens, size_t n,
                                  int timeout_ms);

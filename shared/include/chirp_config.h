@@ -28,6 +28,7 @@ typedef struct chirp_config {
   chirp_log_level log_level; /* CHIRP_LOG_LEVEL */
   int node_id;             /* CHIRP_NODE_ID 0-1023, -1 = derive from pid */
   const char *admin_token; /* CHIRP_ADMIN_TOKEN, "" = admin endpoints off */
+  const char *metrics_token; /* CHIRP_METRICS_TOKEN, "" = /metrics open to all */
   int pwhash_min;          /* CHIRP_PWHASH=interactive|min (min: tests only) */
   int publish_timeout_ms;  /* CHIRP_PUBLISH_TIMEOUT_MS 100-60000 */
   int cache_ttl_s;         /* CHIRP_CACHE_TTL 1-604800 */

@@ -687,9 +687,10 @@ def count_tweets_by_author(author_id):
     return sql_int("SELECT count(*) FROM tweets WHERE author_id = %s" % id_literal(author_id))
 
 
-def metrics(client):
-    """GET /metrics parsed: {"name" or "name{labels}": float}."""
-    r = client.get("/metrics")
+def metrics(client, token=None):
+    """GET /metrics parsed: {"name" or "name{labels}": float}.  token: the
+    gateway's CHIRP_METRICS_TOKEN, when it has one."""
+    r = client.get("/metrics", token=token)
     if r.status != 200:
         raise AssertionError("GET /metrics: %r" % (r,))
     out = {}

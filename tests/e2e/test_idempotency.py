@@ -10,6 +10,7 @@ Effects are checked in PostgreSQL, after the workers (every role) applied
 what they were sent.
 """
 
+import json
 import os
 import sys
 import threading
@@ -241,6 +242,99 @@ class Idempotency(h.StackTestCase):
                 break
         print("concurrent duplicates: %d answer(s) were 409 idempotency_in_progress" % seen_409,
               file=sys.stderr)
+
+    def redis_keys_holding(self, secret):
+        """The Redis keys whose name or value (of any type) contains secret,
+        by one server-side scan of the whole database."""
+        script = """
+            local found, cursor = {}, '0'
+            repeat
+              local r = redis.call('SCAN', cursor, 'COUNT', 1000)
+              cursor = r[1]
+              for _, k in ipairs(r[2]) do
+                local t = redis.call('TYPE', k)['ok']
+                local vals = {k}
+                if t == 'string' then vals[#vals + 1] = redis.call('GET', k)
+                elseif t == 'hash' then vals = redis.call('HGETALL', k)
+                elseif t == 'list' then vals = redis.call('LRANGE', k, 0, -1)
+                elseif t == 'set' then vals = redis.call('SMEMBERS', k)
+                elseif t == 'zset' then vals = redis.call('ZRANGE', k, 0, -1) end
+                vals[#vals + 1] = k
+                vals[#vals + 1] = redis.call('DUMP', k) or ''
+                for _, v in ipairs(vals) do
+                  if string.find(v, ARGV[1], 1, true) then found[#found + 1] = k break end
+                end
+              end
+            until cursor == '0'
+            return found"""
+        return h.redis_cmd("EVAL", script, 0, secret)
+
+    def test_session_tokens_are_never_stored_in_clear(self):
+        """A sign-up or log-in with an Idempotency-Key stores its answer for
+        replays, but not the token: a replay answers the same account with a
+        fresh session, whose token works (and is not stored in clear either)."""
+        name = h.unique("ik")
+        signup = {"username": name, "email": "%s@example.com" % name.lower(),
+                  "password": "correct horse 1"}
+        k = key()
+        r1 = self.write("POST", API + "/accounts", None, signup, k)
+        self.assertStatus(r1, 201)
+        login = {"login": name, "password": "correct horse 1"}
+        k2 = key()
+        r2 = self.write("POST", API + "/sessions", None, login, k2)
+        self.assertStatus(r2, 201)
+        for r in (r1, r2):
+            self.assertEqual(self.redis_keys_holding(r.json["token"]), [],
+                             "the token of %r is in Redis in clear" % (r,))
+        # The replays: the stored status and account, a fresh working token.
+        for first, path, body, kk in ((r1, "/accounts", signup, k), (r2, "/sessions", login, k2)):
+            again = self.write("POST", API + path, None, body, kk)
+            self.assertStatus(again, 201)
+            self.assertEqual(again.header("Idempotent-Replayed"), "true", again)
+            self.assertEqual(again.json["account"], first.json["account"])
+            self.assertNotEqual(again.json["token"], first.json["token"])
+            self.assertStatus(self.http.get(API + "/sessions/current", token=again.json["token"]), 200)
+            self.assertEqual(self.redis_keys_holding(again.json["token"]), [])
+        self.assertStatus(self.http.get(API + "/sessions/current", token=r1.json["token"]), 200)
+        # Only one account was made.
+        self.assertEqual(h.sql_int("SELECT count(*) FROM accounts WHERE username = '%s'" % name), 1)
+
+    def test_a_first_attempt_that_died_mid_publish_is_taken_over_with_its_ids(self):
+        """A gateway that stored its ids with the key and then died (no
+        answer, the event perhaps published) leaves the key pending: a retry
+        is 409 while the lease runs, then takes the attempt over and makes
+        the tweet with the first attempt's tweet id and event id."""
+        import hashlib
+        import random
+        import time as _time
+        tok, acct = h.sign_up(self.http, "ik")
+        k = key()
+        path = API + "/tweets"
+        data = json.dumps({"text": "taken over %s" % h.RUN}).encode()
+        # Snowflake ids as a gateway with node id 1023 would make them.
+        ms = int(_time.time() * 1000) - 1704067200000
+        tweet_id = (ms << 22) | (1023 << 12) | random.randrange(2048)
+        event_id = tweet_id + 1
+        rkey = "chirp:idem:{a:%s}:%s" % (h.id_literal(acct["id"]),
+                                         hashlib.sha256(k.encode()).hexdigest())
+        fp = hashlib.sha256(b"POST" + path.encode() + b"\0" + data).hexdigest()
+        lease = int(_time.time() * 1000) + 60000
+        h.redis_cmd("HSET", rkey, "st", "pending", "h", fp, "ids", "%d,%d" % (tweet_id, event_id),
+                    "lease", lease)
+        h.redis_cmd("EXPIRE", rkey, 86400)
+        hd = {"Idempotency-Key": k}
+        r = self.http.request("POST", path, raw=data, token=tok, headers=hd)
+        self.assertError(r, 409, "idempotency_in_progress", "Idempotency-Key")
+        h.redis_cmd("HSET", rkey, "lease", int(_time.time() * 1000) - 1)  # the lease ran out
+        r = self.http.request("POST", path, raw=data, token=tok, headers=hd)
+        self.assertStatus(r, 202)
+        self.assertEqual(r.json["id"], str(tweet_id), "the retry did not take the stored ids")
+        self.assertEqual(h.redis_cmd("HGET", rkey, "st"), b"done")
+        self.assertReplay(r, self.http.request("POST", path, raw=data, token=tok, headers=hd))
+        h.wait_until(lambda: h.sql_int("SELECT count(*) FROM tweets WHERE id = %d" % tweet_id) == 1,
+                     APPLY, 0.05, "the taken-over tweet in PostgreSQL")
+        self.assertEqual(h.sql_int("SELECT count(*) FROM processed_events WHERE event_id = %d"
+                                   % event_id) >= 1, True)
 
     def test_reads_ignore_the_key(self):
         tok, acct = h.sign_up(self.http, "ik")
