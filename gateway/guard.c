@@ -257,6 +257,42 @@ static void sha256_hex(const void *data, size_t len, char hex[65]) {
   sodium_bin2hex(hex, 65, h, sizeof h);
 }
 
+/* The fingerprint of a request: its method, path and body, as hex.  The
+   body of a log-in or sign-up holds a password, so there the fingerprint is
+   argon2id (salted by the key, as costly as the stored password hashes):
+   the record in Redis must not be a fast way to guess the password. */
+static int fingerprint(const gw_route *route, const gw_req *req, int secret, const char *khex,
+                       char fp[65]) {
+  crypto_hash_sha256_state st;
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_init(&st);
+  crypto_hash_sha256_update(&st, (const unsigned char *)route->method, strlen(route->method));
+  crypto_hash_sha256_update(&st, (const unsigned char *)req->u->url_path, strlen(req->u->url_path) + 1);
+  if (req->u->binary_body)
+    crypto_hash_sha256_update(&st, req->u->binary_body, req->u->binary_body_length);
+  crypto_hash_sha256_final(&st, h);
+  if (secret) {
+    unsigned char salt[crypto_pwhash_SALTBYTES];
+    crypto_hash_sha256_state ss;
+    unsigned char sh[crypto_hash_sha256_BYTES];
+    crypto_hash_sha256_init(&ss);
+    crypto_hash_sha256_update(&ss, (const unsigned char *)"chirp idem ", 11);
+    crypto_hash_sha256_update(&ss, (const unsigned char *)khex, strlen(khex));
+    crypto_hash_sha256_final(&ss, sh);
+    memcpy(salt, sh, sizeof salt);
+    int min = gw.cfg.pwhash_min;
+    unsigned char body[sizeof h];
+    memcpy(body, h, sizeof body);
+    if (crypto_pwhash(h, sizeof h, (const char *)body, sizeof body, salt,
+                      min ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                      min ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE,
+                      crypto_pwhash_ALG_ARGON2ID13) != 0)
+      return -1;
+  }
+  sodium_bin2hex(fp, 65, h, sizeof h);
+  return 0;
+}
+
 int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep, gw_idem *idem) {
   cur_idem = NULL;
   idem->key[0] = '\0';
@@ -274,16 +310,11 @@ int gw_guard_idem_begin(const gw_route *route, const gw_req *req, gw_reply *rep,
   char who[96], khex[65], fp[65];
   client_of(req, who, sizeof who);
   sha256_hex(k, kl, khex);
-  /* The fingerprint of the request: method, path and body. */
-  crypto_hash_sha256_state st;
-  unsigned char h[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_init(&st);
-  crypto_hash_sha256_update(&st, (const unsigned char *)route->method, strlen(route->method));
-  crypto_hash_sha256_update(&st, (const unsigned char *)req->u->url_path, strlen(req->u->url_path) + 1);
-  if (req->u->binary_body)
-    crypto_hash_sha256_update(&st, req->u->binary_body, req->u->binary_body_length);
-  crypto_hash_sha256_final(&st, h);
-  sodium_bin2hex(fp, sizeof fp, h, sizeof h);
+  if (fingerprint(route, req, idem->secret, khex, fp)) {
+    idem->key[0] = '\0';
+    gw_reply_error(rep, CHIRP_ENOMEM, NULL, NULL, "out of memory");
+    return -1;
+  }
   snprintf(idem->key, sizeof idem->key, "chirp:idem:{%s}:%.64s", who, khex);
 
   char lease[16], now[24];

@@ -21,6 +21,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +52,20 @@ class DeadLetters(h.StackTestCase):
 
     def depth(self, queue):
         return int(self.m().get('chirp_queue_depth{queue="%s"}' % queue, -1))
+
+    def settled_depth(self, queue):
+        """The depth of queue once nothing moves: chirp.fanout empty and the
+        same reading twice, 1.5 s apart (/metrics refreshes depths at most
+        once a second, and a letter of an earlier test may still be dying)."""
+        last = None
+        deadline = time.time() + WAIT
+        while time.time() < deadline:
+            now = (self.depth(queue), self.depth("chirp.fanout"))
+            if now == last and now[1] == 0:
+                return now[0]
+            last = now
+            time.sleep(1.5)
+        self.fail("%s never settled (last reading %r)" % (queue, last))
 
     def ghost(self):
         """(token, account) of an account whose row is gone from
@@ -83,7 +98,7 @@ class DeadLetters(h.StackTestCase):
         _, b = h.sign_up(self.http, "dl")
         tok, a = self.ghost()
         m0 = self.m()
-        dead0 = self.depth("chirp.dead")
+        dead0 = self.settled_depth("chirp.dead")
         dl_key = 'chirp_dead_letters_total{role="fanout"}'
         failed_key = 'chirp_worker_events_total{role="fanout",result="failed"}'
         self.assertIn(dl_key, m0)
@@ -133,7 +148,7 @@ class DeadLetters(h.StackTestCase):
     def test_replay_max(self):
         _, b = h.sign_up(self.http, "dl")
         tok, _ = self.ghost()
-        dead0 = self.depth("chirp.dead")
+        dead0 = self.settled_depth("chirp.dead")
         for i in range(3):
             r = self.http.request("POST" if i % 2 == 0 else "DELETE",
                                   API + "/accounts/%s/follow" % b["id"], token=tok)
@@ -163,7 +178,7 @@ class DeadLetters(h.StackTestCase):
         _, b = h.sign_up(self.http, "dl")
         tok, _ = self.ghost()
         k = int(os.environ.get("CHIRP_TEST_DEAD_K", "40"))
-        dead0 = self.depth("chirp.dead")
+        dead0 = self.settled_depth("chirp.dead")
         for i in range(k):  # follow, unfollow, follow, ...: one event each
             r = self.http.request("POST" if i % 2 == 0 else "DELETE",
                                   API + "/accounts/%s/follow" % b["id"], token=tok)
@@ -200,7 +215,7 @@ class DeadLetters(h.StackTestCase):
         try:
             dl_key = 'chirp_dead_letters_total{role="likes"}'
             m0 = self.m()
-            dead0 = self.depth("chirp.dead")
+            dead0 = self.settled_depth("chirp.dead")
             liker, _ = h.sign_up(self.http, "dl")
             self.assertStatus(self.http.post(API + "/tweets/%s/like" % tid, token=liker), 202)
             h.wait_until(lambda: self.depth("chirp.dead") == dead0 + 1, WAIT, 0.1,

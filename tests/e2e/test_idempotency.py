@@ -299,6 +299,29 @@ class Idempotency(h.StackTestCase):
         # Only one account was made.
         self.assertEqual(h.sql_int("SELECT count(*) FROM accounts WHERE username = '%s'" % name), 1)
 
+    def test_a_login_fingerprint_is_no_fast_hash_of_the_password(self):
+        """The record of a log-in with an Idempotency-Key keeps a fingerprint
+        of the body, which holds the password: it must not be a plain SHA-256
+        (a fast way to guess the password), yet a replay still matches it
+        and a different body under the same key is refused."""
+        import hashlib
+        tok, acct = h.sign_up(self.http, "ik")
+        path = API + "/sessions"
+        data = json.dumps({"login": acct["username"], "password": "correct horse 1"}).encode()
+        k = key()
+        hd = {"Idempotency-Key": k}
+        r = self.http.request("POST", path, raw=data, headers=hd)
+        self.assertStatus(r, 201)
+        plain = hashlib.sha256(b"POST" + path.encode() + b"\0" + data).hexdigest()
+        self.assertEqual(self.redis_keys_holding(plain), [],
+                         "a log-in's fingerprint is the plain SHA-256 of its body")
+        again = self.http.request("POST", path, raw=data, headers=hd)
+        self.assertStatus(again, 201)
+        self.assertEqual(again.header("Idempotent-Replayed"), "true", again)
+        other = json.dumps({"login": acct["username"], "password": "another one"}).encode()
+        r = self.http.request("POST", path, raw=other, headers=hd)
+        self.assertError(r, 422, "idempotency_key_reused", "Idempotency-Key")
+
     def test_a_first_attempt_that_died_mid_publish_is_taken_over_with_its_ids(self):
         """A gateway that stored its ids with the key and then died (no
         answer, the event perhaps published) leaves the key pending: a retry
