@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_keys.h"
 #include "chirp_cursor.h"
 #include "chirp_error.h"
 #include "chirp_redis.h"
@@ -31,7 +32,8 @@ static void cache_key(char *buf, size_t len, long long gen, const char *type, co
   char hex[2 * sizeof h + 1];
   crypto_hash_sha256(h, (const unsigned char *)q, strlen(q));
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  snprintf(buf, len, "chirp:sc:%lld:%s:%.32s:%d:%d", gen, type, hex, offset, limit);
+  (void)len;
+  chirp_key_search_cache(buf, gen, type, hex, offset, limit);
 }
 
 void h_search(gw_req *req, gw_reply *rep) {

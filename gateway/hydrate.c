@@ -71,8 +71,8 @@ static char *author_card(redisContext *r, const redisReply *rep, int64_t id) {
     chirp_account_cleanup(&a);
     char *s = full ? json_dumps(full, JSON_COMPACT) : NULL, key[CHIRP_KEY_BUFSZ];
     if (s && r && !r->err) {
-      redisReply *w = redisCommand(r, "SET %s %s EX %d", chirp_key_account(key, id), s,
-                                   CHIRP_ACCOUNT_CACHE_TTL_S);
+      redisReply *w = chirp_redis_command(r, "SET %s %s EX %d", chirp_key_account(key, id), s,
+                                          CHIRP_ACCOUNT_CACHE_TTL_S);
       if (w) freeReplyObject(w);
     }
     free(s);
@@ -89,7 +89,7 @@ static char *author_card(redisContext *r, const redisReply *rep, int64_t id) {
 }
 
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
-                   size_t *nshown) {
+                   size_t *ends, size_t *nshown) {
   *nshown = 0;
   if (n == 0) return 0;
   redisContext *r = gw_redis();
@@ -106,12 +106,10 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   /* Round trip 1: the tweets.  Every reply is read before any miss is
      filled in: filling sends commands of its own on this connection. */
   rc = CHIRP_EUNAVAILABLE;
-  for (size_t i = 0; i < n; i++) redisAppendCommand(r, "HGET %s j", chirp_key_tweet(key, ids[i]));
-  for (size_t i = 0; i < n; i++) {
-    redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK) goto out;
-    replies[i] = rep;
-  }
+  for (size_t i = 0; i < n; i++)
+    if (chirp_redis_append(r, "HGET %s j", chirp_key_tweet(key, ids[i]))) goto out;
+  for (size_t i = 0; i < n; i++)
+    if (chirp_redis_read(r, &replies[i])) goto out;
   for (size_t i = 0; i < n; i++) {
     tweets[i] = tweet_text(r, replies[i], ids[i]);
     if (replies[i]) freeReplyObject(replies[i]);
@@ -121,14 +119,14 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     while (k < na && authors[k] != a) k++;
     if (a && k == na) authors[na++] = a;
   }
-  /* Round trip 2: the authors, each once, and every tweet's numbers. */
-  for (size_t k = 0; k < na; k++) redisAppendCommand(r, "GET %s", chirp_key_account(key, authors[k]));
-  gw_stats_append(r, ids, n, viewer);
-  for (size_t k = 0; k < na; k++) {
-    redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK) goto out;
-    replies[k] = rep;
-  }
+  /* Round trip 2: the authors, each once, and every tweet's numbers (the
+     numbers' script goes by its SHA: nothing synchronous may run while
+     these replies are queued). */
+  for (size_t k = 0; k < na; k++)
+    if (chirp_redis_append(r, "GET %s", chirp_key_account(key, authors[k]))) goto out;
+  if (gw_stats_append(r, ids, n, viewer)) goto out;
+  for (size_t k = 0; k < na; k++)
+    if (chirp_redis_read(r, &replies[k])) goto out;
   if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
   for (size_t k = 0; k < na; k++) {
     cards[k] = author_card(r, replies[k], authors[k]);
@@ -149,9 +147,12 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
         (rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, cards[k], strlen(cards[k]))) ||
         (rc = buf_add(out, tail, (size_t)m)))
       break;
+    if (ends) ends[*nshown] = out->len;
     shown[(*nshown)++] = ids[i];
   }
 out:
+  /* A pipeline given up midway leaves replies queued: drop the connection. */
+  if (chirp_redis_pending(r)) chirp_redis_abandon(r, "hydration failed midway");
   for (size_t i = 0; tweets && i < n; i++) free(tweets[i]);
   for (size_t k = 0; cards && k < n; k++) free(cards[k]);
   for (size_t k = 0; replies && k < n; k++)
@@ -167,7 +168,7 @@ out:
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown) {
   gw_buf b = {0};
-  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, nshown);
+  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, NULL, nshown);
   if (!rc && *nshown) {
     /* Wrap the comma-joined objects as an array and decode it once. */
     char *text = malloc(b.len + 3);

@@ -26,9 +26,11 @@ typedef struct gw_buf {
 
 /* Appends to out one JSON object per live tweet of ids, in order, joined by
    commas (a comma first when out is not empty); deleted or unknown ids are
-   left out.  shown[k] receives the id of the k-th item (room for n). */
+   left out.  shown[k] receives the id of the k-th item and, unless ends
+   is NULL, ends[k] the length of out just after it (room for n each), so
+   a caller can cut the text after any item without parsing it. */
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
-                   size_t *nshown);
+                   size_t *ends, size_t *nshown);
 
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,

@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "chirp_keys.h"
 #include "chirp_amqp.h"
 #include "chirp_error.h"
 #include "chirp_log.h"
@@ -122,7 +123,8 @@ int wk_publisher(wk_ctx *ctx) {
 
 void wk_metric(wk_ctx *ctx, const char *name, long long delta) {
   if (!ctx->redis || delta == 0) return;
-  redisReply *r = redisCommand(ctx->redis, "INCRBY chirp:m:%s %lld", name, delta);
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *r = redisCommand(ctx->redis, "INCRBY %s %lld", chirp_key_metric(key, name), delta);
   if (r) freeReplyObject(r);
 }
 
