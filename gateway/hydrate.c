@@ -10,6 +10,7 @@
 #include "chirp_event.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "gw.h"
@@ -86,6 +87,102 @@ static char *author_card(redisContext *r, const redisReply *rep, int64_t id) {
   char *s = card ? json_dumps(card, JSON_COMPACT) : NULL;
   json_decref(card);
   return s;
+}
+
+/* The 4-member card of a full account object (new reference). */
+static json_t *card_of(json_t *full) {
+  return json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
+                   json_object_get(full, "username"), "display_name",
+                   json_object_get(full, "display_name"), "avatar_url",
+                   json_object_get(full, "avatar_url"));
+}
+
+/* Public objects of accounts from PostgreSQL, ONE query for them all:
+   out[i] for every i whose ids[i] exists (and is NULL), written back to
+   the cache. */
+static int accounts_from_pg(redisContext *r, const int64_t *ids, size_t n, json_t **out) {
+  PGconn *pg = gw_pg();
+  if (!pg) return CHIRP_EUNAVAILABLE;
+  char *arr = malloc(n * 21 + 3);
+  if (!arr) return CHIRP_ENOMEM;
+  size_t o = 0;
+  arr[o++] = '{';
+  for (size_t i = 0; i < n; i++) o += (size_t)sprintf(arr + o, "%s%lld", i ? "," : "", (long long)ids[i]);
+  arr[o++] = '}';
+  arr[o] = '\0';
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT %s FROM accounts WHERE id = ANY($1::bigint[])",
+           chirp_account_columns);
+  const char *p[] = {arr};
+  PGresult *res;
+  int rc = chirp_pg_exec(pg, sql, 1, p, &res);
+  free(arr);
+  if (rc) return rc;
+  for (int row = 0; row < PQntuples(res); row++) {
+    chirp_account a;
+    if (chirp_account_from_row(res, row, 0, &a)) continue;
+    json_t *full = chirp_account_to_json(&a, 0);
+    char *text = full ? json_dumps(full, JSON_COMPACT) : NULL, key[CHIRP_KEY_BUFSZ];
+    if (text && r && !r->err) {
+      redisReply *w = chirp_redis_command(r, "SET %s %s EX %d", chirp_key_account(key, a.id), text,
+                                          CHIRP_ACCOUNT_CACHE_TTL_S);
+      if (w) freeReplyObject(w);
+    }
+    free(text);
+    for (size_t i = 0; full && i < n; i++)
+      if (ids[i] == a.id && !out[i]) out[i] = json_incref(full);
+    json_decref(full);
+    chirp_account_cleanup(&a);
+  }
+  PQclear(res);
+  return 0;
+}
+
+int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out) {
+  for (size_t i = 0; i < n; i++) out[i] = NULL;
+  if (n == 0) return 0;
+  redisContext *r = gw_redis();
+  /* One round trip for the cached ones. */
+  char key[CHIRP_KEY_BUFSZ];
+  int cached = r != NULL;
+  for (size_t i = 0; cached && i < n; i++)
+    if (chirp_redis_append(r, "GET %s", chirp_key_account(key, ids[i]))) cached = 0;
+  for (size_t i = 0; cached && i < n; i++) {
+    redisReply *rep = NULL;
+    if (chirp_redis_read(r, &rep)) {
+      cached = 0;
+      break;
+    }
+    if (rep->type == REDIS_REPLY_STRING) out[i] = json_loadb(rep->str, rep->len, 0, NULL);
+    freeReplyObject(rep);
+  }
+  if (r && chirp_redis_pending(r)) chirp_redis_abandon(r, "account cards failed midway");
+  /* The misses in one query. */
+  int64_t *miss = malloc(n * sizeof *miss);
+  size_t nm = 0;
+  int rc = miss ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; miss && i < n; i++)
+    if (!out[i]) miss[nm++] = ids[i];
+  if (!rc && nm) {
+    json_t **got = calloc(nm, sizeof *got);
+    rc = got ? accounts_from_pg(r, miss, nm, got) : CHIRP_ENOMEM;
+    for (size_t k = 0, i = 0; got && i < n; i++)
+      if (!out[i]) out[i] = got[k++];
+    free(got);
+  }
+  free(miss);
+  for (size_t i = 0; cards && i < n; i++) {
+    if (!out[i]) continue;
+    json_t *c = card_of(out[i]);
+    json_decref(out[i]);
+    out[i] = c;
+  }
+  if (rc)
+    for (size_t i = 0; i < n; i++) {
+      json_decref(out[i]);
+      out[i] = NULL;
+    }
+  return rc;
 }
 
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,

@@ -36,6 +36,13 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown);
 
+/* Account objects for ids, in order: out[i] the public account JSON (or
+   with cards set only {id, username, display_name, avatar_url}), a new
+   reference, or NULL when there is no such account.  One pipelined Redis
+   round trip for the cached ones and ONE PostgreSQL query for all misses
+   (written back), whatever n: never a query per item. */
+int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out);
+
 /* Answers a list of the live tweets of ids, hydrated for the request's
    viewer, with next_cursor (NULL on the last page). */
 void gw_reply_tweets(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
