@@ -208,7 +208,11 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   for (size_t i = 0; i < n; i++)
     if (chirp_redis_read(r, &replies[i])) goto out;
   for (size_t i = 0; i < n; i++) {
-    tweets[i] = tweet_text(r, replies[i], ids[i]);
+    /* An id met before on this page is not looked up twice (a miss would
+       cost PostgreSQL a query per copy). */
+    size_t j = 0;
+    while (j < i && ids[j] != ids[i]) j++;
+    tweets[i] = j < i ? (tweets[j] ? strdup(tweets[j]) : NULL) : tweet_text(r, replies[i], ids[i]);
     if (replies[i]) freeReplyObject(replies[i]);
     replies[i] = NULL;
     int64_t a = tweets[i] ? author_of(tweets[i]) : 0;
