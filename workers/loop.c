@@ -99,7 +99,9 @@ int wk_ensure_pg(wk_ctx *ctx) {
 }
 
 void wk_ensure_redis(wk_ctx *ctx) {
-  if (ctx->redis && !ctx->redis->err) return;
+  /* A connection left with pipelined replies unread would hand them to
+     the next command as its own: it goes like a broken one. */
+  if (ctx->redis && !ctx->redis->err && !chirp_redis_pending(ctx->redis)) return;
   if (ctx->redis) redisFree(ctx->redis);
   ctx->redis = NULL;
   if (chirp_redis_connect(ctx->cfg->redis_url, 1000, &ctx->redis) != 0) ctx->redis = NULL;
