@@ -74,14 +74,34 @@ static chirp_lua undo_script = CHIRP_LUA(
     "if p == '' then redis.call('HDEL', KEYS[2], m) else redis.call('HSET', KEYS[2], m, p) end "
     "return 1");
 
-/* ARGV: triples of member, 1/0, event id from PostgreSQL.  Builds once. */
+/* ARGV[1] the built flag's TTL, ARGV[2] the oldest event id that may still
+   be pending in a batcher; then triples of member, 1/0, event id from
+   PostgreSQL.  Builds once.  A change the group already knew that is
+   newer than PostgreSQL's and recent enough to be still on its way (not
+   flushed yet) is kept: a rebuild must not hide a like just accepted.
+   Older ones that PostgreSQL never got (a gateway that died between its
+   Redis change and its publish) are dropped: the flag expires, so such a
+   difference lasts until the next rebuild at most. */
 static chirp_lua build_script = CHIRP_LUA(
     LUA_COMMON
     "if built() then return 0 end "
+    "local keep, old = {}, redis.call('HGETALL', KEYS[2]) "
+    "for i = 1, #old, 2 do "
+    "  local m, v = old[i], old[i + 1] "
+    "  if not lt(v, ARGV[2]) then "
+    "    local on = KEYS[4] and redis.call('SISMEMBER', KEYS[4], m) == 1 "
+    "      or redis.call('ZSCORE', KEYS[3], om(v, m)) ~= false "
+    "    keep[#keep + 1] = {m, on and '1' or '0', v} "
+    "  end "
+    "end "
     "redis.call('DEL', KEYS[2], KEYS[3]) "
     "if KEYS[4] then redis.call('DEL', KEYS[4]) end "
-    "for i = 1, #ARGV, 3 do apply(ARGV[i], ARGV[i + 1], ARGV[i + 2], false) end "
-    "redis.call('SET', KEYS[1], '1') return 1");
+    "for i = 3, #ARGV, 3 do apply(ARGV[i], ARGV[i + 1], ARGV[i + 2], false) end "
+    "for _, k in ipairs(keep) do "
+    "  local v = redis.call('HGET', KEYS[2], k[1]) "
+    "  if not v or lt(v, k[3]) then apply(k[1], k[2], k[3], v) end "
+    "end "
+    "redis.call('SET', KEYS[1], '1', 'EX', ARGV[1]) return 1");
 
 /* The same triples: each applied unless the member's newest known change
    is at least as new.  A group not built is left alone (its build reads
@@ -138,15 +158,22 @@ static int build(redisContext *r, PGconn *pg, int by_tweet, int64_t owner) {
   int rows = PQntuples(res);
   group g;
   group_of(&g, by_tweet, owner);
-  const char **argv = calloc((size_t)rows * 3 + 4, sizeof *argv);
+  const char **argv = calloc((size_t)rows * 3 + 6, sizeof *argv);
   if (!argv) {
     PQclear(res);
     return CHIRP_ENOMEM;
   }
+  char ttl[16], pending[24];
+  snprintf(ttl, sizeof ttl, "%d", CHIRP_LIKES_BUILT_TTL_S);
+  snprintf(pending, sizeof pending, "%lld",
+           (long long)chirp_id_min_at_ms(chirp_time_now_ms() - CHIRP_LIKES_PENDING_MS));
   for (int k = 0; k < g.nkeys; k++) argv[k] = g.k[k];
+  argv[g.nkeys] = ttl;
+  argv[g.nkeys + 1] = pending;
   for (int i = 0; i < rows; i++)
-    for (int k = 0; k < 3; k++) argv[g.nkeys + 3 * i + k] = PQgetvalue(res, i, k);
-  redisReply *rep = chirp_redis_eval(r, &build_script, g.nkeys, rows * 3 + g.nkeys, argv, NULL);
+    for (int k = 0; k < 3; k++) argv[g.nkeys + 2 + 3 * i + k] = PQgetvalue(res, i, k);
+  redisReply *rep =
+      chirp_redis_eval(r, &build_script, g.nkeys, rows * 3 + g.nkeys + 2, argv, NULL);
   free(argv);
   PQclear(res);
   if (!rep) return CHIRP_EUNAVAILABLE;

@@ -22,6 +22,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A built index is rebuilt from PostgreSQL this often (its flag expires),
+   so that a difference no event can mend (a gateway that died between its
+   Redis change and its publish) heals by itself; a rebuild keeps what Redis
+   knew of the last CHIRP_LIKES_PENDING_MS (likes a batcher may still hold:
+   more than its flush age, CHIRP_LIKES_FLUSH_AGE_MS at most one hour). */
+#define CHIRP_LIKES_BUILT_TTL_S (24 * 3600)
+#define CHIRP_LIKES_PENDING_MS (2 * 3600 * 1000LL)
+
 /* What it takes to take a change of chirp_like_set back. */
 typedef struct chirp_like_prior {
   int64_t tweet, user;

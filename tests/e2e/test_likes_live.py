@@ -143,6 +143,34 @@ class LiveLists(Base):
         self.assertEqual(sum(pages, []), [x["id"] for x in reversed(tweets)])
         self.assertEqual(pg_likes(t["id"]), (0, 0))
 
+    def test_rebuild_keeps_pending_likes_and_drops_old_orphans(self):
+        """The built flag expires (or Redis loses it): the rebuild from
+        PostgreSQL keeps the likes a batcher may still hold, and drops a
+        like Redis has for hours that PostgreSQL never got (a gateway died
+        between its Redis change and its publish)."""
+        t = self.tweet()
+        tok, u = h.sign_up(self.http, "lk")
+        _, ghost = h.sign_up(self.http, "lg")
+        self.like(tok, t["id"])
+        tid, gid = h.id_literal(t["id"]), h.id_literal(ghost["id"])
+        # The orphan: liked in Redis three hours ago, never published.
+        old = ((int(time.time() * 1000) - 3 * 3600 * 1000 - 1704067200000) << 22) + 1
+        h.redis_cmd("SADD", "chirp:lk:{%s}" % tid, gid)
+        h.redis_cmd("ZADD", "chirp:lko:{%s}" % tid, "0", "%019d:%s" % (old, gid))
+        h.redis_cmd("HSET", "chirp:lkv:{%s}" % tid, gid, str(old))
+        self.assertEqual(self.liker_ids(t["id"]), [u["id"], ghost["id"]])
+        self.assertGreater(h.redis_cmd("TTL", "chirp:lkok:{%s}" % tid), 3600,
+                           "the built flag expires, and not soon")
+        h.redis_cmd("DEL", "chirp:lkok:{%s}" % tid)  # as if it expired
+        self.assertEqual(self.liker_ids(t["id"]), [u["id"]])
+        r = self.http.get(API + "/tweets/%s" % t["id"], token=tok)
+        self.assertEqual((r.json["like_count"], r.json["liked_by_me"]), (1, True), r.json)
+        # The same for an account's own likes.
+        uid = h.id_literal(u["id"])
+        h.redis_cmd("DEL", "chirp:alok:{%s}" % uid)
+        self.assertEqual(self.liked_ids(u["id"]), [t["id"]])
+        self.assertEqual(pg_likes(t["id"]), (0, 0), "the batcher flushed: the test proves nothing")
+
     def test_bad_cursor_is_400(self):
         t = self.tweet()
         r = self.http.get(API + "/tweets/%s/likes" % t["id"], query={"cursor": "nonsense"})
