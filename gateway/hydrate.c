@@ -59,36 +59,6 @@ static char *tweet_text(redisContext *r, const redisReply *rep, int64_t id) {
   return s;
 }
 
-/* The author card {id, username, display_name, avatar_url} as JSON text,
-   from the account cache reply or PostgreSQL (refilling the cache). */
-static char *author_card(redisContext *r, const redisReply *rep, int64_t id) {
-  json_t *full = NULL;
-  if (rep && rep->type == REDIS_REPLY_STRING) full = json_loadb(rep->str, rep->len, 0, NULL);
-  if (!full) {
-    PGconn *pg = gw_pg();
-    chirp_account a;
-    if (!pg || chirp_account_get(pg, id, &a) != 0) return NULL;
-    full = chirp_account_to_json(&a, 0);
-    chirp_account_cleanup(&a);
-    char *s = full ? json_dumps(full, JSON_COMPACT) : NULL, key[CHIRP_KEY_BUFSZ];
-    if (s && r && !r->err) {
-      redisReply *w = chirp_redis_command(r, "SET %s %s EX %d", chirp_key_account(key, id), s,
-                                          CHIRP_ACCOUNT_CACHE_TTL_S);
-      if (w) freeReplyObject(w);
-    }
-    free(s);
-  }
-  if (!full) return NULL;
-  json_t *card = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
-                           json_object_get(full, "username"), "display_name",
-                           json_object_get(full, "display_name"), "avatar_url",
-                           json_object_get(full, "avatar_url"));
-  json_decref(full);
-  char *s = card ? json_dumps(card, JSON_COMPACT) : NULL;
-  json_decref(card);
-  return s;
-}
-
 /* The 4-member card of a full account object (new reference). */
 static json_t *card_of(json_t *full) {
   return json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
@@ -136,6 +106,15 @@ static int accounts_from_pg(redisContext *r, const int64_t *ids, size_t n, json_
   }
   PQclear(res);
   return 0;
+}
+
+/* The author card of a full account object as JSON text (new string), or
+   NULL. */
+static char *card_text(json_t *full) {
+  json_t *card = full ? card_of(full) : NULL;
+  char *s = card ? json_dumps(card, JSON_COMPACT) : NULL;
+  json_decref(card);
+  return s;
 }
 
 int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out) {
@@ -194,11 +173,11 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   int rc = CHIRP_ENOMEM;
   char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
   redisReply **replies = calloc(n, sizeof *replies);
-  int64_t *authors = calloc(n, sizeof *authors);
+  int64_t *authors = calloc(n, sizeof *authors), *miss = calloc(n, sizeof *miss);
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
   size_t na = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !stats || !replies) goto out;
+  if (!tweets || !cards || !authors || !miss || !stats || !replies) goto out;
 
   /* Round trip 1: the tweets.  Every reply is read before any miss is
      filled in: filling sends commands of its own on this connection. */
@@ -229,10 +208,32 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   for (size_t k = 0; k < na; k++)
     if (chirp_redis_read(r, &replies[k])) goto out;
   if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
+  /* The cards: from the cache replies, the misses from PostgreSQL in one
+     query for the page (written back). */
+  size_t nm = 0;
   for (size_t k = 0; k < na; k++) {
-    cards[k] = author_card(r, replies[k], authors[k]);
+    json_t *full = NULL;
+    if (replies[k] && replies[k]->type == REDIS_REPLY_STRING)
+      full = json_loadb(replies[k]->str, replies[k]->len, 0, NULL);
     if (replies[k]) freeReplyObject(replies[k]);
     replies[k] = NULL;
+    cards[k] = card_text(full);
+    json_decref(full);
+    if (!cards[k]) miss[nm++] = authors[k];
+  }
+  if (nm) {
+    json_t **got = calloc(nm, sizeof *got);
+    if (!got || (rc = accounts_from_pg(r, miss, nm, got))) {
+      if (!got) rc = CHIRP_ENOMEM;
+    } else {
+      for (size_t k = 0, m = 0; k < na; k++)
+        if (!cards[k]) {
+          cards[k] = card_text(got[m]);
+          json_decref(got[m++]);
+        }
+    }
+    free(got);
+    if (rc) goto out;
   }
 
   for (size_t i = 0; i < n && !rc; i++) {
@@ -262,6 +263,7 @@ out:
   free(tweets);
   free(cards);
   free(authors);
+  free(miss);
   free(stats);
   return rc;
 }

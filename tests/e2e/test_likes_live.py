@@ -305,6 +305,24 @@ class Converge(Base):
             self.assertEqual(n["tweet"]["like_count"], 20, n)
         self.assertLessEqual(used, 8, "statements for one notifications page of 20 (cold cache)")
 
+        # A page of tweets by many authors whose cards are not cached: one
+        # query for the authors, not one each.
+        writers = h.sign_up_many(self.stack.port, 8, "lw", threads=4)
+        fan_tok, fan = h.sign_up(self.http, "lfan")
+        for tok, _ in writers:
+            x = h.post_tweet(self.http, tok, "by many")
+            h.wait_until(lambda x=x: self.http.get(API + "/tweets/%s" % x["id"]).status == 200, 15,
+                         0.05, "the tweet stored")
+            self.like(fan_tok, x["id"])
+        for _, a in writers:
+            h.evict_account(a["id"])
+        before = self.queries()
+        r = self.http.get(API + "/accounts/%s/likes" % fan["id"], query={"limit": 20})
+        used = self.queries() - before
+        self.assertStatus(r, 200)
+        self.assertEqual({x["author"]["id"] for x in r.json["items"]}, {a["id"] for _, a in writers})
+        self.assertLessEqual(used, 2, "statements for a page of 8 tweets by 8 uncached authors")
+
 
 if __name__ == "__main__":
     import unittest
