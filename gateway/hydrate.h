@@ -5,7 +5,13 @@
  *
  * Two Redis round trips whatever the page size: the cached tweets, then the
  * authors and every tweet's numbers together; PostgreSQL only for misses,
- * which are written back.  Items are built by splicing the cached JSON as
+ * which are written back (the authors' misses in one query per page; a
+ * tweet id repeated on a page is looked up once).  Both round trips are
+ * pipelined, so nothing synchronous may run on the connection between
+ * their sends and their reads (chirp_redis.h refuses it): the numbers'
+ * script goes by its SHA and is loaded only after every reply was read.
+ * It also serves lists of accounts (gw_hydrate_accounts) the same way.
+ * Items are built by splicing the cached JSON as
  * text (it is our own compact output), never decoding and re-encoding it:
  * on the feed's hot path that was most of the gateway's time.
  */
