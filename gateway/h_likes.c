@@ -15,6 +15,7 @@
 #include "chirp_error.h"
 #include "chirp_event.h"
 #include "chirp_like.h"
+#include "chirp_log.h"
 #include "gw.h"
 #include "handlers.h"
 #include "hydrate.h"
@@ -43,7 +44,10 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
       /* Back to the state and event id from before: if the event was
          delivered after all, it then applies in Redis as in PostgreSQL. */
       r = gw_redis();
-      if (r) (void)chirp_like_undo(r, &undo);
+      if (!r || chirp_like_undo(r, &undo))
+        chirp_warn("tweet %lld: could not take back the %s of %lld in Redis (healed at the next "
+                   "rebuild, within 24 h)", (long long)id, like ? "like" : "unlike",
+                   (long long)req->account_id);
       return gw_reply_from_err(rep, rc);
     }
   }
