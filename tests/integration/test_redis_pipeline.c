@@ -6,6 +6,7 @@
  * pipelined EVALSHA of a script Redis forgot answers NOSCRIPT and works
  * after a load; an abandoned pipeline leaves the connection marked broken.
  */
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,37 @@
 #include "chirp_redis.h"
 
 static chirp_lua echo_script = CHIRP_LUA("return 'echo:' .. ARGV[1] .. ':' .. KEYS[1]");
+
+/* Threads running one script for the first time at once: its SHA is
+   computed and read under the script's lock (a ThreadSanitizer build
+   reports a read outside it). */
+static chirp_lua race_script = CHIRP_LUA("return 'race:' .. ARGV[1]");
+struct racer {
+  const chirp_config *cfg;
+  int ok;
+};
+
+static void *race(void *arg) {
+  struct racer *rc = arg;
+  redisContext *c = NULL;
+  if (chirp_redis_connect(rc->cfg->redis_url, 2000, &c) != 0) return NULL;
+  const char *argv[] = {"k", "go"};
+  for (int i = 0; i < 20; i++) {
+    redisReply *rep = NULL;
+    if (i % 2 && chirp_redis_append_eval(c, &race_script, 1, 2, argv, NULL) == 0 &&
+        chirp_redis_read(c, &rep) == 0 && chirp_redis_noscript(rep)) {
+      freeReplyObject(rep); /* pipelined, by its SHA: load and run it */
+      rep = chirp_redis_script_load(c, &race_script) ? NULL
+                                                     : chirp_redis_eval(c, &race_script, 1, 2, argv, NULL);
+    } else if (!(i % 2)) {
+      rep = chirp_redis_eval(c, &race_script, 1, 2, argv, NULL);
+    }
+    if (rep && rep->type == REDIS_REPLY_STRING && strcmp(rep->str, "race:go") == 0) rc->ok++;
+    if (rep) freeReplyObject(rep);
+  }
+  redisFree(c);
+  return NULL;
+}
 
 static redisContext *connect_or_die(const chirp_config *cfg) {
   redisContext *r = NULL;
@@ -111,6 +143,19 @@ int main(void) {
   CHECK_INT_EQ(chirp_redis_pending(c), 0);
   CHECK_INT_EQ(chirp_redis_append(c, "GET %s", key), CHIRP_EUNAVAILABLE);
   redisFree(c);
+
+  /* Eight threads, one script, first use. */
+  enum { RACERS = 8 };
+  pthread_t th[RACERS];
+  struct racer rs[RACERS];
+  for (int i = 0; i < RACERS; i++) {
+    rs[i] = (struct racer){&cfg, 0};
+    CHECK_INT_EQ(pthread_create(&th[i], NULL, race, &rs[i]), 0);
+  }
+  for (int i = 0; i < RACERS; i++) {
+    pthread_join(th[i], NULL);
+    CHECK_INT_EQ(rs[i].ok, 20);
+  }
 
   rep = chirp_redis_command(r, "DEL %s", key);
   if (rep) freeReplyObject(rep);
