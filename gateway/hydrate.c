@@ -38,25 +38,36 @@ static int64_t author_of(const char *json) {
   return p ? strtoll(p + 13, NULL, 10) : 0;
 }
 
-/* A tweet's JSON text: the cache reply, or PostgreSQL (refilling the
-   cache); NULL when deleted or unknown.  New string. */
-static char *tweet_text(redisContext *r, const redisReply *rep, int64_t id) {
-  if (rep && rep->type == REDIS_REPLY_STRING) {
-    if (rep->len == 0) return NULL; /* tombstone */
-    return strndup(rep->str, rep->len);
+/* The JSON text of the tweets of ids[0..n) that the cache did not answer
+   (tweets[i] NULL and miss[i] set), from PostgreSQL in ONE statement,
+   written back to the cache; deleted or unknown ones stay NULL. */
+static int tweets_from_pg(redisContext *r, const int64_t *ids, size_t n, const int *miss,
+                          char **tweets) {
+  int64_t *want = malloc(n * sizeof *want);
+  size_t nw = 0;
+  if (!want) return CHIRP_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    if (miss[i]) want[nw++] = ids[i];
+  int rc = 0;
+  if (nw) {
+    PGconn *pg = gw_pg();
+    chirp_tweet *got = NULL;
+    size_t ng = 0;
+    rc = pg ? chirp_tweet_store_get_many(pg, want, nw, &got, &ng) : CHIRP_EUNAVAILABLE;
+    for (size_t k = 0; !rc && k < ng; k++) {
+      if (r && !r->err) (void)chirp_tweet_cache_put(r, &got[k], gw.cfg.cache_ttl_s);
+      if (got[k].deleted_ms) continue;
+      json_t *j = chirp_tweet_to_json(&got[k]);
+      char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+      json_decref(j);
+      for (size_t i = 0; text && i < n; i++)
+        if (miss[i] && ids[i] == got[k].id && !tweets[i]) tweets[i] = strdup(text);
+      free(text);
+    }
+    if (got) chirp_tweet_array_free(got, ng);
   }
-  PGconn *pg = gw_pg();
-  chirp_tweet t;
-  if (!pg || chirp_tweet_store_get(pg, id, &t) != 0) return NULL;
-  if (r && !r->err) (void)chirp_tweet_cache_put(r, &t, gw.cfg.cache_ttl_s);
-  char *s = NULL;
-  if (!t.deleted_ms) {
-    json_t *j = chirp_tweet_to_json(&t);
-    s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-  }
-  chirp_tweet_cleanup(&t);
-  return s;
+  free(want);
+  return rc;
 }
 
 /* The 4-member card of a full account object (new reference). */
@@ -173,11 +184,12 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   int rc = CHIRP_ENOMEM;
   char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
   redisReply **replies = calloc(n, sizeof *replies);
-  int64_t *authors = calloc(n, sizeof *authors), *miss = calloc(n, sizeof *miss);
+  int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
+  int *miss = calloc(n, sizeof *miss);
   size_t na = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !miss || !stats || !replies) goto out;
+  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss) goto out;
 
   /* Round trip 1: the tweets.  Every reply is read before any miss is
      filled in: filling sends commands of its own on this connection. */
@@ -187,13 +199,16 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   for (size_t i = 0; i < n; i++)
     if (chirp_redis_read(r, &replies[i])) goto out;
   for (size_t i = 0; i < n; i++) {
-    /* An id met before on this page is not looked up twice (a miss would
-       cost PostgreSQL a query per copy). */
-    size_t j = 0;
-    while (j < i && ids[j] != ids[i]) j++;
-    tweets[i] = j < i ? (tweets[j] ? strdup(tweets[j]) : NULL) : tweet_text(r, replies[i], ids[i]);
-    if (replies[i]) freeReplyObject(replies[i]);
+    const redisReply *rep = replies[i];
+    if (rep->type == REDIS_REPLY_STRING && rep->len > 0) tweets[i] = strndup(rep->str, rep->len);
+    miss[i] = rep->type != REDIS_REPLY_STRING; /* "" is a tombstone: deleted */
+    freeReplyObject(replies[i]);
     replies[i] = NULL;
+  }
+  /* The misses in one statement for the page. */
+  if ((rc = tweets_from_pg(r, ids, n, miss, tweets))) goto out;
+  rc = CHIRP_EUNAVAILABLE;
+  for (size_t i = 0; i < n; i++) {
     int64_t a = tweets[i] ? author_of(tweets[i]) : 0;
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
@@ -219,11 +234,11 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     replies[k] = NULL;
     cards[k] = card_text(full);
     json_decref(full);
-    if (!cards[k]) miss[nm++] = authors[k];
+    if (!cards[k]) missing[nm++] = authors[k];
   }
   if (nm) {
     json_t **got = calloc(nm, sizeof *got);
-    if (!got || (rc = accounts_from_pg(r, miss, nm, got))) {
+    if (!got || (rc = accounts_from_pg(r, missing, nm, got))) {
       if (!got) rc = CHIRP_ENOMEM;
     } else {
       for (size_t k = 0, m = 0; k < na; k++)
@@ -263,6 +278,7 @@ out:
   free(tweets);
   free(cards);
   free(authors);
+  free(missing);
   free(miss);
   free(stats);
   return rc;

@@ -5,8 +5,8 @@
  *
  * Two Redis round trips whatever the page size: the cached tweets, then the
  * authors and every tweet's numbers together; PostgreSQL only for misses,
- * which are written back (the authors' misses in one query per page; a
- * tweet id repeated on a page is looked up once).  Both round trips are
+ * which are written back (the tweets' misses in one statement per page, the
+ * authors' misses in another).  Both round trips are
  * pipelined, so nothing synchronous may run on the connection between
  * their sends and their reads (chirp_redis.h refuses it): the numbers'
  * script goes by its SHA and is loaded only after every reply was read.

@@ -322,6 +322,17 @@ class Converge(Base):
         self.assertStatus(r, 200)
         self.assertEqual({x["author"]["id"] for x in r.json["items"]}, {a["id"] for _, a in writers})
         self.assertLessEqual(used, 2, "statements for a page of 8 tweets by 8 uncached authors")
+        # The same with the tweets themselves not cached either.
+        ids = [x["id"] for x in r.json["items"]]
+        for _, a in writers:
+            h.evict_account(a["id"])
+        for i in ids:
+            h.evict_tweet(i)
+        before = self.queries()
+        r = self.http.get(API + "/accounts/%s/likes" % fan["id"], query={"limit": 20})
+        used = self.queries() - before
+        self.assertEqual([x["id"] for x in r.json["items"]], ids)
+        self.assertLessEqual(used, 2, "statements for a page of 8 uncached tweets by 8 uncached authors")
 
 
 if __name__ == "__main__":
