@@ -75,7 +75,9 @@ PGconn *gw_pg(void) {
 void gw_conns_check(void) {
   struct conns *c = pthread_getspecific(conns_key);
   if (!c) return;
-  if (c->redis && c->redis->err) {
+  /* A handler that left pipelined replies unread would hand them to the
+     next request as its own: such a connection goes too. */
+  if (c->redis && (c->redis->err || chirp_redis_pending(c->redis))) {
     redisFree(c->redis);
     c->redis = NULL;
   }

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "chirp_account.h"
 #include "chirp_error.h"
 #include "chirp_id.h"
+#include "chirp_keys.h"
 #include "chirp_log.h"
 #include "chirp_redis.h"
 #include "chirp_time.h"
@@ -105,6 +107,28 @@ static long long take(const char *key, const char *ttl, int slice) {
   return first;
 }
 
+/* Requests let through unchecked because Redis could not be asked, and
+   the last time that was logged (a warning at most every FAIL_OPEN_LOG_MS,
+   with the number let through meanwhile: an outage must not become a
+   warning per request). */
+#define FAIL_OPEN_LOG_MS 10000
+static _Atomic unsigned long long fail_open_total;
+static _Atomic long long fail_open_logged_ms;
+static _Atomic unsigned long long fail_open_logged_total;
+
+unsigned long long gw_guard_rate_fail_open(void) { return fail_open_total; }
+
+static void fail_open(const char *cls) {
+  unsigned long long n = ++fail_open_total;
+  long long now = chirp_time_now_ms(), last = fail_open_logged_ms;
+  if (now - last < FAIL_OPEN_LOG_MS || !atomic_compare_exchange_strong(&fail_open_logged_ms, &last, now))
+    return;
+  unsigned long long before = atomic_exchange(&fail_open_logged_total, n);
+  chirp_warn("rate limiter: Redis unreachable, letting %s requests through unchecked "
+             "(%llu since the last warning, %llu in all)",
+             cls, n - before, n);
+}
+
 int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
   if (strncmp(req->u->url_path, "/api/", 5) != 0) return 0; /* health checks and metrics */
   const char *cls;
@@ -122,7 +146,7 @@ int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
   int64_t now_s = chirp_time_now_ms() / 1000, w = gw.cfg.rate_window_s;
   char who[96], key[192], ttl[16];
   client_of(req, who, sizeof who);
-  snprintf(key, sizeof key, "chirp:rl:{%s}:%s:%lld", who, cls, (long long)(now_s / w));
+  chirp_key_rate(key, who, cls, now_s / w);
   snprintf(ttl, sizeof ttl, "%lld", (long long)w + 1);
   /* Capped: every gateway process may strand up to a slice per window
      (seen with many short-lived gateways in the tests burning a budget of
@@ -130,7 +154,10 @@ int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
   int slice = limit >= 100 ? limit / 50 : 1;
   if (slice > MAX_SLICE) slice = MAX_SLICE;
   long long n = take(key, ttl, slice);
-  if (n < 0) return 0; /* Redis down: fail open */
+  if (n < 0) { /* Redis down: fail open, counted and logged */
+    fail_open(cls);
+    return 0;
+  }
   rep->rl_limit = limit;
   rep->rl_remaining = n >= limit ? 0 : (int)(limit - n);
   rep->rl_reset = (int)(w - now_s % w);

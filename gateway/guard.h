@@ -9,7 +9,9 @@
  * attempts).  A busy client's budget is leased to a gateway a slice at a
  * time (guard.c), so it costs Redis one round trip per slice.  When Redis
  * is down, requests are let through (fail open) — losing the limiter must
- * not take the service down with it.
+ * not take the service down with it — but never silently: each one is
+ * counted (gw_guard_rate_fail_open, chirp_rate_limit_fail_open_total at
+ * /metrics) and a warning is logged at most every 10 s.
  *
  * Idempotency-Key: a write retried with the same key by the same client
  * within 24 h answers the first status and body and does nothing again;
@@ -37,6 +39,8 @@
 /* Counts the request; sets the X-RateLimit-* values on rep and, over
    budget, a 429 reply with Retry-After.  Returns -1 when refused. */
 int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep);
+/* Requests let through unchecked since start because Redis failed. */
+unsigned long long gw_guard_rate_fail_open(void);
 
 #define GW_IDEM_MAX_IDS 16
 

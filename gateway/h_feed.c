@@ -41,28 +41,6 @@ static int read_ids(int64_t owner, int64_t before, size_t want, int64_t *ids, si
   return CHIRP_EINTERNAL;
 }
 
-/* The offset in text (items from offset `from` on, comma-joined) where
-   item number k (0-based, counted from `from`) starts its separating comma;
-   objects are found by their nesting depth, skipping strings. */
-static size_t item_offset(const char *text, size_t from, size_t k) {
-  int depth = 0, in_str = 0;
-  size_t seen = 0;
-  for (size_t i = from; text[i]; i++) {
-    char c = text[i];
-    if (in_str) {
-      if (c == '\\') i++;
-      else if (c == '"') in_str = 0;
-    } else if (c == '"') {
-      in_str = 1;
-    } else if (c == '{') {
-      if (depth++ == 0 && seen++ == k) return i > 0 && text[i - 1] == ',' ? i - 1 : i;
-    } else if (c == '}') {
-      depth--;
-    }
-  }
-  return strlen(text);
-}
-
 /* {"items": [...], "next_cursor": ...} written as text, with the Link
    header for the next page. */
 static int reply_page(gw_req *req, gw_reply *rep, const gw_buf *items, const char *next,
@@ -88,9 +66,10 @@ void h_feed(gw_req *req, gw_reply *rep) {
   if (gw_param_paging(req, rep, "feed", &limit, &before)) return;
   size_t want = (size_t)limit + 1; /* one more tells whether a next page exists */
   int64_t *ids = malloc(want * sizeof *ids), *shown = malloc(want * sizeof *shown);
+  size_t *ends = malloc(want * sizeof *ends); /* ends[k]: the items text's length after item k */
   gw_buf items = {0};
-  size_t total = 0, cut = 0; /* cut: the length of the items text before the extra item */
-  int rc = ids && shown ? 0 : CHIRP_ENOMEM;
+  size_t total = 0;
+  int rc = ids && shown && ends ? 0 : CHIRP_ENOMEM;
   /* Deleted tweets can thin a page out: read on until it is full or the
      feed ends.  Redis keeps the newest CHIRP_FEED_CAP entries; below them
      the feed goes on from PostgreSQL, so paging is endless. */
@@ -105,11 +84,7 @@ void h_feed(gw_req *req, gw_reply *rep) {
     }
     if (rc) break;
     if (n > 0) {
-      size_t len0 = items.len;
-      rc = gw_hydrate_raw(ids, n, req->account_id, &items, shown + total, &got);
-      /* Where the (limit+1)-th item starts: the page ends before it. */
-      if (!rc && total <= (size_t)limit && total + got > (size_t)limit)
-        cut = item_offset(items.buf, len0, (size_t)limit - total);
+      rc = gw_hydrate_raw(ids, n, req->account_id, &items, shown + total, ends + total, &got);
       total += got;
       before = ids[n - 1];
     }
@@ -122,7 +97,7 @@ void h_feed(gw_req *req, gw_reply *rep) {
     char cursor[CHIRP_CURSOR_BUFSZ];
     const char *next = NULL;
     if (total > (size_t)limit) {
-      items.len = cut;
+      items.len = ends[limit - 1]; /* the page ends after its limit-th item */
       next = chirp_cursor_encode("feed", shown[limit - 1], cursor);
     }
     rc = reply_page(req, rep, &items, next, limit);
@@ -130,5 +105,6 @@ void h_feed(gw_req *req, gw_reply *rep) {
   free(items.buf);
   free(ids);
   free(shown);
+  free(ends);
   if (rc) gw_reply_from_err(rep, rc);
 }

@@ -4,15 +4,18 @@
  *
  * The gateway changes the tweet's liker set in Redis first (a set: one
  * like per user, so concurrent likes count exactly), then publishes; when
- * the publish fails it takes the change back and answers 503.
+ * the publish fails it takes the change back (to the exact state before,
+ * chirp_like_undo) and answers 503.  The likers of a tweet and the likes
+ * of an account are read from Redis, so a like shows as soon as it is
+ * accepted (PostgreSQL follows when the batcher flushes).
  */
 #include <stdlib.h>
 
-#include "chirp_account.h"
 #include "chirp_cursor.h"
 #include "chirp_error.h"
 #include "chirp_event.h"
 #include "chirp_like.h"
+#include "chirp_log.h"
 #include "gw.h"
 #include "handlers.h"
 #include "resolve.h"
@@ -29,7 +32,8 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
   redisContext *r = gw_redis();
   int changed = 0;
   int64_t event_id = chirp_idgen_next(&gw.ids);
-  int rc = r ? chirp_like_set(r, gw_pg(), id, req->account_id, like, event_id, &changed)
+  chirp_like_prior undo;
+  int rc = r ? chirp_like_set(r, gw_pg(), id, req->account_id, like, event_id, &changed, &undo)
              : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
   if (changed) {
@@ -39,11 +43,13 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
                              payload);
     json_decref(payload);
     if (rc) {
-      int undone = 0;
+      /* Back to the state and event id from before: if the event was
+         delivered after all, it then applies in Redis as in PostgreSQL. */
       r = gw_redis();
-      if (r)
-        (void)chirp_like_set(r, gw_pg(), id, req->account_id, !like, chirp_idgen_next(&gw.ids),
-                             &undone);
+      if (!r || chirp_like_undo(r, &undo))
+        chirp_warn("tweet %lld: could not take back the %s of %lld in Redis (healed at the next "
+                   "rebuild, within 24 h)", (long long)id, like ? "like" : "unlike",
+                   (long long)req->account_id);
       return gw_reply_from_err(rep, rc);
     }
   }
@@ -58,6 +64,20 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
 void h_like(gw_req *req, gw_reply *rep) { like_change(req, rep, 1); }
 void h_unlike(gw_req *req, gw_reply *rep) { like_change(req, rep, 0); }
 
+/* A page of likes from Redis, or from PostgreSQL (flushed likes only)
+   when Redis is unreachable. */
+static int like_page(int by_tweet, int64_t id, int64_t before, int limit, int64_t **ids, size_t *n,
+                     int64_t *next) {
+  redisContext *r = gw_redis();
+  int rc = r ? chirp_like_page(r, gw_pg(), by_tweet, id, before, limit, ids, n, next)
+             : CHIRP_EUNAVAILABLE;
+  if (rc == CHIRP_EUNAVAILABLE && (!r || r->err)) {
+    PGconn *pg = gw_pg();
+    rc = pg ? chirp_like_list(pg, by_tweet, id, before, limit, ids, n, next) : CHIRP_EUNAVAILABLE;
+  }
+  return rc;
+}
+
 void h_tweet_likes(gw_req *req, gw_reply *rep) {
   int64_t id, before, next = 0;
   int limit;
@@ -66,20 +86,21 @@ void h_tweet_likes(gw_req *req, gw_reply *rep) {
       gw_load_tweet(id, &t, rep))
     return;
   chirp_tweet_cleanup(&t);
-  PGconn *pg = gw_pg();
   int64_t *ids = NULL;
   size_t n = 0;
-  int rc = pg ? chirp_like_list(pg, 1, id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
+  int rc = like_page(1, id, before, limit, &ids, &n, &next);
   if (rc) return gw_reply_from_err(rep, rc);
-  json_t *items = json_array();
-  for (size_t i = 0; i < n; i++) {
-    chirp_account a;
-    if (chirp_account_get(pg, ids[i], &a) == 0) {
-      json_array_append_new(items, chirp_account_to_json(&a, 0));
-      chirp_account_cleanup(&a);
-    }
-  }
+  json_t **accts = calloc(n ? n : 1, sizeof *accts), *items = json_array();
+  rc = accts && items ? gw_hydrate_accounts(ids, n, 0, accts) : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++)
+    if (accts[i]) json_array_append(items, accts[i]); /* an account gone meanwhile is left out */
+  for (size_t i = 0; accts && i < n; i++) json_decref(accts[i]);
+  free(accts);
   free(ids);
+  if (rc) {
+    json_decref(items);
+    return gw_reply_from_err(rep, rc);
+  }
   char cursor[CHIRP_CURSOR_BUFSZ];
   gw_reply_list(rep, req, items, next ? chirp_cursor_encode("lk", next, cursor) : NULL, limit);
 }
@@ -88,10 +109,9 @@ void h_account_likes(gw_req *req, gw_reply *rep) {
   int64_t id, before, next = 0;
   int limit;
   if (gw_resolve_account(req, rep, &id) || gw_param_paging(req, rep, "al", &limit, &before)) return;
-  PGconn *pg = gw_pg();
   int64_t *ids = NULL;
   size_t n = 0;
-  int rc = pg ? chirp_like_list(pg, 0, id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
+  int rc = like_page(0, id, before, limit, &ids, &n, &next);
   if (rc) return gw_reply_from_err(rep, rc);
   char cursor[CHIRP_CURSOR_BUFSZ];
   gw_reply_tweets(req, rep, ids, n, next ? chirp_cursor_encode("al", next, cursor) : NULL, limit);

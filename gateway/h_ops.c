@@ -6,11 +6,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "chirp_keys.h"
 #include "chirp_amqp.h"
 #include "chirp_error.h"
 #include "depths.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "guard.h"
 #include "gw.h"
 #include "handlers.h"
 
@@ -54,7 +56,8 @@ void h_readyz(gw_req *req, gw_reply *rep) {
 static long long redis_counter(redisContext *r, const char *fmt, const char *a, const char *b) {
   char name[128];
   snprintf(name, sizeof name, fmt, a, b);
-  redisReply *rr = redisCommand(r, "GET chirp:m:%s", name);
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *rr = redisCommand(r, "GET %s", chirp_key_metric(key, name));
   long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
   if (rr) freeReplyObject(rr);
   return v;
@@ -97,6 +100,11 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "chirp_cache_requests_total{result=\"hit\"} %llu\nchirp_cache_requests_total{result=\"miss\"} %llu\n",
              (unsigned long long)gw_cache_hits, (unsigned long long)gw_cache_misses);
   gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_rate_limit_fail_open_total Requests let through unchecked because "
+             "the rate limiter could not reach Redis.\n"
+             "# TYPE chirp_rate_limit_fail_open_total counter\nchirp_rate_limit_fail_open_total %llu\n",
+             gw_guard_rate_fail_open());
+  gw_appendf(&buf, &len, &cap,
              "# HELP chirp_db_queries_total Statements this gateway sent to PostgreSQL.\n"
              "# TYPE chirp_db_queries_total counter\nchirp_db_queries_total %llu\n",
              chirp_pg_total_queries());
@@ -106,7 +114,8 @@ void h_metrics(gw_req *req, gw_reply *rep) {
   };
   redisContext *r = gw_redis();
   for (size_t i = 0; r && i < sizeof worker_metrics / sizeof worker_metrics[0]; i++) {
-    redisReply *rr = redisCommand(r, "GET chirp:m:%s", worker_metrics[i][0]);
+    char key[CHIRP_KEY_BUFSZ];
+    redisReply *rr = redisCommand(r, "GET %s", chirp_key_metric(key, worker_metrics[i][0]));
     long long v = rr && rr->type == REDIS_REPLY_STRING ? strtoll(rr->str, NULL, 10) : 0;
     if (rr) freeReplyObject(rr);
     gw_appendf(&buf, &len, &cap, "# HELP chirp_%s_total %s.\n# TYPE chirp_%s_total counter\nchirp_%s_total %lld\n",

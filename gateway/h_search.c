@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_keys.h"
 #include "chirp_cursor.h"
 #include "chirp_error.h"
 #include "chirp_redis.h"
@@ -26,13 +27,13 @@
 #define MAX_QUERY_CHARS 200
 
 /* The cache key of an answer: generation, type, query hash, page. */
-static void cache_key(char *buf, size_t len, long long gen, const char *type, const char *q,
-                      int offset, int limit) {
+static void cache_key(char *buf, long long gen, const char *type, const char *q, int offset,
+                      int limit) {
   unsigned char h[crypto_hash_sha256_BYTES];
   char hex[2 * sizeof h + 1];
   crypto_hash_sha256(h, (const unsigned char *)q, strlen(q));
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  snprintf(buf, len, "chirp:sc:%lld:%s:%.32s:%d:%d", gen, type, hex, offset, limit);
+  chirp_key_search_cache(buf, gen, type, hex, offset, limit);
 }
 
 /* A cursor carries an offset this gateway made: page after page, each below
@@ -74,11 +75,11 @@ static void search(gw_req *req, gw_reply *rep, const char *type, int typed) {
   if (!pg) return gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
 
   /* One row more than the page tells whether a next page exists. */
-  char key[160], cursor[CHIRP_CURSOR_BUFSZ];
+  char key[CHIRP_KEY_BUFSZ], cursor[CHIRP_CURSOR_BUFSZ];
   long long gen = 0;
   redisContext *r = gw_redis();
   int cached = r && chirp_search_generation(r, &gen) == 0;
-  if (cached) cache_key(key, sizeof key, gen, type, q, offset, limit);
+  if (cached) cache_key(key, gen, type, q, offset, limit);
   json_t *answer = NULL;
   if (cached) {
     redisReply *rr = redisCommand(r, "GET %s", key);

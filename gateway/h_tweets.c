@@ -16,6 +16,7 @@
 #include "chirp_keys.h"
 #include "chirp_log.h"
 #include "chirp_poll.h"
+#include "chirp_redis.h"
 #include "chirp_text.h"
 #include "chirp_time.h"
 #include "chirp_tweet.h"
@@ -127,10 +128,9 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
   if (r) {
     /* One round trip: the cached tweet and its live numbers together. */
     char key[CHIRP_KEY_BUFSZ];
-    redisAppendCommand(r, "HGET %s j", chirp_key_tweet(key, id));
-    gw_stats_append(r, &id, 1, req->account_id);
     redisReply *hit = NULL;
-    int ok = redisGetReply(r, (void **)&hit) == REDIS_OK && hit;
+    int ok = chirp_redis_append(r, "HGET %s j", chirp_key_tweet(key, id)) == 0 &&
+             gw_stats_append(r, &id, 1, req->account_id) == 0 && chirp_redis_read(r, &hit) == 0;
     int stats_ok = ok && gw_stats_read(r, &id, 1, req->account_id, &st) == 0;
     if (stats_ok && hit->type == REDIS_REPLY_STRING && hit->len > 0 &&
         (raw = malloc(hit->len + 1))) {

@@ -10,6 +10,7 @@
 #include "chirp_event.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "gw.h"
@@ -37,59 +38,145 @@ static int64_t author_of(const char *json) {
   return p ? strtoll(p + 13, NULL, 10) : 0;
 }
 
-/* A tweet's JSON text: the cache reply, or PostgreSQL (refilling the
-   cache); NULL when deleted or unknown.  New string. */
-static char *tweet_text(redisContext *r, const redisReply *rep, int64_t id) {
-  if (rep && rep->type == REDIS_REPLY_STRING) {
-    if (rep->len == 0) return NULL; /* tombstone */
-    return strndup(rep->str, rep->len);
+/* The JSON text of the tweets of ids[0..n) that the cache did not answer
+   (tweets[i] NULL and miss[i] set), from PostgreSQL in ONE statement,
+   written back to the cache; deleted or unknown ones stay NULL. */
+static int tweets_from_pg(redisContext *r, const int64_t *ids, size_t n, const int *miss,
+                          char **tweets) {
+  int64_t *want = malloc(n * sizeof *want);
+  size_t nw = 0;
+  if (!want) return CHIRP_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    if (miss[i]) want[nw++] = ids[i];
+  int rc = 0;
+  if (nw) {
+    PGconn *pg = gw_pg();
+    chirp_tweet *got = NULL;
+    size_t ng = 0;
+    rc = pg ? chirp_tweet_store_get_many(pg, want, nw, &got, &ng) : CHIRP_EUNAVAILABLE;
+    for (size_t k = 0; !rc && k < ng; k++) {
+      if (r && !r->err) (void)chirp_tweet_cache_put(r, &got[k], gw.cfg.cache_ttl_s);
+      if (got[k].deleted_ms) continue;
+      json_t *j = chirp_tweet_to_json(&got[k]);
+      char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+      json_decref(j);
+      for (size_t i = 0; text && i < n; i++)
+        if (miss[i] && ids[i] == got[k].id && !tweets[i]) tweets[i] = strdup(text);
+      free(text);
+    }
+    if (got) chirp_tweet_array_free(got, ng);
   }
-  PGconn *pg = gw_pg();
-  chirp_tweet t;
-  if (!pg || chirp_tweet_store_get(pg, id, &t) != 0) return NULL;
-  if (r && !r->err) (void)chirp_tweet_cache_put(r, &t, gw.cfg.cache_ttl_s);
-  char *s = NULL;
-  if (!t.deleted_ms) {
-    json_t *j = chirp_tweet_to_json(&t);
-    s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-    json_decref(j);
-  }
-  chirp_tweet_cleanup(&t);
-  return s;
+  free(want);
+  return rc;
 }
 
-/* The author card {id, username, display_name, avatar_url} as JSON text,
-   from the account cache reply or PostgreSQL (refilling the cache). */
-static char *author_card(redisContext *r, const redisReply *rep, int64_t id) {
-  json_t *full = NULL;
-  if (rep && rep->type == REDIS_REPLY_STRING) full = json_loadb(rep->str, rep->len, 0, NULL);
-  if (!full) {
-    PGconn *pg = gw_pg();
+/* The 4-member card of a full account object (new reference). */
+static json_t *card_of(json_t *full) {
+  return json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
+                   json_object_get(full, "username"), "display_name",
+                   json_object_get(full, "display_name"), "avatar_url",
+                   json_object_get(full, "avatar_url"));
+}
+
+/* Public objects of accounts from PostgreSQL, ONE query for them all:
+   out[i] for every i whose ids[i] exists (and is NULL), written back to
+   the cache. */
+static int accounts_from_pg(redisContext *r, const int64_t *ids, size_t n, json_t **out) {
+  PGconn *pg = gw_pg();
+  if (!pg) return CHIRP_EUNAVAILABLE;
+  char *arr = malloc(n * 21 + 3);
+  if (!arr) return CHIRP_ENOMEM;
+  size_t o = 0;
+  arr[o++] = '{';
+  for (size_t i = 0; i < n; i++) o += (size_t)sprintf(arr + o, "%s%lld", i ? "," : "", (long long)ids[i]);
+  arr[o++] = '}';
+  arr[o] = '\0';
+  char sql[512];
+  snprintf(sql, sizeof sql, "SELECT %s FROM accounts WHERE id = ANY($1::bigint[])",
+           chirp_account_columns);
+  const char *p[] = {arr};
+  PGresult *res;
+  int rc = chirp_pg_exec(pg, sql, 1, p, &res);
+  free(arr);
+  if (rc) return rc;
+  for (int row = 0; row < PQntuples(res); row++) {
     chirp_account a;
-    if (!pg || chirp_account_get(pg, id, &a) != 0) return NULL;
-    full = chirp_account_to_json(&a, 0);
-    chirp_account_cleanup(&a);
-    char *s = full ? json_dumps(full, JSON_COMPACT) : NULL, key[CHIRP_KEY_BUFSZ];
-    if (s && r && !r->err) {
-      redisReply *w = redisCommand(r, "SET %s %s EX %d", chirp_key_account(key, id), s,
-                                   CHIRP_ACCOUNT_CACHE_TTL_S);
+    if (chirp_account_from_row(res, row, 0, &a)) continue;
+    json_t *full = chirp_account_to_json(&a, 0);
+    char *text = full ? json_dumps(full, JSON_COMPACT) : NULL, key[CHIRP_KEY_BUFSZ];
+    if (text && r && !r->err) {
+      redisReply *w = chirp_redis_command(r, "SET %s %s EX %d", chirp_key_account(key, a.id), text,
+                                          CHIRP_ACCOUNT_CACHE_TTL_S);
       if (w) freeReplyObject(w);
     }
-    free(s);
+    free(text);
+    for (size_t i = 0; full && i < n; i++)
+      if (ids[i] == a.id && !out[i]) out[i] = json_incref(full);
+    json_decref(full);
+    chirp_account_cleanup(&a);
   }
-  if (!full) return NULL;
-  json_t *card = json_pack("{s:O, s:O, s:O, s:O}", "id", json_object_get(full, "id"), "username",
-                           json_object_get(full, "username"), "display_name",
-                           json_object_get(full, "display_name"), "avatar_url",
-                           json_object_get(full, "avatar_url"));
-  json_decref(full);
+  PQclear(res);
+  return 0;
+}
+
+/* The author card of a full account object as JSON text (new string), or
+   NULL. */
+static char *card_text(json_t *full) {
+  json_t *card = full ? card_of(full) : NULL;
   char *s = card ? json_dumps(card, JSON_COMPACT) : NULL;
   json_decref(card);
   return s;
 }
 
+int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out) {
+  for (size_t i = 0; i < n; i++) out[i] = NULL;
+  if (n == 0) return 0;
+  redisContext *r = gw_redis();
+  /* One round trip for the cached ones. */
+  char key[CHIRP_KEY_BUFSZ];
+  int cached = r != NULL;
+  for (size_t i = 0; cached && i < n; i++)
+    if (chirp_redis_append(r, "GET %s", chirp_key_account(key, ids[i]))) cached = 0;
+  for (size_t i = 0; cached && i < n; i++) {
+    redisReply *rep = NULL;
+    if (chirp_redis_read(r, &rep)) {
+      cached = 0;
+      break;
+    }
+    if (rep->type == REDIS_REPLY_STRING) out[i] = json_loadb(rep->str, rep->len, 0, NULL);
+    freeReplyObject(rep);
+  }
+  if (r && chirp_redis_pending(r)) chirp_redis_abandon(r, "account cards failed midway");
+  /* The misses in one query. */
+  int64_t *miss = malloc(n * sizeof *miss);
+  size_t nm = 0;
+  int rc = miss ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; miss && i < n; i++)
+    if (!out[i]) miss[nm++] = ids[i];
+  if (!rc && nm) {
+    json_t **got = calloc(nm, sizeof *got);
+    rc = got ? accounts_from_pg(r, miss, nm, got) : CHIRP_ENOMEM;
+    for (size_t k = 0, i = 0; got && i < n; i++)
+      if (!out[i]) out[i] = got[k++];
+    free(got);
+  }
+  free(miss);
+  for (size_t i = 0; cards && i < n; i++) {
+    if (!out[i]) continue;
+    json_t *c = card_of(out[i]);
+    json_decref(out[i]);
+    out[i] = c;
+  }
+  if (rc)
+    for (size_t i = 0; i < n; i++) {
+      json_decref(out[i]);
+      out[i] = NULL;
+    }
+  return rc;
+}
+
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
-                   size_t *nshown) {
+                   size_t *ends, size_t *nshown) {
   *nshown = 0;
   if (n == 0) return 0;
   redisContext *r = gw_redis();
@@ -97,43 +184,71 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   int rc = CHIRP_ENOMEM;
   char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
   redisReply **replies = calloc(n, sizeof *replies);
-  int64_t *authors = calloc(n, sizeof *authors);
+  int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
+  int *miss = calloc(n, sizeof *miss);
   size_t na = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !stats || !replies) goto out;
+  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss) goto out;
 
   /* Round trip 1: the tweets.  Every reply is read before any miss is
      filled in: filling sends commands of its own on this connection. */
   rc = CHIRP_EUNAVAILABLE;
-  for (size_t i = 0; i < n; i++) redisAppendCommand(r, "HGET %s j", chirp_key_tweet(key, ids[i]));
+  for (size_t i = 0; i < n; i++)
+    if (chirp_redis_append(r, "HGET %s j", chirp_key_tweet(key, ids[i]))) goto out;
+  for (size_t i = 0; i < n; i++)
+    if (chirp_redis_read(r, &replies[i])) goto out;
   for (size_t i = 0; i < n; i++) {
-    redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK) goto out;
-    replies[i] = rep;
-  }
-  for (size_t i = 0; i < n; i++) {
-    tweets[i] = tweet_text(r, replies[i], ids[i]);
-    if (replies[i]) freeReplyObject(replies[i]);
+    const redisReply *rep = replies[i];
+    if (rep->type == REDIS_REPLY_STRING && rep->len > 0) tweets[i] = strndup(rep->str, rep->len);
+    miss[i] = rep->type != REDIS_REPLY_STRING; /* "" is a tombstone: deleted */
+    freeReplyObject(replies[i]);
     replies[i] = NULL;
+  }
+  /* The misses in one statement for the page. */
+  if ((rc = tweets_from_pg(r, ids, n, miss, tweets))) goto out;
+  rc = CHIRP_EUNAVAILABLE;
+  for (size_t i = 0; i < n; i++) {
     int64_t a = tweets[i] ? author_of(tweets[i]) : 0;
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
     if (a && k == na) authors[na++] = a;
   }
-  /* Round trip 2: the authors, each once, and every tweet's numbers. */
-  for (size_t k = 0; k < na; k++) redisAppendCommand(r, "GET %s", chirp_key_account(key, authors[k]));
-  gw_stats_append(r, ids, n, viewer);
-  for (size_t k = 0; k < na; k++) {
-    redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK) goto out;
-    replies[k] = rep;
-  }
+  /* Round trip 2: the authors, each once, and every tweet's numbers (the
+     numbers' script goes by its SHA: nothing synchronous may run while
+     these replies are queued). */
+  for (size_t k = 0; k < na; k++)
+    if (chirp_redis_append(r, "GET %s", chirp_key_account(key, authors[k]))) goto out;
+  if (gw_stats_append(r, ids, n, viewer)) goto out;
+  for (size_t k = 0; k < na; k++)
+    if (chirp_redis_read(r, &replies[k])) goto out;
   if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
+  /* The cards: from the cache replies, the misses from PostgreSQL in one
+     query for the page (written back). */
+  size_t nm = 0;
   for (size_t k = 0; k < na; k++) {
-    cards[k] = author_card(r, replies[k], authors[k]);
+    json_t *full = NULL;
+    if (replies[k] && replies[k]->type == REDIS_REPLY_STRING)
+      full = json_loadb(replies[k]->str, replies[k]->len, 0, NULL);
     if (replies[k]) freeReplyObject(replies[k]);
     replies[k] = NULL;
+    cards[k] = card_text(full);
+    json_decref(full);
+    if (!cards[k]) missing[nm++] = authors[k];
+  }
+  if (nm) {
+    json_t **got = calloc(nm, sizeof *got);
+    if (!got || (rc = accounts_from_pg(r, missing, nm, got))) {
+      if (!got) rc = CHIRP_ENOMEM;
+    } else {
+      for (size_t k = 0, m = 0; k < na; k++)
+        if (!cards[k]) {
+          cards[k] = card_text(got[m]);
+          json_decref(got[m++]);
+        }
+    }
+    free(got);
+    if (rc) goto out;
   }
 
   for (size_t i = 0; i < n && !rc; i++) {
@@ -149,9 +264,12 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
         (rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, cards[k], strlen(cards[k]))) ||
         (rc = buf_add(out, tail, (size_t)m)))
       break;
+    if (ends) ends[*nshown] = out->len;
     shown[(*nshown)++] = ids[i];
   }
 out:
+  /* A pipeline given up midway leaves replies queued: drop the connection. */
+  if (chirp_redis_pending(r)) chirp_redis_abandon(r, "hydration failed midway");
   for (size_t i = 0; tweets && i < n; i++) free(tweets[i]);
   for (size_t k = 0; cards && k < n; k++) free(cards[k]);
   for (size_t k = 0; replies && k < n; k++)
@@ -160,6 +278,8 @@ out:
   free(tweets);
   free(cards);
   free(authors);
+  free(missing);
+  free(miss);
   free(stats);
   return rc;
 }
@@ -167,7 +287,7 @@ out:
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown) {
   gw_buf b = {0};
-  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, nshown);
+  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, NULL, nshown);
   if (!rc && *nshown) {
     /* Wrap the comma-joined objects as an array and decode it once. */
     char *text = malloc(b.len + 3);

@@ -5,7 +5,13 @@
  *
  * Two Redis round trips whatever the page size: the cached tweets, then the
  * authors and every tweet's numbers together; PostgreSQL only for misses,
- * which are written back.  Items are built by splicing the cached JSON as
+ * which are written back (the tweets' misses in one statement per page, the
+ * authors' misses in another).  Both round trips are
+ * pipelined, so nothing synchronous may run on the connection between
+ * their sends and their reads (chirp_redis.h refuses it): the numbers'
+ * script goes by its SHA and is loaded only after every reply was read.
+ * It also serves lists of accounts (gw_hydrate_accounts) the same way.
+ * Items are built by splicing the cached JSON as
  * text (it is our own compact output), never decoding and re-encoding it:
  * on the feed's hot path that was most of the gateway's time.
  */
@@ -26,13 +32,22 @@ typedef struct gw_buf {
 
 /* Appends to out one JSON object per live tweet of ids, in order, joined by
    commas (a comma first when out is not empty); deleted or unknown ids are
-   left out.  shown[k] receives the id of the k-th item (room for n). */
+   left out.  shown[k] receives the id of the k-th item and, unless ends
+   is NULL, ends[k] the length of out just after it (room for n each), so
+   a caller can cut the text after any item without parsing it. */
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
-                   size_t *nshown);
+                   size_t *ends, size_t *nshown);
 
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown);
+
+/* Account objects for ids, in order: out[i] the public account JSON (or
+   with cards set only {id, username, display_name, avatar_url}), a new
+   reference, or NULL when there is no such account.  One pipelined Redis
+   round trip for the cached ones and ONE PostgreSQL query for all misses
+   (written back), whatever n: never a query per item. */
+int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out);
 
 /* Answers a list of the live tweets of ids, hydrated for the request's
    viewer, with next_cursor (NULL on the last page). */

@@ -30,41 +30,39 @@ static chirp_lua stats_script = CHIRP_LUA(
     "  out[#out + 1] = tonumber(redis.call('GET', KEYS[i + 2]) or '-1') "
     "end return out");
 
-void gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer) {
-  size_t argc = 4 + 3 * n;
+int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer) {
+  size_t argc = 1 + 3 * n;
   const char **argv = malloc(argc * sizeof *argv);
-  size_t *lens = malloc(argc * sizeof *lens);
   char(*keys)[CHIRP_KEY_BUFSZ] = malloc((3 * n + 1) * sizeof *keys);
-  char nk[16], who[24];
-  if (!argv || !lens || !keys || chirp_redis_script_ready(r, &stats_script)) {
-    /* Still one reply for gw_stats_read to read: an error. */
-    redisAppendCommand(r, "EVALSHA 0 0");
+  char who[24];
+  int rc;
+  if (!argv || !keys) {
+    chirp_redis_abandon(r, "out of memory");
+    rc = CHIRP_EUNAVAILABLE;
   } else {
-    snprintf(nk, sizeof nk, "%zu", 3 * n);
     snprintf(who, sizeof who, "%lld", (long long)viewer);
-    argv[0] = "EVALSHA";
-    argv[1] = stats_script.sha;
-    argv[2] = nk;
     for (size_t i = 0; i < n; i++) {
-      argv[3 + 3 * i] = chirp_key_likers(keys[3 * i], ids[i]);
-      argv[4 + 3 * i] = chirp_key_likers_ok(keys[3 * i + 1], ids[i]);
-      argv[5 + 3 * i] = chirp_key_comment_count(keys[3 * i + 2], ids[i]);
+      argv[3 * i] = chirp_key_likers(keys[3 * i], ids[i]);
+      argv[1 + 3 * i] = chirp_key_likers_ok(keys[3 * i + 1], ids[i]);
+      argv[2 + 3 * i] = chirp_key_comment_count(keys[3 * i + 2], ids[i]);
     }
     argv[argc - 1] = who;
-    for (size_t i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
-    redisAppendCommandArgv(r, (int)argc, argv, lens);
+    /* By its SHA, never loading it here: a synchronous SCRIPT LOAD on a
+       connection with the caller's commands queued would read one of
+       their replies as its own.  A NOSCRIPT is handled in gw_stats_read. */
+    rc = chirp_redis_append_eval(r, &stats_script, (int)(3 * n), (int)argc, argv, NULL);
   }
   free(argv);
-  free(lens);
   free(keys);
+  return rc;
 }
 
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out) {
   if (n == 0) return 0;
   redisContext *r = gw_redis();
   if (!r) return CHIRP_EUNAVAILABLE;
-  gw_stats_append(r, ids, n, viewer);
-  return gw_stats_read(r, ids, n, viewer, out);
+  int rc = gw_stats_append(r, ids, n, viewer);
+  return rc ? rc : gw_stats_read(r, ids, n, viewer, out);
 }
 
 int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
@@ -72,13 +70,19 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
   char k1[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
   int rc = 0;
   redisReply *rep = NULL;
-  if (redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) return CHIRP_EUNAVAILABLE;
-  if (rep->type == REDIS_REPLY_ERROR && strncmp(rep->str, "NOSCRIPT", 8) == 0) {
-    /* Redis restarted and forgot the script: load it and ask again. */
+  if (chirp_redis_read(r, &rep)) return CHIRP_EUNAVAILABLE;
+  if (chirp_redis_noscript(rep)) {
+    /* Redis does not know the script (first use, or it restarted): load it
+       and ask again, once nothing else is pending on the connection. */
     freeReplyObject(rep);
-    if (chirp_redis_script_reload(r, &stats_script)) return CHIRP_EUNAVAILABLE;
-    gw_stats_append(r, ids, n, viewer);
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) return CHIRP_EUNAVAILABLE;
+    rep = NULL;
+    if (chirp_redis_pending(r)) {
+      chirp_redis_abandon(r, "NOSCRIPT with replies pending");
+      return CHIRP_EUNAVAILABLE;
+    }
+    if (chirp_redis_script_load(r, &stats_script) || gw_stats_append(r, ids, n, viewer) ||
+        chirp_redis_read(r, &rep))
+      return CHIRP_EUNAVAILABLE;
   }
   if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * n) {
     freeReplyObject(rep);
@@ -100,8 +104,8 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
     if (out[i].likes < 0) {
       if ((rc = chirp_like_build(r, pg, ids[i]))) return rc;
       chirp_key_likers(k1, ids[i]);
-      redisReply *a = redisCommand(r, "SCARD %s", k1);
-      redisReply *b = redisCommand(r, "SISMEMBER %s %lld", k1, (long long)viewer);
+      redisReply *a = chirp_redis_command(r, "SCARD %s", k1);
+      redisReply *b = chirp_redis_command(r, "SISMEMBER %s %lld", k1, (long long)viewer);
       if (a && a->type == REDIS_REPLY_INTEGER) out[i].likes = a->integer;
       if (b && b->type == REDIS_REPLY_INTEGER) out[i].liked_by_me = b->integer == 1;
       if (a) freeReplyObject(a);
@@ -110,7 +114,7 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
     }
     if (out[i].comments < 0) {
       if ((rc = chirp_comment_store_count(pg, ids[i], &out[i].comments))) return rc;
-      redisReply *w = redisCommand(r, "SET %s %lld NX EX %d", chirp_key_comment_count(k3, ids[i]),
+      redisReply *w = chirp_redis_command(r, "SET %s %lld NX EX %d", chirp_key_comment_count(k3, ids[i]),
                                    out[i].comments, COUNT_TTL_S);
       if (w) freeReplyObject(w);
     }

@@ -22,8 +22,9 @@ typedef struct gw_tweet_stats {
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out);
 /* The same in two halves, so a caller can pipeline its own commands in
    the same round trip: append, (append more), read theirs in order, then
-   read these. */
-void gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer);
+   read these.  gw_stats_append returns 0 or CHIRP_EUNAVAILABLE (the
+   connection is then marked broken: give the pipeline up). */
+int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer);
 int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_tweet_stats *out);
 /* Sets "like_count", "comment_count", "liked_by_me" on a tweet object. */

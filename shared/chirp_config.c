@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "chirp_error.h"
+#include "chirp_redis.h"
 
 static const char *env_getter(const char *name, void *arg) {
   (void)arg;
@@ -42,7 +43,6 @@ static int check_url(const char *name, const char *v, const char *const schemes[
 int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, char *err,
                        size_t errlen) {
   static const char *const pg_schemes[] = {"postgresql://", "postgres://", NULL};
-  static const char *const redis_schemes[] = {"redis://", NULL};
   static const char *const amqp_schemes[] = {"amqp://", NULL};
   const char *v;
   int rc;
@@ -80,9 +80,14 @@ int chirp_config_parse(chirp_config *cfg, chirp_config_getter get, void *arg, ch
   if ((v = get("CHIRP_PG_URL", arg)) && (rc = check_url("CHIRP_PG_URL", v, pg_schemes, err, errlen)))
     return rc;
   if (v) cfg->pg_url = v;
-  if ((v = get("CHIRP_REDIS_URL", arg)) &&
-      (rc = check_url("CHIRP_REDIS_URL", v, redis_schemes, err, errlen)))
-    return rc;
+  if ((v = get("CHIRP_REDIS_URL", arg))) {
+    chirp_redis_url u;
+    char why[160];
+    if (chirp_redis_parse_url(v, &u, why, sizeof why)) {
+      snprintf(err, errlen, "CHIRP_REDIS_URL %s", why); /* not the URL: it may hold a password */
+      return CHIRP_EINVAL;
+    }
+  }
   if (v) cfg->redis_url = v;
   if ((v = get("CHIRP_AMQP_URL", arg)) &&
       (rc = check_url("CHIRP_AMQP_URL", v, amqp_schemes, err, errlen)))

@@ -111,15 +111,14 @@ static key_fn list_key(enum chirp_list_kind kind) {
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap) {
   if (n == 0) return 0;
-  char id[24], capbuf[16], nk[16];
+  char id[24], capbuf[16];
   snprintf(id, sizeof id, "%lld", (long long)tweet_id);
   snprintf(capbuf, sizeof capbuf, "%d", cap);
   key_fn key = list_key(kind);
   size_t slices = (n + SLICE - 1) / SLICE;
   char(*keys)[CHIRP_KEY_BUFSZ] = malloc(n * sizeof *keys);
-  const char **argv = malloc((SLICE + 5) * sizeof *argv);
-  size_t *lens = malloc((SLICE + 5) * sizeof *lens);
-  int rc = keys && argv && lens ? 0 : CHIRP_ENOMEM;
+  const char **argv = malloc((SLICE + 2) * sizeof *argv);
+  int rc = keys && argv ? 0 : CHIRP_ENOMEM;
   for (size_t i = 0; !rc && i < n; i++) key(keys[i], owners[i]);
   /* The first slice runs alone (it loads the script if Redis lacks it);
      the rest are sent back to back and their replies read afterwards, so
@@ -127,29 +126,22 @@ int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *o
   size_t sent = 0;
   for (size_t sl = 0; !rc && sl < slices; sl++) {
     size_t off = sl * SLICE, m = n - off < SLICE ? n - off : SLICE;
+    for (size_t i = 0; i < m; i++) argv[i] = keys[off + i];
+    argv[m] = id;
+    argv[m + 1] = capbuf;
     if (sl == 0) {
-      for (size_t i = 0; i < m; i++) argv[i] = keys[off + i];
-      argv[m] = id;
-      argv[m + 1] = capbuf;
       redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
       if (!rep) rc = CHIRP_EUNAVAILABLE;
       else freeReplyObject(rep);
-      continue;
+    } else if (chirp_redis_append_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL)) {
+      rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
+    } else {
+      sent++;
     }
-    snprintf(nk, sizeof nk, "%zu", m);
-    argv[0] = "EVALSHA";
-    argv[1] = push_script.sha;
-    argv[2] = nk;
-    for (size_t i = 0; i < m; i++) argv[3 + i] = keys[off + i];
-    argv[3 + m] = id;
-    argv[4 + m] = capbuf;
-    for (size_t i = 0; i < m + 5; i++) lens[i] = strlen(argv[i]);
-    if (redisAppendCommandArgv(r, (int)m + 5, argv, lens) != REDIS_OK) rc = CHIRP_EUNAVAILABLE;
-    else sent++;
   }
-  for (size_t sl = 0; sl < sent && r->err == 0; sl++) {
+  for (size_t sl = 0; sl < sent && !r->err; sl++) {
     redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) {
+    if (chirp_redis_read(r, &rep)) {
       rc = CHIRP_EUNAVAILABLE;
       break;
     }
@@ -158,7 +150,6 @@ int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *o
   }
   free(keys);
   free(argv);
-  free(lens);
   return rc;
 }
 
@@ -171,16 +162,16 @@ static int pipeline_lrem(redisContext *r, key_fn key, const int64_t *owners, siz
   for (size_t i = 0; i < n; i++) {
     key(k, owners[i]);
     for (size_t j = 0; j < nids; j++) {
-      if (redisAppendCommand(r, "LREM %s 0 %lld", k, (long long)ids[j]) != REDIS_OK)
-        return CHIRP_EUNAVAILABLE;
+      if (chirp_redis_append(r, "LREM %s 0 %lld", k, (long long)ids[j]))
+        return CHIRP_EUNAVAILABLE; /* the connection is marked broken */
       sent++;
     }
   }
   for (size_t i = 0; i < sent; i++) {
     redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK) return CHIRP_EUNAVAILABLE;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE;
-    if (rep) freeReplyObject(rep);
+    if (chirp_redis_read(r, &rep)) return CHIRP_EUNAVAILABLE;
+    if (rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE;
+    freeReplyObject(rep);
   }
   return rc;
 }
@@ -234,22 +225,21 @@ int chirp_feed_merge(redisContext *r, int64_t owner, const int64_t *ids, size_t 
 int chirp_feed_huge_add(redisContext *r, const int64_t *owners, size_t n, int64_t huge) {
   char k[CHIRP_KEY_BUFSZ];
   for (size_t i = 0; i < n; i++)
-    if (redisAppendCommand(r, "SADD %s %lld", chirp_key_feed_huge(k, owners[i]), (long long)huge) !=
-        REDIS_OK)
-      return CHIRP_EUNAVAILABLE;
+    if (chirp_redis_append(r, "SADD %s %lld", chirp_key_feed_huge(k, owners[i]), (long long)huge))
+      return CHIRP_EUNAVAILABLE; /* the connection is marked broken */
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     redisReply *rep = NULL;
-    if (redisGetReply(r, (void **)&rep) != REDIS_OK) return CHIRP_EUNAVAILABLE;
-    if (!rep || rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE;
-    if (rep) freeReplyObject(rep);
+    if (chirp_redis_read(r, &rep)) return CHIRP_EUNAVAILABLE;
+    if (rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE;
+    freeReplyObject(rep);
   }
   return rc;
 }
 
 int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge) {
   char k[CHIRP_KEY_BUFSZ];
-  redisReply *rep = redisCommand(r, "SREM %s %lld", chirp_key_feed_huge(k, owner), (long long)huge);
+  redisReply *rep = chirp_redis_command(r, "SREM %s %lld", chirp_key_feed_huge(k, owner), (long long)huge);
   int bad = chirp_redis_reply_failed(r, rep);
   if (rep) freeReplyObject(rep);
   return bad ? CHIRP_EUNAVAILABLE : 0;

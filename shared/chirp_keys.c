@@ -91,3 +91,44 @@ char *chirp_key_likers_version(char *buf, int64_t id) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lkv:{%lld}", (long long)id);
   return buf;
 }
+char *chirp_key_liked_by(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:al:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_liked_by_ok(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:alok:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_liked_by_version(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:alv:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_likers_order(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lko:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_rate(char *buf, const char *client, const char *cls, int64_t window) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:rl:{%.80s}:%.8s:%lld", client, cls, (long long)window);
+  return buf;
+}
+char *chirp_key_service(char *buf, const char *instance) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:svc:{%.100s}", instance);
+  return buf;
+}
+char *chirp_key_services(char *buf) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:services");
+  return buf;
+}
+char *chirp_key_metric(char *buf, const char *name) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:m:%.100s", name);
+  return buf;
+}
+char *chirp_key_search_generation(char *buf) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:sgen");
+  return buf;
+}
+char *chirp_key_search_cache(char *buf, long long gen, const char *type, const char *qhex,
+                             int offset, int limit) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:sc:%lld:%.16s:%.32s:%d:%d", gen, type, qhex, offset, limit);
+  return buf;
+}

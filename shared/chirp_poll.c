@@ -311,14 +311,12 @@ int chirp_poll_results(redisContext *r, PGconn *pg, int64_t poll, size_t nopt, l
   chirp_key_poll_counts(ck, poll);
   chirp_key_poll_voters_ok(fk, poll);
   for (int attempt = 0; attempt < 2; attempt++) {
-    redisAppendCommand(r, "EXISTS %s", fk);
-    redisAppendCommand(r, "SCARD %s", vk);
-    redisAppendCommand(r, "SISMEMBER %s %lld", vk, (long long)viewer);
-    redisAppendCommand(r, "HGETALL %s", ck);
     redisReply *rep[4] = {0};
-    int bad = 0;
-    for (int i = 0; i < 4; i++)
-      if (redisGetReply(r, (void **)&rep[i]) != REDIS_OK || !rep[i]) bad = 1;
+    int bad = chirp_redis_append(r, "EXISTS %s", fk) || chirp_redis_append(r, "SCARD %s", vk) ||
+              chirp_redis_append(r, "SISMEMBER %s %lld", vk, (long long)viewer) ||
+              chirp_redis_append(r, "HGETALL %s", ck);
+    for (int i = 0; i < 4 && !bad; i++)
+      if (chirp_redis_read(r, &rep[i])) bad = 1;
     int built = !bad && rep[0]->type == REDIS_REPLY_INTEGER && rep[0]->integer == 1;
     if (built) {
       *voters = rep[1]->integer;

@@ -1,4 +1,5 @@
 /* chirp_search.c — search, see chirp_search.h. */
+#include "chirp_keys.h"
 #include "chirp_search.h"
 
 #include <ctype.h>
@@ -175,7 +176,8 @@ int chirp_search_tag_tweets(PGconn *pg, const char *tag, int64_t before, int lim
 }
 
 int chirp_search_generation(redisContext *r, long long *gen) {
-  redisReply *rep = redisCommand(r, "GET chirp:sgen");
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *rep = redisCommand(r, "GET %s", chirp_key_search_generation(key));
   if (chirp_redis_reply_failed(r, rep)) {
     if (rep) freeReplyObject(rep);
     return CHIRP_EUNAVAILABLE;
@@ -186,7 +188,8 @@ int chirp_search_generation(redisContext *r, long long *gen) {
 }
 
 int chirp_search_bump(redisContext *r) {
-  redisReply *rep = redisCommand(r, "INCR chirp:sgen");
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *rep = redisCommand(r, "INCR %s", chirp_key_search_generation(key));
   int bad = chirp_redis_reply_failed(r, rep);
   if (rep) freeReplyObject(rep);
   return bad ? CHIRP_EUNAVAILABLE : 0;

@@ -151,6 +151,37 @@ int chirp_tweet_store_get(PGconn *pg, int64_t id, chirp_tweet *out) {
   return rc;
 }
 
+int chirp_tweet_store_get_many(PGconn *pg, const int64_t *ids, size_t n, chirp_tweet **out,
+                               size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  char *arr = malloc(n * 21 + 3);
+  if (!arr) return CHIRP_ENOMEM;
+  size_t o = 0;
+  arr[o++] = '{';
+  for (size_t i = 0; i < n; i++) o += (size_t)sprintf(arr + o, "%s%lld", i ? "," : "", (long long)ids[i]);
+  arr[o++] = '}';
+  arr[o] = '\0';
+  const char *p[] = {arr};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg, "SELECT " TWEET_COLS " FROM tweets WHERE id = ANY($1::bigint[])", 1, p,
+                         &r);
+  free(arr);
+  if (rc) return rc;
+  size_t rows = (size_t)PQntuples(r), got = 0;
+  chirp_tweet *a = calloc(rows ? rows : 1, sizeof *a);
+  if (!a) {
+    PQclear(r);
+    return CHIRP_ENOMEM;
+  }
+  for (size_t i = 0; i < rows; i++)
+    if (row_to_tweet(r, (int)i, &a[got]) == 0) got++;
+  PQclear(r);
+  *out = a;
+  *nout = got;
+  return 0;
+}
+
 int chirp_tweet_store_list_by_author(PGconn *pg, int64_t author_id, int64_t before, int limit,
                                      chirp_tweet **out, size_t *n) {
   char a[24], b[24], l[24];

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_keys.h"
 #include "chirp_amqp.h"
 #include "chirp_error.h"
 #include "chirp_log.h"
@@ -45,7 +46,9 @@ int wk_dead_letter(wk_ctx *ctx, const char *role, const void *body, size_t len,
     return CHIRP_EUNAVAILABLE;
   }
   if (ctx->redis) {
-    redisReply *r = redisCommand(ctx->redis, "INCR chirp:m:dead_letters:%s", role);
+    char key[CHIRP_KEY_BUFSZ], name[64];
+    snprintf(name, sizeof name, "dead_letters:%s", role);
+    redisReply *r = redisCommand(ctx->redis, "INCR %s", chirp_key_metric(key, name));
     if (r) freeReplyObject(r);
   }
   return 0;

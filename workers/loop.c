@@ -6,6 +6,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "chirp_keys.h"
 #include "chirp_amqp.h"
 #include "chirp_error.h"
 #include "chirp_log.h"
@@ -108,7 +109,9 @@ int wk_ensure_pg(wk_ctx *ctx) {
 }
 
 void wk_ensure_redis(wk_ctx *ctx) {
-  if (ctx->redis && !ctx->redis->err) return;
+  /* A connection left with pipelined replies unread would hand them to
+     the next command as its own: it goes like a broken one. */
+  if (ctx->redis && !ctx->redis->err && !chirp_redis_pending(ctx->redis)) return;
   if (ctx->redis) redisFree(ctx->redis);
   ctx->redis = NULL;
   if (chirp_redis_connect(ctx->cfg->redis_url, 1000, &ctx->redis) != 0) ctx->redis = NULL;
@@ -132,7 +135,8 @@ int wk_publisher(wk_ctx *ctx) {
 
 void wk_metric(wk_ctx *ctx, const char *name, long long delta) {
   if (!ctx->redis || delta == 0) return;
-  redisReply *r = redisCommand(ctx->redis, "INCRBY chirp:m:%s %lld", name, delta);
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *r = redisCommand(ctx->redis, "INCRBY %s %lld", chirp_key_metric(key, name), delta);
   if (r) freeReplyObject(r);
 }
 

@@ -35,6 +35,21 @@ char *chirp_key_poll_voters_ok(char *buf, int64_t poll); /* string: voters and c
 char *chirp_key_poll_counts(char *buf, int64_t poll);    /* hash: choice -> votes */
 char *chirp_key_unread(char *buf, int64_t account);      /* string: unread notifications */
 char *chirp_key_trending(char *buf, int64_t hour);       /* zset: tweet -> likes that hour */
+char *chirp_key_liked_by(char *buf, int64_t user);       /* zset: "event:tweet" of the user's likes */
+char *chirp_key_liked_by_ok(char *buf, int64_t user);    /* string: the zset is built */
+char *chirp_key_liked_by_version(char *buf, int64_t user); /* hash: tweet -> newest event id */
+char *chirp_key_likers_order(char *buf, int64_t tweet);  /* zset: "event:user" of the tweet's likes */
+
+/* Rate-limit counter of one client (an account or an address), class
+   (read, write, login) and fixed window number. */
+char *chirp_key_rate(char *buf, const char *client, const char *cls, int64_t window);
+char *chirp_key_service(char *buf, const char *instance); /* hash: one instance's heartbeat */
+char *chirp_key_services(char *buf);                      /* zset: instance -> last beat (ms) */
+char *chirp_key_metric(char *buf, const char *name);     /* string: a worker counter */
+char *chirp_key_search_generation(char *buf);            /* string: advanced by every search-visible write */
+/* A cached search answer: generation, type, hex hash of the query, page. */
+char *chirp_key_search_cache(char *buf, long long gen, const char *type, const char *qhex,
+                             int offset, int limit);
 
 /* Prefixes the feed scripts use to name timeline keys from an author id:
    prefix + id + "}" (must agree with the functions above). */

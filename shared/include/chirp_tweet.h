@@ -67,6 +67,11 @@ int chirp_tweet_store_authored(PGconn *pg, int64_t id, int64_t author, int *auth
 /* Loads one tweet, deleted ones included (check deleted_ms).  CHIRP_ENOTFOUND
    when there is no row. */
 int chirp_tweet_store_get(PGconn *pg, int64_t id, chirp_tweet *out);
+/* Loads the tweets of ids that exist, deleted ones included, in ONE
+   statement, in no particular order: *out a new array of *nout tweets
+   (chirp_tweet_array_free). */
+int chirp_tweet_store_get_many(PGconn *pg, const int64_t *ids, size_t n, chirp_tweet **out,
+                               size_t *nout);
 /* Live tweets of author with id < before (0 = from the newest), newest
    first, at most limit.  *out is a new array of *n tweets
    (chirp_tweet_array_free). */
