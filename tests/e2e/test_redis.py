@@ -138,6 +138,21 @@ def start_gateway(name, env_extra):
     return g, h.Client(port, timeout=10)
 
 
+def wait_readyz(g, c, timeout=15):
+    """/readyz of the gateway once its broker and PostgreSQL checks are up
+    (the publisher connects in the background after start-up), so that what
+    it says of Redis is what the test looks at."""
+    out = []
+
+    def settled():
+        r = wait_answer(g, c, "/readyz", timeout)
+        out.append(r)
+        checks = (r.json or {}).get("checks", {})
+        return checks.get("rabbitmq") == "up" and checks.get("postgres") == "up"
+    h.wait_until(settled, timeout, 0.05, "/readyz of %s with its broker and PostgreSQL up" % g.name)
+    return out[-1]
+
+
 def wait_answer(g, c, path, timeout=15):
     """The first answer of the gateway to GET path (it may still be starting)."""
     out = []
@@ -172,7 +187,7 @@ class RedisCredentials(unittest.TestCase):
         r = self.redis
         g, c = self.run_gateway("redis://%s:%s@127.0.0.1:%d/2" % (
             quote(r.USER), quote(r.USER_PW), r.port))
-        ready = wait_answer(g, c, "/readyz")
+        ready = wait_readyz(g, c)
         self.assertEqual(ready.status, 200, ready)
         self.assertEqual(ready.json["checks"]["redis"], "up", ready)
         token, acct = h.sign_up(c, "ra")
@@ -186,7 +201,7 @@ class RedisCredentials(unittest.TestCase):
     def test_password_only(self):
         r = self.redis
         g, c = self.run_gateway("redis://:%s@127.0.0.1:%d/1" % (quote(r.MASTER), r.port))
-        ready = wait_answer(g, c, "/readyz")
+        ready = wait_readyz(g, c)
         self.assertEqual(ready.status, 200, ready)
         h.sign_up(c, "rp")
         self.assertNotEqual(r.cli("KEYS", "chirp:rl:*", db=1), "")
@@ -197,7 +212,7 @@ class RedisCredentials(unittest.TestCase):
                     "redis://:wrong@127.0.0.1:%d/0" % r.port,
                     "redis://127.0.0.1:%d/0" % r.port):  # no password at all
             g, c = self.run_gateway(url)
-            ready = wait_answer(g, c, "/readyz")
+            ready = wait_readyz(g, c)
             self.assertEqual(ready.status, 503, (url, ready))
             self.assertEqual(ready.json["checks"]["redis"], "down", (url, ready))
 
@@ -221,7 +236,7 @@ class LimiterFailOpen(unittest.TestCase):
         g, c = start_gateway("redis-failopen", {"CHIRP_REDIS_URL": "redis://127.0.0.1:%d/0" % dead,
                                                 "CHIRP_RATE_READ": "5"})
         self.addCleanup(lambda: self.assertIsNone(g.stop()))
-        ready = wait_answer(g, c, "/readyz")
+        ready = wait_readyz(g, c)
         self.assertEqual(ready.status, 503, ready)
         before = h.metrics(c).get("chirp_rate_limit_fail_open_total")
         self.assertEqual(before, 0.0)
