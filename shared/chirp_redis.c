@@ -13,7 +13,11 @@ int chirp_redis_parse_url(const char *url, char *host, size_t hostlen, int *port
   const char *p;
   if (strncmp(url, "redis://", 8) != 0) return CHIRP_EINVAL;
   p = url + 8;
-  const char *at = strchr(p, '@'); /* skip credentials: not used locally */
+  /* Skip credentials (not used locally).  They end at the last '@' of the
+     authority: a password may hold an '@' (found by tests/fuzz/fuzz_redis_url). */
+  const char *at = NULL;
+  for (const char *q = p; *q && *q != '/'; q++)
+    if (*q == '@') at = q;
   if (at) p = at + 1;
   size_t hl = strcspn(p, ":/");
   if (hl == 0 || hl >= hostlen) return CHIRP_EINVAL;
