@@ -2,8 +2,8 @@
 """End-to-end: what a hostile client sends, while a normal client reads.
 
 The attacks, all at once against one gateway: random bytes, a header of
-64 KiB, 10 000 headers, request bodies that arrive one byte per 100 ms,
-2 000 idle connections, and requests sent halfway and then closed.  All the
+64 KiB, 10 000 headers, request bodies and headers that arrive one byte per
+100 ms, 2 000 idle connections, and requests sent halfway and then closed.  All the
 while normal readers fetch tweets and pages on fresh connections; they must
 see no error, the gateway must answer each attack with an error status or a
 close (never a hang past its deadline), and its memory must stay within a
@@ -184,6 +184,16 @@ class Hostile(h.StackTestCase):
             self.problem("slow body #%d: %r, closed=%s" % (i, answer[:80], closed))
         s.close()
 
+    def slow_headers(self, stop):
+        """The classic slow-loris: headers one byte per 100 ms, never done."""
+        s = connect(self.port)
+        line = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"z" * 4096
+        k = 0
+        while not stop.is_set() and k < len(line) and send_all(s, line[k:k + 1]):
+            k += 1
+            time.sleep(0.1)
+        s.close()
+
     def half_sent(self):
         for i in range(200):
             s = connect(self.port)
@@ -240,6 +250,10 @@ class Hostile(h.StackTestCase):
                      (self.random_bytes, self.huge_header, self.many_headers, self.half_sent)]
         attackers += [threading.Thread(target=self.slow_body, args=(i,), daemon=True)
                       for i in range(SLOW_BODIES)]
+        loris_stop = threading.Event()
+        loris = [threading.Thread(target=self.slow_headers, args=(loris_stop,), daemon=True)
+                 for _ in range(SLOW_BODIES)]
+        attackers += loris
         t0 = time.monotonic()
         for t in attackers:
             t.start()
@@ -250,6 +264,7 @@ class Hostile(h.StackTestCase):
             time.sleep(max(0.0, ATTACK_SECONDS - opened))
             # The readers still get through with every idle connection open.
             during = rss_kib(gw)
+            loris_stop.set()
             for t in attackers:
                 t.join(30)
                 self.assertFalse(t.is_alive(), "an attacker hangs: the gateway did not answer")
