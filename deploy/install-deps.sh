@@ -9,7 +9,11 @@ PACKAGES=(
   libulfius-dev librabbitmq-dev libhiredis-dev libpq-dev libjansson-dev
   libsodium-dev libmicrohttpd-dev
   postgresql redis-server rabbitmq-server haproxy wrk nginx valgrind
-  python3 curl clang libclang-rt-14-dev
+  python3 curl
+  # The test command's fuzz targets (tests/fuzz): clang 14 and its libFuzzer
+  # runtime.  ThreadSanitizer (build-tsan) uses gcc's libtsan2, which
+  # build-essential brings (libgcc-12-dev depends on it).
+  clang libclang-rt-14-dev
 )
 
 # Which packages are not (fully) installed yet?

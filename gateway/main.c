@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,33 @@ static void *heartbeat_main(void *arg) {
   return NULL;
 }
 
+/* At most this many HTTP connections at once (a gateway behind HAProxy
+   sees at most its maxconn). */
+#define GW_MAX_CONNECTIONS 16384
+/* A connection that sends nothing for this long is closed (an idle
+   keep-alive, a stalled request).  HAProxy's own limits are shorter. */
+#define GW_CONNECTION_TIMEOUT_S 60
+
+/* How many HTTP connections may be open at once: what the descriptor limit
+   leaves after the process's own connections (PostgreSQL, Redis and the
+   broker: a few per HTTP thread), raising the soft limit to the hard one
+   first.  libmicrohttpd's default is FD_SETSIZE - 4 = 1020, and at its limit
+   it stops accepting: 1 020 idle sockets then left every other client
+   waiting in the listen backlog (tests/e2e/test_hostile.py). */
+static unsigned connection_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1020;
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < rl.rlim_max) {
+    struct rlimit up = {rl.rlim_max, rl.rlim_max};
+    if (setrlimit(RLIMIT_NOFILE, &up) == 0) rl = up;
+  }
+  long long fds = rl.rlim_cur == RLIM_INFINITY ? GW_MAX_CONNECTIONS * 2LL : (long long)rl.rlim_cur;
+  long long n = fds - 4LL * gw.cfg.http_threads - 64;
+  if (n > GW_MAX_CONNECTIONS) n = GW_MAX_CONNECTIONS;
+  if (n < 64) n = 64;
+  return (unsigned)n;
+}
+
 int main(void) {
   char err[256];
   if (chirp_config_load(&gw.cfg, err, sizeof err)) {
@@ -102,6 +130,7 @@ int main(void) {
   /* Passing MHD options ourselves means ulfius adds none of its own: the
      completion and URI-log callbacks are required (without them requests
      leak and routing breaks). */
+  unsigned conn_limit = connection_limit();
   struct MHD_OptionItem ops[] = {
       {MHD_OPTION_THREAD_POOL_SIZE, gw.cfg.http_threads, NULL},
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
@@ -112,7 +141,10 @@ int main(void) {
          above the 8 KiB limit of DESIGN.md so that the dispatcher, which
          answers in JSON, sees every request up to about 20 KiB. */
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
-      {MHD_OPTION_CONNECTION_TIMEOUT, 120, NULL},
+      /* Idle or trickling connections: see connection_limit() and
+         docs/decisions.md (hostile clients). */
+      {MHD_OPTION_CONNECTION_LIMIT, conn_limit, NULL},
+      {MHD_OPTION_CONNECTION_TIMEOUT, GW_CONNECTION_TIMEOUT_S, NULL},
       {MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL},
       {MHD_OPTION_END, 0, NULL},
   };
@@ -124,8 +156,8 @@ int main(void) {
   started = 1;
   pthread_t beat;
   int beat_started = pthread_create(&beat, NULL, heartbeat_main, NULL) == 0;
-  chirp_info("listening on http://%s:%d/ with %d threads (node %d)", gw.cfg.http_bind,
-             gw.cfg.http_port, gw.cfg.http_threads, node);
+  chirp_info("listening on http://%s:%d/ with %d threads, up to %u connections (node %d)",
+             gw.cfg.http_bind, gw.cfg.http_port, gw.cfg.http_threads, conn_limit, node);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);

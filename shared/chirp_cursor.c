@@ -34,6 +34,9 @@ int chirp_cursor_decode_len(const char *s, size_t len, const char *kind, int64_t
                         sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
     return CHIRP_EMALFORMED;
   raw[n] = '\0';
+  /* A NUL inside would end the id early: "feed:1\0<anything>" is no cursor
+     encode made (found by tests/fuzz/fuzz_cursor). */
+  if (memchr(raw, '\0', n)) return CHIRP_EMALFORMED;
   size_t kl = strlen(kind);
   if (n <= kl + 1 || memcmp(raw, kind, kl) != 0 || raw[kl] != ':') return CHIRP_EMALFORMED;
   return chirp_id_parse((const char *)raw + kl + 1, id) == 0 ? 0 : CHIRP_EMALFORMED;

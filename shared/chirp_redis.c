@@ -52,9 +52,12 @@ int chirp_redis_parse_url(const char *url, chirp_redis_url *out, char *why, size
   if (!url || strncmp(url, "redis://", 8) != 0)
     URL_FAIL("must start with redis:// (TLS, rediss://, is not supported)");
   const char *p = url + 8;
-  /* Credentials end at the last '@' (a host, port or database has none; an
-     '@' inside a password should be written %40, but need not be). */
-  const char *at = strrchr(p, '@');
+  /* Credentials end at the last '@' of the authority (before any '/', '?'
+     or '#'): a host, port or database has none, and an '@' inside a
+     password should be written %40 but need not be. */
+  const char *at = NULL;
+  for (const char *q = p; *q && !strchr("/?#", *q); q++)
+    if (*q == '@') at = q;
   if (at) {
     const char *colon = memchr(p, ':', (size_t)(at - p));
     if (at == p) URL_FAIL("has an '@' but no credentials before it");

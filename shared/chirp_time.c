@@ -43,12 +43,29 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + (int64_t)doe - 719468;
 }
 
+/* n decimal digits at s into *out; -1 at the first byte that is not one
+   (so it never reads past a NUL). */
+static int fixed_digits(const char *s, int n, int *out) {
+  int v = 0;
+  for (int i = 0; i < n; i++) {
+    if (s[i] < '0' || s[i] > '9') return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return 0;
+}
+
 int chirp_time_parse_ms(const char *s, int64_t *out) {
-  int y, mo, d, h, mi, sec, used = 0;
-  if (sscanf(s, "%4d-%2d-%2d%*1[T ]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6)
+  int y, mo, d, h, mi, sec;
+  /* Fixed positions, digits only: sscanf's %d would also take signs and
+     leading spaces ("2026-12-01T-1: 7:01Z"). */
+  if (fixed_digits(s, 4, &y) || s[4] != '-' || fixed_digits(s + 5, 2, &mo) || s[7] != '-' ||
+      fixed_digits(s + 8, 2, &d) || (s[10] != 'T' && s[10] != ' ') ||
+      fixed_digits(s + 11, 2, &h) || s[13] != ':' || fixed_digits(s + 14, 2, &mi) ||
+      s[16] != ':' || fixed_digits(s + 17, 2, &sec))
     return CHIRP_EINVAL;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return CHIRP_EINVAL;
-  const char *p = s + used;
+  const char *p = s + 19;
   int64_t frac_ms = 0;
   if (*p == '.') {
     p++;
@@ -70,11 +87,13 @@ int chirp_time_parse_ms(const char *s, int64_t *out) {
     if (!(p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9')) return CHIRP_EINVAL;
     oh = (p[0] - '0') * 10 + (p[1] - '0');
     p += 2;
-    if (*p == ':') p++;
-    if (p[0] >= '0' && p[0] <= '9' && p[1] >= '0' && p[1] <= '9') {
-      om = (p[0] - '0') * 10 + (p[1] - '0');
+    if (*p == ':' && fixed_digits(p + 1, 2, &om)) return CHIRP_EINVAL;
+    if (*p == ':') {
+      p += 3;
+    } else if (fixed_digits(p, 2, &om) == 0) {
       p += 2;
     }
+    if (oh > 23 || om > 59) return CHIRP_EINVAL;
     offset_s = sign * (oh * 3600 + om * 60);
   } else {
     return CHIRP_EINVAL;
@@ -82,6 +101,10 @@ int chirp_time_parse_ms(const char *s, int64_t *out) {
   if (*p != '\0') return CHIRP_EINVAL;
   int64_t days = days_from_civil(y, (unsigned)mo, (unsigned)d);
   int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_s;
-  *out = secs * 1000 + frac_ms;
+  int64_t ms = secs * 1000 + frac_ms;
+  /* Only what chirp_time_format_ms can write back (years 0000-9999): an
+     offset must not carry a time past either end. */
+  if (ms < INT64_C(-62167219200000) || ms >= INT64_C(253402300800000)) return CHIRP_EINVAL;
+  *out = ms;
   return 0;
 }
