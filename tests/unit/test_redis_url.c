@@ -55,14 +55,17 @@ int main(void) {
   CHECK_STR_EQ(u.user, "");
   CHECK_STR_EQ(u.password, "s3cret");
 
-  /* Percent-encoding, and an unencoded '@' or '/' inside the password. */
+  /* Percent-encoding, and an unencoded '@' inside the password (the
+     credentials end at the authority's last '@'); an unencoded '/' ends the
+     authority, as in every URL, so what follows it is the database. */
   CHECK_INT_EQ(parse("redis://us%3Aer:p%40ss%2Fw@h:2/1"), 0);
   CHECK_STR_EQ(u.user, "us:er");
   CHECK_STR_EQ(u.password, "p@ss/w");
-  CHECK_INT_EQ(parse("redis://u:a@b/c@h:2/1"), 0);
-  CHECK_STR_EQ(u.password, "a@b/c");
+  CHECK_INT_EQ(parse("redis://u:a@b@h:2/1"), 0);
+  CHECK_STR_EQ(u.password, "a@b");
   CHECK_STR_EQ(u.host, "h");
   CHECK_INT_EQ(u.db, 1);
+  bad("redis://u:a@b/c@h:2/1", "database");
 
   bad("http://h:1", "redis://");
   bad("rediss://h:1", "TLS");
