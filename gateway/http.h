@@ -51,6 +51,8 @@ typedef struct gw_reply {
   const char *content_type; /* static; NULL = application/json */
   int rl_limit, rl_remaining, rl_reset; /* X-RateLimit-*, when rl_limit > 0 */
   int replayed;     /* the answer is a stored one (Idempotency-Key) */
+  const char *etag;          /* static; ETag header when set */
+  const char *cache_control; /* static; Cache-Control header when set */
 } gw_reply;
 
 typedef void (*gw_handler)(gw_req *req, gw_reply *rep);
