@@ -452,6 +452,144 @@ def _kill_leftovers():
             pr.p.kill()
 
 
+# ---- the API's contract (gateway/openapi.json) --------------------------------
+
+class ContractError(AssertionError):
+    """An answer the OpenAPI document does not describe."""
+
+
+class Contract:
+    """Checks answers against gateway/openapi.json: every answer the Client
+    receives for an /api/v1 path that the document describes (method and
+    path template) must have a status the document lists for it, its
+    required headers, and, when it is JSON, a body valid against the
+    status's schema (python3-jsonschema; one validator per schema, built
+    once).  Non-JSON bodies (the server-sent-events stream) are not read;
+    paths and methods the document does not describe are not checked
+    (tests also probe unknown endpoints); 502/504 come from a proxy in
+    front, not from the gateway.  Every mismatch is raised in the client
+    and also kept in FAILURES: main() fails the run if any was swallowed
+    (e.g. by wait_until)."""
+
+    PROXY_STATUSES = (502, 504)
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            self.doc = json.load(f)
+        self.routes = []  # (literal segments, compiled regex, template, path item)
+        import re
+        for template, item in self.doc["paths"].items():
+            rx = "^" + "/".join("[^/]+" if seg.startswith("{") else re.escape(seg)
+                                for seg in template.split("/")) + "$"
+            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+            self.routes.append((literal, re.compile(rx), template, item))
+        # Literal paths win over patterns, as in the gateway.
+        self.routes.sort(key=lambda r: -r[0])
+        self.validators = {}
+        self.lock = threading.Lock()
+        try:
+            import jsonschema
+        except ImportError:
+            raise ImportError("the e2e tests validate answers with python3-jsonschema: install "
+                              "it (deploy/install-deps.sh)")
+        self.jsonschema = jsonschema
+
+    def _deref(self, node):
+        while isinstance(node, dict) and "$ref" in node:
+            cur = self.doc
+            for part in node["$ref"].lstrip("#/").split("/"):
+                cur = cur[part]
+            node = cur
+        return node
+
+    def operation(self, method, path):
+        """(template, operation) for a concrete path, or (None, None)."""
+        path = path.split("?", 1)[0].split("#", 1)[0]
+        m = method.lower()
+        for _, rx, template, item in self.routes:
+            if m in item and rx.match(path):
+                return template, item[m]
+        return None, None
+
+    def _validator(self, key, schema):
+        with self.lock:
+            v = self.validators.get(key)
+            if v is None:
+                # The schema with the document's components beside it, so that
+                # its "#/components/..." references resolve (any jsonschema 4.x).
+                root = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "components": self.doc["components"], "allOf": [schema]}
+                v = self.validators[key] = self.jsonschema.Draft202012Validator(root)
+            return v
+
+    def problems(self, method, path, resp):
+        """What is wrong with resp as an answer to method path ([] when right)."""
+        if resp.status in self.PROXY_STATUSES:
+            return []
+        template, op = self.operation(method, path)
+        if op is None:
+            return []
+        where = "%s %s (%s) answered %d" % (method, path[:200], template, resp.status)
+        spec = op["responses"].get(str(resp.status)) or op["responses"].get(
+            "%dXX" % (resp.status // 100))
+        if spec is None:
+            return ["%s: a status the document does not list (it lists %s); body %r" % (
+                where, ", ".join(sorted(op["responses"])), resp.body[:300])]
+        spec = self._deref(spec)
+        out = []
+        for name, h in (spec.get("headers") or {}).items():
+            if self._deref(h).get("required") and resp.header(name) is None:
+                out.append("%s without its required header %s" % (where, name))
+        ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
+        content = spec.get("content") or {}
+        if not content:
+            if resp.body and method != "HEAD":
+                out.append("%s with a body where the document has none: %r" % (
+                    where, resp.body[:200]))
+            return out
+        if ctype != "application/json":
+            if "application/json" in content and ctype not in content and method != "HEAD":
+                out.append("%s as %r, the document says application/json" % (where, ctype))
+            return out
+        media = content.get("application/json")
+        if media is None:
+            return out + ["%s as JSON, the document says %s" % (where, ", ".join(content))]
+        try:
+            body = json.loads(resp.body.decode("utf-8"))
+        except ValueError as e:
+            return out + ["%s with invalid JSON (%s): %r" % (where, e, resp.body[:200])]
+        v = self._validator((template, method, resp.status), media.get("schema", {}))
+        for e in sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]:
+            out.append("%s: body%s: %s" % (where, "".join("[%r]" % p for p in e.absolute_path),
+                                            e.message[:300]))
+        return out
+
+
+_contract = None
+_contract_lock = threading.Lock()
+FAILURES = []  # every contract mismatch of this run, as text
+
+
+def contract():
+    global _contract
+    with _contract_lock:
+        if _contract is None:
+            _contract = Contract(os.path.join(ROOT, "gateway", "openapi.json"))
+        return _contract
+
+
+def check_contract(method, path, resp):
+    """Raises ContractError when resp is not what the document describes."""
+    if not path.startswith(API + "/"):
+        return
+    found = contract().problems(method, path, resp)
+    if found:
+        with _contract_lock:
+            FAILURES.extend(found)
+        raise ContractError("the answer does not match gateway/openapi.json:\n  " +
+                            "\n  ".join(found))
+
+
 # ---- HTTP -------------------------------------------------------------------
 
 class Response:
@@ -533,7 +671,9 @@ class Client:
             else:
                 conn.close()
                 self._conn = None
-            return Response(r.status, r.headers, payload, elapsed)
+            resp = Response(r.status, r.headers, payload, elapsed)
+            check_contract(method, path, resp)
+            return resp
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -852,6 +992,11 @@ def main():
     exits non-zero on failure."""
     prog = unittest.main(exit=False, verbosity=2)
     ok = prog.result.wasSuccessful()
+    if FAILURES:
+        # Also those a test swallowed (a retry loop, a thread).
+        ok = False
+        print("\n%d answer(s) did not match gateway/openapi.json:\n  %s" % (
+            len(FAILURES), "\n  ".join(FAILURES[:50])), file=sys.stderr)
     if not ok and _procs:
         for pr in _procs:
             print("\n--- tail of %s ---\n%s" % (pr.log, tail(pr.log, 30)), file=sys.stderr)

@@ -110,5 +110,82 @@ class OpenApiRoutes(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
 
 
+class HarnessContract(unittest.TestCase):
+    """The e2e harness's answer check (chirp_harness.Contract) catches what
+    it is there to catch."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            import jsonschema  # noqa: F401
+        except ImportError:
+            raise unittest.SkipTest("python3-jsonschema is not installed")
+        sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+        import chirp_harness
+        cls.h = chirp_harness
+        cls.c = chirp_harness.Contract(DOC)
+
+    def answer(self, status, body, headers=None):
+        import email.message
+        m = email.message.Message()
+        for k, v in (headers or {"Content-Type": "application/json"}).items():
+            m[k] = v
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        return self.h.Response(status, m, raw, 0.0)
+
+    TWEET = {"id": "1", "author_id": "2", "text": "hi", "reply_to": None,
+             "created_at": "2026-01-01T00:00:00.000Z", "edited_at": None, "poll": None}
+
+    def test_matching_templates(self):
+        self.assertEqual(self.c.operation("GET", "/api/v1/accounts/search?q=x")[0],
+                         "/api/v1/accounts/search")
+        self.assertEqual(self.c.operation("GET", "/api/v1/accounts/me")[0],
+                         "/api/v1/accounts/{id}")
+        self.assertEqual(self.c.operation("PATCH", "/api/v1/accounts/me")[0],
+                         "/api/v1/accounts/me")
+        self.assertEqual(self.c.operation("GET", "/api/v1/nothing/here"), (None, None))
+
+    def test_a_right_answer_passes(self):
+        self.assertEqual(self.c.problems("POST", "/api/v1/tweets", self.answer(202, self.TWEET)),
+                         [])
+
+    def test_a_missing_field_fails(self):
+        t = dict(self.TWEET)
+        del t["author_id"]
+        p = self.c.problems("POST", "/api/v1/tweets", self.answer(202, t))
+        self.assertTrue(p and "author_id" in p[0], p)
+
+    def test_a_wrong_type_fails(self):
+        p = self.c.problems("GET", "/api/v1/tweets/1/likes",
+                            self.answer(200, {"items": [], "next_cursor": 5}))
+        self.assertTrue(p, p)
+
+    def test_an_undocumented_status_fails(self):
+        p = self.c.problems("GET", "/api/v1/feed", self.answer(500, {"error": {
+            "code": "internal", "message": "x"}}))
+        self.assertTrue(p and "does not list" in p[0], p)
+
+    def test_an_error_body_is_checked(self):
+        p = self.c.problems("GET", "/api/v1/tweets/1", self.answer(404, {"error": "nope"}))
+        self.assertTrue(p, p)
+
+    def test_429_needs_retry_after(self):
+        body = {"error": {"code": "rate_limited", "message": "slow down"}}
+        p = self.c.problems("GET", "/api/v1/feed", self.answer(429, body))
+        self.assertTrue(p and "Retry-After" in p[0], p)
+        ok = self.answer(429, body, {"Content-Type": "application/json", "Retry-After": "3"})
+        self.assertEqual(self.c.problems("GET", "/api/v1/feed", ok), [])
+
+    def test_no_body_where_none_is_documented(self):
+        p = self.c.problems("DELETE", "/api/v1/sessions/current", self.answer(204, {"x": 1}))
+        self.assertTrue(p, p)
+        self.assertEqual(self.c.problems("DELETE", "/api/v1/sessions/current",
+                                         self.answer(204, b"", {})), [])
+
+    def test_event_streams_are_not_read(self):
+        r = self.answer(200, b"event: tweet\ndata: {}\n\n", {"Content-Type": "text/event-stream"})
+        self.assertEqual(self.c.problems("GET", "/api/v1/streaming/user", r), [])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
