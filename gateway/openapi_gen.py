@@ -168,7 +168,7 @@ SCHEMAS = {
     "NotificationRead": obj({"id": S("Id"), "read": {"const": True}}),
     "AdminCall": obj({
         "seq": {"type": "integer", "minimum": 1}, "at": S("Time"), "method": STR, "path": STR,
-        "status": INT, "ms": {"type": "number"}, "db_queries": COUNT,
+        "status": INT, "duration_ms": {"type": "number", "minimum": 0}, "db_queries": COUNT,
         "account_id": nullable(S("Id")),
     }),
     "Service": {"type": "object", "additionalProperties": STR,

@@ -568,6 +568,7 @@ class Contract:
 _contract = None
 _contract_lock = threading.Lock()
 FAILURES = []  # every contract mismatch of this run, as text
+CHECKED = [0]  # answers checked
 
 
 def contract():
@@ -583,6 +584,7 @@ def check_contract(method, path, resp):
     if not path.startswith(API + "/"):
         return
     found = contract().problems(method, path, resp)
+    CHECKED[0] += 1
     if found:
         with _contract_lock:
             FAILURES.extend(found)
@@ -992,6 +994,8 @@ def main():
     exits non-zero on failure."""
     prog = unittest.main(exit=False, verbosity=2)
     ok = prog.result.wasSuccessful()
+    print("chirp e2e: %d answers checked against gateway/openapi.json" % CHECKED[0],
+          file=sys.stderr)
     if FAILURES:
         # Also those a test swallowed (a retry loop, a thread).
         ok = False
