@@ -280,10 +280,13 @@ RL_HEADERS = {h: ref("headers", h) for h in ("X-RateLimit-Limit", "X-RateLimit-R
                                               "X-RateLimit-Reset")}
 
 
-def err_response(desc, retry=False):
+def err_response(desc, retry=False, may_retry=False):
     h = dict(RL_HEADERS)
     if retry:
         h["Retry-After"] = ref("headers", "Retry-After")
+    elif may_retry:
+        h["Retry-After"] = {"description": "Seconds to wait (idempotency_in_progress).",
+                            "schema": {"type": "integer", "minimum": 1}}
     return {"description": desc, "headers": h,
             "content": {"application/json": {"schema": S("Error")}}}
 
@@ -297,7 +300,8 @@ RESPONSES = {
     "403": err_response("Not yours: only the author may change it (or a wrong password)."),
     "404": err_response("No such resource (field names the path parameter)."),
     "409": err_response("Conflict: see the route; also a retry whose Idempotency-Key's first "
-                        "request is still running (idempotency_in_progress, with Retry-After)."),
+                        "request is still running (idempotency_in_progress, with Retry-After).",
+                        may_retry=True),
     "413": err_response("The request body is over 1 MiB."),
     "414": err_response("The request line is over 8 KiB."),
     "415": err_response("The body is not sent as Content-Type: application/json."),
