@@ -569,6 +569,7 @@ _contract = None
 _contract_lock = threading.Lock()
 FAILURES = []  # every contract mismatch of this run, as text
 CHECKED = [0]  # answers checked
+SEEN = set()  # (method, template, status) checked, for CHIRP_OPENAPI_COVERAGE
 
 
 def contract():
@@ -583,8 +584,12 @@ def check_contract(method, path, resp):
     """Raises ContractError when resp is not what the document describes."""
     if not path.startswith(API + "/"):
         return
-    found = contract().problems(method, path, resp)
+    c = contract()
+    found = c.problems(method, path, resp)
     CHECKED[0] += 1
+    template = c.operation(method, path)[0]
+    if template:
+        SEEN.add((method, template, resp.status))
     if found:
         with _contract_lock:
             FAILURES.extend(found)
@@ -996,6 +1001,10 @@ def main():
     ok = prog.result.wasSuccessful()
     print("chirp e2e: %d answers checked against gateway/openapi.json" % CHECKED[0],
           file=sys.stderr)
+    cover = os.environ.get("CHIRP_OPENAPI_COVERAGE")
+    if cover:  # which documented answers the run met: one "METHOD template status" a line
+        with open(cover, "a", encoding="utf-8") as f:
+            f.writelines("%s %s %d\n" % k for k in sorted(SEEN))
     if FAILURES:
         # Also those a test swallowed (a retry loop, a thread).
         ok = False
