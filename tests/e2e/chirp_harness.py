@@ -562,6 +562,15 @@ class Contract:
         for e in sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]:
             out.append("%s: body%s: %s" % (where, "".join("[%r]" % p for p in e.absolute_path),
                                             e.message[:300]))
+        # A list: a Link header to the next page exactly when there is one.
+        if isinstance(body, dict) and "next_cursor" in body and "items" in body and \
+                "Link" in (spec.get("headers") or {}):
+            link = resp.header("Link")
+            if (body["next_cursor"] is None) != (link is None):
+                out.append("%s: next_cursor %r but Link %r" % (where, body["next_cursor"], link))
+            elif link is not None and "cursor=%s>" % body["next_cursor"] not in link:
+                out.append("%s: Link %r does not carry next_cursor %r" % (
+                    where, link, body["next_cursor"]))
         return out
 
 

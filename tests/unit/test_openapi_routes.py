@@ -160,6 +160,17 @@ class HarnessContract(unittest.TestCase):
                             self.answer(200, {"items": [], "next_cursor": 5}))
         self.assertTrue(p, p)
 
+    def test_a_next_page_needs_its_link(self):
+        page = {"items": [], "next_cursor": "abc"}
+        p = self.c.problems("GET", "/api/v1/feed", self.answer(200, page))
+        self.assertTrue(p and "Link" in p[0], p)
+        linked = self.answer(200, page, {"Content-Type": "application/json",
+                                         "Link": '</api/v1/feed?limit=20&cursor=abc>; rel="next"'})
+        self.assertEqual(self.c.problems("GET", "/api/v1/feed", linked), [])
+        last = self.answer(200, {"items": [], "next_cursor": None},
+                           {"Content-Type": "application/json", "Link": "<x>; rel=\"next\""})
+        self.assertTrue(self.c.problems("GET", "/api/v1/feed", last))
+
     def test_an_undocumented_status_fails(self):
         p = self.c.problems("GET", "/api/v1/feed", self.answer(500, {"error": {
             "code": "internal", "message": "x"}}))
