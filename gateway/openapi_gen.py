@@ -215,10 +215,11 @@ SCHEMAS = {
     # streaming
     "StreamTweet": {"allOf": [S("FeedItem")],
                     "description": "event: tweet — a new tweet in the reader's home feed."},
-    "StreamTweetEdited": {"allOf": [S("Tweet")],
-                          "description": "event: tweet.edited — a feed tweet's new version."},
-    "StreamTweetDeleted": {"allOf": [S("Deleted")],
-                           "description": "event: tweet.deleted — a feed tweet is gone."},
+    "StreamTweetEdited": {"allOf": [S("FeedItem")],
+                          "description": "event: tweet.edited — a feed tweet's new version, "
+                                         "hydrated."},
+    "StreamTweetDeleted": obj({"id": S("Id")},
+                              desc="event: tweet.deleted — a feed tweet is gone."),
     "StreamNotification": {"allOf": [S("Notification")],
                            "description": "event: notification — a new notification."},
 }
@@ -511,8 +512,9 @@ OPS = [
     Op("GET", "/streaming/user", "streamUser", "Live updates (server-sent events)", "streaming",
        AUTH,
        {"200": {"description":
-                "text/event-stream, kept open.  Each event has an id (pass it back as "
-                "Last-Event-ID when reconnecting), a type and one line of JSON data: "
+                "text/event-stream, kept open.  Each event has an id (\"feed-notification-seq\"; "
+                "pass the last one back as Last-Event-ID when reconnecting), a type and one "
+                "line of JSON data: "
                 "`tweet` (StreamTweet), `tweet.edited` (StreamTweetEdited), `tweet.deleted` "
                 "(StreamTweetDeleted), `notification` (StreamNotification).  A comment line "
                 "is sent as a heartbeat every 15-30 s.",
@@ -523,7 +525,10 @@ OPS = [
                 "schema": {"type": "string"}},
                {"name": "Last-Event-ID", "in": "header", "required": False,
                 "description": "The last event id received: what was missed since is sent "
-                               "first.", "schema": {"type": "string"}}],
+                               "first (one this stream did not send is 400 "
+                               "invalid_event_id).",
+                "schema": {"type": "string", "pattern": "^[0-9]+-[0-9]+-[0-9]+$"}}],
+       errors=["400"],
        desc="The reader's home feed (new, edited and deleted tweets of followed accounts and "
             "their own) and their notifications, as the REST API shows them.  The token comes "
             "as Authorization: Bearer or as access_token."),
