@@ -281,15 +281,17 @@ RL_HEADERS = {h: ref("headers", h) for h in ("X-RateLimit-Limit", "X-RateLimit-R
                                               "X-RateLimit-Reset")}
 
 
-def err_response(desc, retry=False, may_retry=False):
+def err_response(desc, retry=False, may_retry=False, html=False):
     h = dict(RL_HEADERS)
     if retry:
         h["Retry-After"] = ref("headers", "Retry-After")
     elif may_retry:
         h["Retry-After"] = {"description": "Seconds to wait (idempotency_in_progress).",
                             "schema": {"type": "integer", "minimum": 1}}
-    return {"description": desc, "headers": h,
-            "content": {"application/json": {"schema": S("Error")}}}
+    content = {"application/json": {"schema": S("Error")}}
+    if html:
+        content["text/html"] = {"schema": {"type": "string"}}
+    return {"description": desc, "headers": h, "content": content}
 
 
 RESPONSES = {
@@ -304,12 +306,14 @@ RESPONSES = {
                         "request is still running (idempotency_in_progress, with Retry-After).",
                         may_retry=True),
     "413": err_response("The request body is over 1 MiB."),
-    "414": err_response("The request line is over 8 KiB."),
+    "414": err_response("The request line is over 8 KiB (far over it, libmicrohttpd answers "
+                        "by itself, in HTML).", html=True),
     "415": err_response("The body is not sent as Content-Type: application/json."),
     "422": err_response("An invalid field (field names it), or an Idempotency-Key that is too "
                         "long or was used for another request."),
     "429": err_response("Over the rate budget.", retry=True),
-    "431": err_response("The request headers are over 8 KiB."),
+    "431": err_response("The request headers are over 8 KiB (far over them, libmicrohttpd "
+                        "answers by itself, in HTML).", html=True),
     "503": err_response("A dependency (PostgreSQL, Redis, RabbitMQ) is down or slow; nothing was "
                         "changed, retry shortly."),
 }
