@@ -574,6 +574,68 @@ class Contract:
         return out
 
 
+    def _props(self, schema, out):
+        """The members an object schema documents (through $ref, allOf, anyOf):
+        {name: [subschemas]}; None when it allows any (no properties listed)."""
+        schema = self._deref(schema)
+        if not isinstance(schema, dict):
+            return out
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in schema.get(key, []):
+                out = self._props(sub, out)
+        if "properties" in schema or "additionalProperties" in schema:
+            if schema.get("additionalProperties") not in (None, True) or "properties" in schema:
+                out = {} if out is None else out
+                for k, v in schema.get("properties", {}).items():
+                    out.setdefault(k, []).append(v)
+                if isinstance(schema.get("additionalProperties"), dict):
+                    out.setdefault("*", []).append(schema["additionalProperties"])
+        return out
+
+    def _items(self, schema, out):
+        schema = self._deref(schema)
+        if isinstance(schema, dict):
+            if "items" in schema:
+                out.append(schema["items"])
+            for key in ("allOf", "anyOf", "oneOf"):
+                for sub in schema.get(key, []):
+                    self._items(sub, out)
+        return out
+
+    def undocumented(self, schema, value, where="body"):
+        """Members of value (recursively) that schema does not name."""
+        found = []
+        if isinstance(value, dict):
+            props = self._props(schema, None)
+            if props is None:
+                return found
+            for k, v in value.items():
+                subs = props.get(k) or props.get("*")
+                if subs is None:
+                    found.append("%s.%s" % (where, k))
+                    continue
+                for sub in subs[:1]:
+                    found += self.undocumented({"anyOf": subs} if len(subs) > 1 else sub, v,
+                                               "%s.%s" % (where, k))
+        elif isinstance(value, list):
+            items = self._items(schema, [])
+            if items:
+                sub = items[0] if len(items) == 1 else {"anyOf": items}
+                for i, v in enumerate(value):
+                    found += self.undocumented(sub, v, "%s[%d]" % (where, i))
+        return found
+
+    def undocumented_in(self, resp):
+        """Members of a JSON answer its documented schema does not name."""
+        template, op = self.operation(resp.method, resp.path)
+        spec = self._deref(op["responses"].get(str(resp.status))) if op else None
+        media = ((spec or {}).get("content") or {}).get("application/json")
+        if not media or resp.json is None:
+            return []
+        return ["%s %s: %s" % (resp.method, template, w)
+                for w in self.undocumented(media.get("schema", {}), resp.json)]
+
+
 _contract = None
 _contract_lock = threading.Lock()
 FAILURES = []  # every contract mismatch of this run, as text
@@ -688,6 +750,7 @@ class Client:
                 conn.close()
                 self._conn = None
             resp = Response(r.status, r.headers, payload, elapsed)
+            resp.method, resp.path = method, path
             check_contract(method, path, resp)
             return resp
 

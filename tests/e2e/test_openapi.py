@@ -60,7 +60,21 @@ class Walk(h.StackTestCase):
 
     def ok(self, r, *statuses):
         self.assertIn(r.status, statuses or (200,), r)
+        # Nothing the document does not name (its schemas allow more, for
+        # forward compatibility; this walk holds the gateway to them).
+        self.assertEqual(h.contract().undocumented_in(r), [], "undocumented members")
         return r.json
+
+    def items(self, path, what, **kw):
+        """Waits for the list at path to have items (the workers make them);
+        returns them, the answer checked by ok()."""
+        last = []
+
+        def some():
+            last[:] = [self.http.get(path, **kw)]
+            return last[0].status == 200 and last[0].json["items"]
+        h.wait_until(some, 30, 0.1, what)
+        return self.ok(last[0])["items"]
 
     def test_every_route_answers_as_documented(self):
         c, A = self.http, h.API
@@ -95,28 +109,19 @@ class Walk(h.StackTestCase):
                 202)
         self.ok(c.get(A + "/polls/" + tw["poll"]["id"], token=t2))
         # What the workers make: wait for it, so the lists below hold items.
-        h.wait_until(lambda: c.get(A + "/feed", token=t2).json["items"], 30, 0.1,
-                     "the tweet in the follower's feed")
-        h.wait_until(lambda: c.get(A + "/accounts/%s/tweets" % a1["id"]).json["items"], 30,
-                     0.1, "the tweet in its author's timeline")
-        h.wait_until(lambda: c.get(A + "/accounts/%s/followers" % a1["id"]).json["items"], 30,
-                     0.1, "the follow")
+        self.items(A + "/feed", "the tweet in the follower's feed", token=t2)
+        self.items(A + "/accounts/%s/tweets" % a1["id"], "the tweet in its author's timeline")
+        self.items(A + "/accounts/%s/followers" % a1["id"], "the follow")
         self.ok(c.get(A + "/accounts/%s/following" % a2["id"]))
-        h.wait_until(lambda: c.get(A + "/tweets/%s/likes" % tw["id"]).json["items"], 30, 0.1,
-                     "the like stored")
-        h.wait_until(lambda: c.get(A + "/accounts/%s/likes" % a2["id"]).json["items"], 30,
-                     0.1, "the like in the liker's list")
+        self.items(A + "/tweets/%s/likes" % tw["id"], "the like stored")
+        self.items(A + "/accounts/%s/likes" % a2["id"], "the like in the liker's list")
         self.ok(c.get(A + "/trending/liked"))
-        h.wait_until(lambda: c.get(A + "/tweets/%s/comments" % tw["id"]).json["items"], 30,
-                     0.1, "the comment stored")
-        h.wait_until(lambda: c.get(A + "/hashtags/%s/tweets" % tag).json["items"], 30, 0.1,
-                     "the hashtag page")
+        self.items(A + "/tweets/%s/comments" % tw["id"], "the comment stored")
+        self.items(A + "/hashtags/%s/tweets" % tag, "the hashtag page")
         for kind, q in (("tweets", "walk"), ("accounts", name2), ("hashtags", tag)):
-            h.wait_until(lambda: c.get(A + "/search", query={"q": q, "type": kind}).json["items"],
-                         30, 0.1, "search type=%s" % kind)
+            self.items(A + "/search", "search type=%s" % kind, query={"q": q, "type": kind})
         self.ok(c.get(A + "/accounts/search", query={"q": name2}))
-        notes = h.wait_until(lambda: c.get(A + "/notifications", token=t1).json["items"], 30,
-                             0.1, "notifications")
+        notes = self.items(A + "/notifications", "notifications", token=t1)
         self.ok(c.get(A + "/notifications/unread_count", token=t1))
         self.ok(c.post(A + "/notifications/%s/read" % notes[0]["id"], token=t1))
         self.ok(c.post(A + "/notifications/read_all", token=t1))

@@ -193,6 +193,22 @@ class HarnessContract(unittest.TestCase):
         self.assertEqual(self.c.problems("DELETE", "/api/v1/sessions/current",
                                          self.answer(204, b"", {})), [])
 
+    def test_undocumented_members_are_found(self):
+        feed = self.c.doc["paths"]["/api/v1/feed"]["get"]["responses"]["200"]
+        schema = feed["content"]["application/json"]["schema"]
+        item = dict(self.TWEET, like_count=0, comment_count=0, liked_by_me=False,
+                    author={"id": "2", "username": "a", "display_name": "", "avatar_url": ""},
+                    poll={"id": "3", "options": ["a", "b"], "multiple": False,
+                          "expires_at": "2026-01-01T00:00:00.000Z"})
+        page = {"items": [item], "next_cursor": None}
+        self.assertEqual(self.c.undocumented(schema, page), [])
+        item["author"]["email"] = "x@example.com"
+        item["poll"]["author_id"] = "2"
+        item["secret"] = 1
+        self.assertEqual(sorted(self.c.undocumented(schema, page)),
+                         ["body.items[0].author.email", "body.items[0].poll.author_id",
+                          "body.items[0].secret"])
+
     def test_event_streams_are_not_read(self):
         r = self.answer(200, b"event: tweet\ndata: {}\n\n", {"Content-Type": "text/event-stream"})
         self.assertEqual(self.c.problems("GET", "/api/v1/streaming/user", r), [])
