@@ -624,7 +624,7 @@ def document():
 
 
 def render():
-    return json.dumps(document(), indent=1, ensure_ascii=False) + "\n"
+    return json.dumps(document(), indent=2, ensure_ascii=False) + "\n"
 
 
 def main():
