@@ -8,8 +8,9 @@ PACKAGES=(
   build-essential cmake pkg-config
   libulfius-dev librabbitmq-dev libhiredis-dev libpq-dev libjansson-dev
   libsodium-dev libmicrohttpd-dev
+  python3-jsonschema
   postgresql redis-server rabbitmq-server haproxy wrk nginx valgrind
-  python3 python3-jsonschema curl clang libclang-rt-14-dev
+  python3 curl clang libclang-rt-14-dev
 )
 
 # Which packages are not (fully) installed yet?

@@ -466,12 +466,12 @@ class Contract:
     status's schema (python3-jsonschema; one validator per schema, built
     once).  Non-JSON bodies (the server-sent-events stream) are not read;
     paths and methods the document does not describe are not checked
-    (tests also probe unknown endpoints); 502/504 come from a proxy in
+    (tests also probe unknown endpoints); 408/502/504 come from a proxy in
     front, not from the gateway.  Every mismatch is raised in the client
     and also kept in FAILURES: main() fails the run if any was swallowed
     (e.g. by wait_until)."""
 
-    PROXY_STATUSES = (502, 504)
+    PROXY_STATUSES = (408, 502, 504)
 
     def __init__(self, path):
         with open(path, encoding="utf-8") as f:
