@@ -574,6 +574,26 @@ class Contract:
         return out
 
 
+    # The events of GET /api/v1/streaming/user and their data's schemas.
+    EVENTS = {"tweet": "StreamTweet", "tweet.edited": "StreamTweetEdited",
+              "tweet.deleted": "StreamTweetDeleted", "notification": "StreamNotification"}
+
+    def event_problems(self, event, data):
+        """What is wrong with one server-sent event (its type, and its data
+        text as JSON against the document's schema); [] when right."""
+        name = self.EVENTS.get(event)
+        if name is None:
+            return ["stream event %r: not a type the document names (%s)" % (
+                event, ", ".join(sorted(self.EVENTS)))]
+        try:
+            body = json.loads(data)
+        except (TypeError, ValueError) as e:
+            return ["stream event %s: data is not JSON (%s): %r" % (event, e, data)]
+        v = self._validator(("event", event), {"$ref": "#/components/schemas/" + name})
+        return ["stream event %s: data%s: %s" % (event, "".join("[%r]" % p for p in e.absolute_path),
+                                                 e.message[:300])
+                for e in sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]]
+
     def _props(self, schema, out):
         """The members an object schema documents (through $ref, allOf, anyOf):
         {name: [subschemas]}; None when it allows any (no properties listed)."""

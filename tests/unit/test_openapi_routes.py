@@ -216,6 +216,12 @@ class HarnessContract(unittest.TestCase):
                          ["body.items[0].author.email", "body.items[0].poll.author_id",
                           "body.items[0].secret"])
 
+    def test_stream_events(self):
+        self.assertEqual(self.c.event_problems("tweet.deleted", '{"id": "5"}'), [])
+        self.assertTrue(self.c.event_problems("tweet.deleted", '{"id": 5}'))
+        self.assertTrue(self.c.event_problems("tweet", json.dumps(self.TWEET)))  # not hydrated
+        self.assertTrue(self.c.event_problems("like", "{}"))
+
     def test_event_streams_are_not_read(self):
         r = self.answer(200, b"event: tweet\ndata: {}\n\n", {"Content-Type": "text/event-stream"})
         self.assertEqual(self.c.problems("GET", "/api/v1/streaming/user", r), [])
