@@ -1,8 +1,9 @@
 """chirp_harness.py — a small harness for Chirp's end-to-end tests.
 
-Python 3 standard library only.  It starts the real binaries against the test
-stack (deploy/stack.sh test start; its env exported, or read from
-`deploy/stack.sh test env` when CHIRP_PG_URL is unset):
+Python 3 standard library, and python3-jsonschema to check every answer
+against the OpenAPI document (Contract, below).  It starts the real binaries
+against the test stack (deploy/stack.sh test start; its env exported, or read
+from `deploy/stack.sh test env` when CHIRP_PG_URL is unset):
 
     stack = harness.Stack("tweets", workers=1)   # gateway + 1 worker per role
     stack.start()                                # waits for /readyz (15 s)
@@ -25,6 +26,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -477,7 +479,6 @@ class Contract:
         with open(path, encoding="utf-8") as f:
             self.doc = json.load(f)
         self.routes = []  # (literal segments, compiled regex, template, path item)
-        import re
         for template, item in self.doc["paths"].items():
             rx = "^" + "/".join("[^/]+" if seg.startswith("{") else re.escape(seg)
                                 for seg in template.split("/")) + "$"
