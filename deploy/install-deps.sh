@@ -8,6 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libulfius-dev librabbitmq-dev libhiredis-dev libpq-dev libjansson-dev
   libsodium-dev libmicrohttpd-dev
+  python3-jsonschema
   postgresql redis-server rabbitmq-server haproxy wrk nginx valgrind
   python3 curl
   # The test command's fuzz targets (tests/fuzz): clang 14 and its libFuzzer

@@ -3,7 +3,8 @@
  * h_ops.c (health, readiness, metrics), h_accounts.c (accounts and
  * sessions), h_tweets.c (tweets and timelines), h_follows.c (the social
  * graph), h_feed.c (the home feed), h_likes.c, h_comments.c, h_polls.c,
- * h_notifications.c, h_search.c (search and hashtag pages), h_admin.c.
+ * h_notifications.c, h_search.c (search and hashtag pages), h_admin.c,
+ * h_openapi.c (the API's OpenAPI document).
  * routes.c puts them in one table.  Helpers that several handlers share
  * live in modules of their own (resolve.h, tweet_load.h,
  * poll_cache.h, hydrate.h).
@@ -59,5 +60,6 @@ void h_search(gw_req *req, gw_reply *rep);
 void h_hashtag_tweets(gw_req *req, gw_reply *rep);
 void h_admin_logs(gw_req *req, gw_reply *rep);
 void h_admin_services(gw_req *req, gw_reply *rep);
+void h_openapi(gw_req *req, gw_reply *rep);
 
 #endif

@@ -305,6 +305,8 @@ static void write_reply(struct _u_response *resp, gw_reply *rep) {
     u_map_put(resp->map_header, "X-RateLimit-Reset", num);
   }
   if (rep->replayed) u_map_put(resp->map_header, "Idempotent-Replayed", "true");
+  if (rep->etag) u_map_put(resp->map_header, "ETag", rep->etag);
+  if (rep->cache_control) u_map_put(resp->map_header, "Cache-Control", rep->cache_control);
 }
 
 /* Per route: answers by status class (1xx..5xx) and total microseconds. */

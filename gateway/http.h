@@ -47,6 +47,8 @@ typedef struct gw_reply {
   char err_msg[200];
   int err_status;        /* overrides the status of err when nonzero */
   char link[4096];  /* Link header, "" = none (a search query may be long) */
+  const char *etag;          /* static; ETag header when set */
+  const char *cache_control; /* static; Cache-Control header when set */
   int retry_after;  /* seconds; > 0 adds Retry-After */
   const char *content_type; /* static; NULL = application/json */
   int rl_limit, rl_remaining, rl_reset; /* X-RateLimit-*, when rl_limit > 0 */

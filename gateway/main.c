@@ -84,7 +84,13 @@ static unsigned connection_limit(void) {
   return (unsigned)n;
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+  /* --print-routes: the route table, one "METHOD /path" a line (the tests
+     compare it with the OpenAPI document). */
+  if (argc == 2 && strcmp(argv[1], "--print-routes") == 0) {
+    for (const gw_route *r = gw_routes(); r->method; r++) printf("%s %s\n", r->method, r->path);
+    return fflush(stdout) == 0 ? 0 : 1;
+  }
   char err[256];
   if (chirp_config_load(&gw.cfg, err, sizeof err)) {
     fprintf(stderr, "chirp-gateway: bad configuration: %s\n", err);

@@ -53,6 +53,7 @@ static const gw_route routes[] = {
     {"GET", V1 "/hashtags/:tag/tweets", h_hashtag_tweets, GW_AUTH_OPTIONAL},
     {"GET", V1 "/admin/logs", h_admin_logs, GW_ADMIN},
     {"GET", V1 "/admin/services", h_admin_services, GW_ADMIN},
+    {"GET", V1 "/openapi.json", h_openapi, 0},
 
     {NULL, NULL, NULL, 0},
 };

@@ -1,8 +1,9 @@
 """chirp_harness.py — a small harness for Chirp's end-to-end tests.
 
-Python 3 standard library only.  It starts the real binaries against the test
-stack (deploy/stack.sh test start; its env exported, or read from
-`deploy/stack.sh test env` when CHIRP_PG_URL is unset):
+Python 3 standard library, and python3-jsonschema to check every answer
+against the OpenAPI document (Contract, below).  It starts the real binaries
+against the test stack (deploy/stack.sh test start; its env exported, or read
+from `deploy/stack.sh test env` when CHIRP_PG_URL is unset):
 
     stack = harness.Stack("tweets", workers=1)   # gateway + 1 worker per role
     stack.start()                                # waits for /readyz (15 s)
@@ -25,6 +26,7 @@ import http.client
 import itertools
 import json
 import os
+import re
 import secrets
 import shlex
 import shutil
@@ -452,6 +454,241 @@ def _kill_leftovers():
             pr.p.kill()
 
 
+# ---- the API's contract (gateway/openapi.json) --------------------------------
+
+class ContractError(AssertionError):
+    """An answer the OpenAPI document does not describe."""
+
+
+class Contract:
+    """Checks answers against gateway/openapi.json: every answer the Client
+    receives for an /api/v1 path that the document describes (method and
+    path template) must have a status the document lists for it, its
+    required headers, and, when it is JSON, a body valid against the
+    status's schema (python3-jsonschema; one validator per schema, built
+    once).  Non-JSON bodies (the server-sent-events stream) are not read;
+    paths and methods the document does not describe are not checked
+    (tests also probe unknown endpoints); 408/502/504 come from a proxy in
+    front, not from the gateway.  Every mismatch is raised in the client
+    and also kept in FAILURES: main() fails the run if any was swallowed
+    (e.g. by wait_until)."""
+
+    PROXY_STATUSES = (408, 502, 504)
+
+    def __init__(self, path):
+        with open(path, encoding="utf-8") as f:
+            self.doc = json.load(f)
+        self.routes = []  # (literal segments, compiled regex, template, path item)
+        for template, item in self.doc["paths"].items():
+            rx = "^" + "/".join("[^/]+" if seg.startswith("{") else re.escape(seg)
+                                for seg in template.split("/")) + "$"
+            literal = sum(1 for seg in template.split("/") if seg and not seg.startswith("{"))
+            self.routes.append((literal, re.compile(rx), template, item))
+        # Literal paths win over patterns, as in the gateway.
+        self.routes.sort(key=lambda r: -r[0])
+        self.validators = {}
+        self.lock = threading.Lock()
+        try:
+            import jsonschema
+        except ImportError:
+            raise ImportError("the e2e tests validate answers with python3-jsonschema: install "
+                              "it (deploy/install-deps.sh)")
+        self.jsonschema = jsonschema
+
+    def _deref(self, node):
+        while isinstance(node, dict) and "$ref" in node:
+            cur = self.doc
+            for part in node["$ref"].lstrip("#/").split("/"):
+                cur = cur[part]
+            node = cur
+        return node
+
+    def operation(self, method, path):
+        """(template, operation) for a concrete path, or (None, None)."""
+        path = path.split("?", 1)[0].split("#", 1)[0]
+        m = method.lower()
+        for _, rx, template, item in self.routes:
+            if m in item and rx.match(path):
+                return template, item[m]
+        return None, None
+
+    def _validator(self, key, schema):
+        with self.lock:
+            v = self.validators.get(key)
+            if v is None:
+                # The schema with the document's components beside it, so that
+                # its "#/components/..." references resolve (any jsonschema 4.x).
+                root = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+                        "components": self.doc["components"], "allOf": [schema]}
+                v = self.validators[key] = self.jsonschema.Draft202012Validator(root)
+            return v
+
+    def problems(self, method, path, resp):
+        """What is wrong with resp as an answer to method path ([] when right)."""
+        if resp.status in self.PROXY_STATUSES:
+            return []
+        template, op = self.operation(method, path)
+        if op is None:
+            return []
+        where = "%s %s (%s) answered %d" % (method, path[:200], template, resp.status)
+        spec = op["responses"].get(str(resp.status)) or op["responses"].get(
+            "%dXX" % (resp.status // 100))
+        if spec is None:
+            return ["%s: a status the document does not list (it lists %s); body %r" % (
+                where, ", ".join(sorted(op["responses"])), resp.body[:300])]
+        spec = self._deref(spec)
+        out = []
+        for name, h in (spec.get("headers") or {}).items():
+            if self._deref(h).get("required") and resp.header(name) is None:
+                out.append("%s without its required header %s" % (where, name))
+        ctype = (resp.header("Content-Type") or "").split(";")[0].strip().lower()
+        content = spec.get("content") or {}
+        if not content:
+            if resp.body and method != "HEAD":
+                out.append("%s with a body where the document has none: %r" % (
+                    where, resp.body[:200]))
+            return out
+        if ctype != "application/json":
+            if "application/json" in content and ctype not in content and method != "HEAD":
+                out.append("%s as %r, the document says application/json" % (where, ctype))
+            return out
+        media = content.get("application/json")
+        if media is None:
+            return out + ["%s as JSON, the document says %s" % (where, ", ".join(content))]
+        try:
+            body = json.loads(resp.body.decode("utf-8"))
+        except ValueError as e:
+            return out + ["%s with invalid JSON (%s): %r" % (where, e, resp.body[:200])]
+        v = self._validator((template, method, resp.status), media.get("schema", {}))
+        for e in sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]:
+            out.append("%s: body%s: %s" % (where, "".join("[%r]" % p for p in e.absolute_path),
+                                            e.message[:300]))
+        # A list: a Link header to the next page exactly when there is one.
+        if isinstance(body, dict) and "next_cursor" in body and "items" in body and \
+                "Link" in (spec.get("headers") or {}):
+            link = resp.header("Link")
+            if (body["next_cursor"] is None) != (link is None):
+                out.append("%s: next_cursor %r but Link %r" % (where, body["next_cursor"], link))
+            elif link is not None and "cursor=%s>" % body["next_cursor"] not in link:
+                out.append("%s: Link %r does not carry next_cursor %r" % (
+                    where, link, body["next_cursor"]))
+        return out
+
+
+    # The events of GET /api/v1/streaming/user and their data's schemas.
+    EVENTS = {"tweet": "StreamTweet", "tweet.edited": "StreamTweetEdited",
+              "tweet.deleted": "StreamTweetDeleted", "notification": "StreamNotification"}
+
+    def event_problems(self, event, data):
+        """What is wrong with one server-sent event (its type, and its data
+        text as JSON against the document's schema); [] when right."""
+        name = self.EVENTS.get(event)
+        if name is None:
+            return ["stream event %r: not a type the document names (%s)" % (
+                event, ", ".join(sorted(self.EVENTS)))]
+        try:
+            body = json.loads(data)
+        except (TypeError, ValueError) as e:
+            return ["stream event %s: data is not JSON (%s): %r" % (event, e, data)]
+        v = self._validator(("event", event), {"$ref": "#/components/schemas/" + name})
+        return ["stream event %s: data%s: %s" % (event, "".join("[%r]" % p for p in e.absolute_path),
+                                                 e.message[:300])
+                for e in sorted(v.iter_errors(body), key=lambda e: list(e.absolute_path))[:5]]
+
+    def _props(self, schema, out):
+        """The members an object schema documents (through $ref, allOf, anyOf):
+        {name: [subschemas]}; None when it allows any (no properties listed)."""
+        schema = self._deref(schema)
+        if not isinstance(schema, dict):
+            return out
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in schema.get(key, []):
+                out = self._props(sub, out)
+        if "properties" in schema or "additionalProperties" in schema:
+            if schema.get("additionalProperties") not in (None, True) or "properties" in schema:
+                out = {} if out is None else out
+                for k, v in schema.get("properties", {}).items():
+                    out.setdefault(k, []).append(v)
+                if isinstance(schema.get("additionalProperties"), dict):
+                    out.setdefault("*", []).append(schema["additionalProperties"])
+        return out
+
+    def _items(self, schema, out):
+        schema = self._deref(schema)
+        if isinstance(schema, dict):
+            if "items" in schema:
+                out.append(schema["items"])
+            for key in ("allOf", "anyOf", "oneOf"):
+                for sub in schema.get(key, []):
+                    self._items(sub, out)
+        return out
+
+    def undocumented(self, schema, value, where="body"):
+        """Members of value (recursively) that schema does not name."""
+        found = []
+        if isinstance(value, dict):
+            props = self._props(schema, None)
+            if props is None:
+                return found
+            for k, v in value.items():
+                subs = props.get(k) or props.get("*")
+                if subs is None:
+                    found.append("%s.%s" % (where, k))
+                    continue
+                for sub in subs[:1]:
+                    found += self.undocumented({"anyOf": subs} if len(subs) > 1 else sub, v,
+                                               "%s.%s" % (where, k))
+        elif isinstance(value, list):
+            items = self._items(schema, [])
+            if items:
+                sub = items[0] if len(items) == 1 else {"anyOf": items}
+                for i, v in enumerate(value):
+                    found += self.undocumented(sub, v, "%s[%d]" % (where, i))
+        return found
+
+    def undocumented_in(self, resp):
+        """Members of a JSON answer its documented schema does not name."""
+        template, op = self.operation(resp.method, resp.path)
+        spec = self._deref(op["responses"].get(str(resp.status))) if op else None
+        media = ((spec or {}).get("content") or {}).get("application/json")
+        if not media or resp.json is None:
+            return []
+        return ["%s %s: %s" % (resp.method, template, w)
+                for w in self.undocumented(media.get("schema", {}), resp.json)]
+
+
+_contract = None
+_contract_lock = threading.Lock()
+FAILURES = []  # every contract mismatch of this run, as text
+CHECKED = [0]  # answers checked
+SEEN = set()  # (method, template, status) checked, for CHIRP_OPENAPI_COVERAGE
+
+
+def contract():
+    global _contract
+    with _contract_lock:
+        if _contract is None:
+            _contract = Contract(os.path.join(ROOT, "gateway", "openapi.json"))
+        return _contract
+
+
+def check_contract(method, path, resp):
+    """Raises ContractError when resp is not what the document describes."""
+    if not path.startswith(API + "/"):
+        return
+    c = contract()
+    found = c.problems(method, path, resp)
+    CHECKED[0] += 1
+    template = c.operation(method, path)[0]
+    if template:
+        SEEN.add((method, template, resp.status))
+    if found:
+        with _contract_lock:
+            FAILURES.extend(found)
+        raise ContractError("the answer does not match gateway/openapi.json:\n  " +
+                            "\n  ".join(found))
+
+
 # ---- HTTP -------------------------------------------------------------------
 
 class Response:
@@ -533,7 +770,10 @@ class Client:
             else:
                 conn.close()
                 self._conn = None
-            return Response(r.status, r.headers, payload, elapsed)
+            resp = Response(r.status, r.headers, payload, elapsed)
+            resp.method, resp.path = method, path
+            check_contract(method, path, resp)
+            return resp
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
@@ -852,6 +1092,17 @@ def main():
     exits non-zero on failure."""
     prog = unittest.main(exit=False, verbosity=2)
     ok = prog.result.wasSuccessful()
+    print("chirp e2e: %d answers checked against gateway/openapi.json" % CHECKED[0],
+          file=sys.stderr)
+    cover = os.environ.get("CHIRP_OPENAPI_COVERAGE")
+    if cover:  # which documented answers the run met: one "METHOD template status" a line
+        with open(cover, "a", encoding="utf-8") as f:
+            f.writelines("%s %s %d\n" % k for k in sorted(SEEN))
+    if FAILURES:
+        # Also those a test swallowed (a retry loop, a thread).
+        ok = False
+        print("\n%d answer(s) did not match gateway/openapi.json:\n  %s" % (
+            len(FAILURES), "\n  ".join(FAILURES[:50])), file=sys.stderr)
     if not ok and _procs:
         for pr in _procs:
             print("\n--- tail of %s ---\n%s" % (pr.log, tail(pr.log, 30)), file=sys.stderr)
