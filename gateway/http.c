@@ -18,6 +18,7 @@
 #include "chirp_pg.h"
 #include "guard.h"
 #include "gw.h"
+#include "static.h"
 
 void gw_reply_json(gw_reply *rep, int status, json_t *body) {
   rep->status = status;
@@ -449,6 +450,13 @@ static void not_found(gw_req *req, gw_reply *rep) {
 
 static const gw_route not_found_route = {"*", "*", not_found, 0};
 
+/* Paths no route matches: the web client's files and pages, else the JSON
+   404 through the dispatcher. */
+static int fallback(const struct _u_request *u, struct _u_response *resp, void *user_data) {
+  if (gw_static_answer(u, resp)) return U_CALLBACK_COMPLETE;
+  return dispatch(u, resp, user_data);
+}
+
 int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   route_table = routes;
   for (const gw_route *r = routes; r->method; r++) {
@@ -464,7 +472,7 @@ int gw_http_register(struct _u_instance *u, const gw_route *routes) {
       return CHIRP_EINTERNAL;
     }
   }
-  return ulfius_set_default_endpoint(u, dispatch, (void *)&not_found_route) == U_OK
+  return ulfius_set_default_endpoint(u, fallback, (void *)&not_found_route) == U_OK
              ? 0
              : CHIRP_EINTERNAL;
 }

@@ -23,6 +23,7 @@
 #include "depths.h"
 #include "gw.h"
 #include "routes.h"
+#include "static.h"
 
 /* Beats into the service registry every few seconds until stopped. */
 static volatile int beating = 1;
@@ -97,7 +98,7 @@ int main(void) {
   /* One byte over the limit is kept, so the dispatcher can tell "at the
      limit" from "over it" and answer 413. */
   u.max_post_body_size = GW_MAX_BODY + 1;
-  if (gw_http_register(&u, gw_routes())) goto out;
+  if (gw_static_init() || gw_http_register(&u, gw_routes())) goto out;
 
   /* Passing MHD options ourselves means ulfius adds none of its own: the
      completion and URI-log callbacks are required (without them requests
@@ -143,5 +144,6 @@ out:
   if (u_ready) ulfius_clean_instance(&u);
   gw_publisher_free(gw.pub);
   gw_depths_cleanup();
+  gw_static_cleanup();
   return rc;
 }
