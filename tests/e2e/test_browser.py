@@ -230,7 +230,6 @@ class Browser(h.StackTestCase):
         results = self.wait(a, lambda: card.find_element(By.CSS_SELECTOR, ".results"), "the poll's results")
         self.assertIn("100% (1)", results.find_elements(By.CSS_SELECTOR, "li")[1].text)
         self.assertIn("you voted", card.find_element(By.CSS_SELECTOR, ".poll .meta").text)
-        self.shot(a, "home")
 
         # Ann comments on the tweet's page.
         card.find_element(By.CSS_SELECTOR, "a.time").click()
@@ -279,6 +278,29 @@ class Browser(h.StackTestCase):
         self.go(a, "/search?q=lunch&type=tweets")
         self.wait(a, lambda: self.card_with(a, text), "the tweet in search results")
         self.shot(a, "search")
+
+        # Ann edits her own profile.
+        self.go(a, "/@" + na)
+        self.find(a, "button.edit").click()
+        self.type_into(self.find(a, "input[name=display_name]"), "Ann Example")
+        self.type_into(self.find(a, "textarea[name=bio]"), "Trying Chirp in a real browser.")
+        self.find(a, ".edit-profile button[type=submit]").click()
+        self.wait(a, lambda: a.find_element(By.CSS_SELECTOR, ".profile h1").text == "Ann Example",
+                  "the new display name")
+        self.assertEqual(self.http.get(API + "/accounts/@" + na).json["display_name"], "Ann Example")
+
+        # Ann's home page with a few more tweets: the README's picture.
+        self.assertStatus(self.http.patch(API + "/accounts/me", {"display_name": "Ben Baker"}, token=tb), 200)
+        more = ["Good morning! Coffee first, then code review. #monday",
+                "Chirp now has a web client: plain HTML, CSS and ES modules, no build step. @" + na]
+        for t in more:
+            self.assertStatus(self.http.post(API + "/tweets", {"text": t}, token=tb), 202)
+        h.wait_until(lambda: sum(t["text"] in more for t in self.http.get(API + "/feed", token=ta).json["items"]) == 2,
+                     20, 0.2, "the new tweets in Ann's feed")
+        self.go(a, "/")
+        self.wait(a, lambda: self.card_with(a, more[1]) and self.card_with(a, text), "Ann's feed")
+        time.sleep(0.5)  # the poll's results and the authors' names
+        self.shot(a, "home")
 
     def test_endless_scroll_walks_60_tweets_once(self):
         token, acct = h.sign_up(self.http, "scroll")

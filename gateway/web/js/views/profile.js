@@ -76,16 +76,18 @@ export async function profile(main, { username }, tab) {
   const me = session.account();
   const mine = me && me.id === acct.id;
   const followers = h('span', {}, String(acct.followers_count));
+  const followersWord = h('span', {}, acct.followers_count === 1 ? ' follower' : ' followers');
+  const setFollowers = (n) => { followers.textContent = String(n); followersWord.textContent = n === 1 ? ' follower' : ' followers'; };
   const head = h('section', { class: 'card profile' });
   function paintHead(a) {
     head.replaceChildren(
       h('div', { class: 'profile-top' }, avatar(a, true),
         h('div', {}, h('h1', {}, displayName(a)), h('p', { class: 'handle' }, '@' + a.username)),
         mine ? h('button', { type: 'button', class: 'edit', onclick: () => head.replaceChildren(editForm(a, (u) => paintHead(u || a))) }, 'Edit profile')
-          : (me ? followButton(a, (d) => { followers.textContent = String(Number(followers.textContent) + d); }) : null)),
+          : (me ? followButton(a, (d) => setFollowers(Number(followers.textContent) + d)) : null)),
       a.bio ? h('p', { class: 'bio' }, a.bio) : null,
       h('p', { class: 'stats' },
-        h('a', { href: `/@${a.username}/followers` }, followers, ' followers'), ' · ',
+        h('a', { href: `/@${a.username}/followers` }, followers, followersWord), ' · ',
         h('a', { href: `/@${a.username}/following` }, String(a.following_count), ' following')));
   }
   paintHead(acct);
