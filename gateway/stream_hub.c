@@ -20,8 +20,9 @@
  * stream remembers the tweet ids it sent).  The same catch-up runs after
  * the subscriber connection to Redis was lost and remade.
  *
- * Announcements that arrive together are handled together: one hydration
- * (two Redis round trips) per reader per batch, however many tweets.
+ * Announcements that arrive together are handled together: the batch's
+ * tweets are hydrated once for all readers (two Redis round trips), then
+ * liked_by_me of every (reader, tweet) pair in one more.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,7 @@
 
 struct msg {
   char kind; /* 't' tweet, 'e' edited, 'd' deleted, 'n' notification */
+  char liked; /* 't'/'e': the reader likes the tweet */
   int64_t id;
 };
 
@@ -418,46 +420,52 @@ static void catch_up(hub_user *u) {
   json_decref(notes);
 }
 
+/* The hydrated text of tweet id for viewer u: the batch's shared text
+   (hydrated for nobody) with liked_by_me as the viewer's, or NULL. */
+static const char *tweet_for(const hydrated *h, const struct msg *m, size_t *len, char **owned) {
+  static const char no[] = "\"liked_by_me\":false}";
+  const char *t;
+  *owned = NULL;
+  if (hydrated_find(h, m->id, &t, len)) return NULL;
+  if (!m->liked) return t;
+  size_t nl = sizeof no - 1;
+  if (*len < nl || memcmp(t + *len - nl, no, nl) != 0) return NULL; /* not our shape */
+  char *c = malloc(*len);
+  if (!c) return NULL;
+  memcpy(c, t, *len - 6);
+  memcpy(c + *len - 6, "true}", 5);
+  *len -= 1;
+  *owned = c;
+  return c;
+}
+
 /* The announcements u received in this batch, in order. */
-static void deliver(hub_user *u) {
-  int64_t *ids = malloc((u->nmsgs ? u->nmsgs : 1) * sizeof *ids);
-  size_t n = 0;
+static void deliver(hub_user *u, const hydrated *h) {
   int notes = 0;
-  for (size_t i = 0; ids && i < u->nmsgs; i++) {
-    if (u->msgs[i].kind == 'n') notes = 1;
-    if (u->msgs[i].kind != 't' && u->msgs[i].kind != 'e') continue;
-    size_t k = 0;
-    while (k < n && ids[k] != u->msgs[i].id) k++;
-    if (k == n) ids[n++] = u->msgs[i].id;
-  }
-  hydrated h = {0};
-  if (ids && n && hydrate(ids, n, u->id, &h) != 0)
-    chirp_warn("stream of %lld: hydration failed; the client catches up on reconnect",
-               (long long)u->id);
-  for (size_t i = 0; ids && i < u->nmsgs; i++) {
+  for (size_t i = 0; i < u->nmsgs; i++) {
     const struct msg *m = &u->msgs[i];
-    for (size_t j = 0; j < u->n; j++) {
+    if (m->kind == 'n') notes = 1;
+    size_t len = 0;
+    char *owned = NULL, del[64];
+    const char *t = NULL;
+    if (m->kind == 't' || m->kind == 'e') {
+      if (!(t = tweet_for(h, m, &len, &owned))) continue; /* deleted meanwhile */
+    } else if (m->kind == 'd') {
+      len = (size_t)snprintf(del, sizeof del, "{\"id\":\"%" PRId64 "\"}", m->id);
+      t = del;
+    }
+    for (size_t j = 0; t && j < u->n; j++) {
       gw_stream *s = u->streams[j];
       if (s->catchup) continue; /* its catch-up covers it */
-      const char *t;
-      size_t len;
-      char del[64];
-      switch (m->kind) {
-        case 't':
-          emit_tweet(s, &h, m->id);
-          break;
-        case 'e':
-          if (hydrated_find(&h, m->id, &t, &len) == 0) emit(s, "tweet.edited", t, len);
-          break;
-        case 'd':
-          len = (size_t)snprintf(del, sizeof del, "{\"id\":\"%" PRId64 "\"}", m->id);
-          emit(s, "tweet.deleted", del, len);
-          break;
+      if (m->kind == 't') {
+        if (ring_has(s, m->id)) continue;
+        if (m->id > s->feed_hw) s->feed_hw = m->id;
+        ring_add(s, m->id);
       }
+      emit(s, m->kind == 't' ? "tweet" : m->kind == 'e' ? "tweet.edited" : "tweet.deleted", t, len);
     }
+    free(owned);
   }
-  hydrated_free(&h);
-  free(ids);
   u->nmsgs = 0;
   if (notes) {
     json_t *items = NULL;
@@ -474,15 +482,73 @@ static void deliver(hub_user *u) {
   }
 }
 
+/* liked_by_me of every (reader, tweet) pair of the batch: one pipelined
+   SISMEMBER each, in one round trip (the liker sets are built: hydrating
+   the tweets just now rebuilt any that Redis had lost). */
+static int batch_likes(hub_user **users, size_t nu, const hydrated *h) {
+  redisContext *r = gw_redis();
+  if (!r) return CHIRP_EUNAVAILABLE;
+  char key[CHIRP_KEY_BUFSZ];
+  const char *t;
+  size_t len;
+  for (size_t i = 0; i < nu; i++)
+    for (size_t k = 0; k < users[i]->nmsgs; k++) {
+      struct msg *m = &users[i]->msgs[k];
+      m->liked = 0;
+      if ((m->kind != 't' && m->kind != 'e') || hydrated_find(h, m->id, &t, &len)) continue;
+      redisAppendCommand(r, "SISMEMBER %s %lld", chirp_key_likers(key, m->id),
+                         (long long)users[i]->id);
+    }
+  int rc = 0;
+  for (size_t i = 0; i < nu; i++)
+    for (size_t k = 0; k < users[i]->nmsgs; k++) {
+      struct msg *m = &users[i]->msgs[k];
+      if ((m->kind != 't' && m->kind != 'e') || hydrated_find(h, m->id, &t, &len)) continue;
+      redisReply *rep = NULL;
+      if (rc || redisGetReply(r, (void **)&rep) != REDIS_OK || !rep) {
+        rc = CHIRP_EUNAVAILABLE;
+        continue;
+      }
+      m->liked = rep->type == REDIS_REPLY_INTEGER && rep->integer == 1;
+      freeReplyObject(rep);
+    }
+  gw_conns_check();
+  return rc;
+}
+
+/* One batch: catch-ups first, then every announcement, the tweets of the
+   whole batch hydrated once (the text, author and counts are the same for
+   every reader; only liked_by_me differs, see batch_likes). */
 static void process_dirty(void) {
-  for (size_t i = 0; i < hub.ndirty; i++) {
+  if (!hub.ndirty) return;
+  hub_user **users = malloc(hub.ndirty * sizeof *users);
+  int64_t *ids = NULL;
+  size_t nu = 0, n = 0, capids = 0;
+  for (size_t i = 0; users && i < hub.ndirty; i++) {
     hub_user *u = user_find(hub.dirty[i]);
     if (!u) continue;
     u->dirty = 0;
     if (u->subscribed) catch_up(u);
-    if (u->nmsgs) deliver(u);
+    if (!u->nmsgs) continue;
+    users[nu++] = u;
+    for (size_t k = 0; k < u->nmsgs; k++) {
+      const struct msg *m = &u->msgs[k];
+      if (m->kind != 't' && m->kind != 'e') continue;
+      size_t j = 0;
+      while (j < n && ids[j] != m->id) j++; /* few distinct tweets per batch */
+      if (j == n && grow((void **)&ids, &capids, n + 1, sizeof *ids) == 0) ids[n++] = m->id;
+    }
   }
   hub.ndirty = 0;
+  hydrated h = {0};
+  if (n && (hydrate(ids, n, 0, &h) != 0 || batch_likes(users, nu, &h) != 0)) {
+    chirp_warn("stream hub: %zu tweets not hydrated; clients catch up on reconnect", n);
+    hydrated_free(&h);
+  }
+  for (size_t i = 0; i < nu; i++) deliver(users[i], &h);
+  hydrated_free(&h);
+  free(ids);
+  free(users);
 }
 
 /* --- announcements from Redis --- */
@@ -505,7 +571,7 @@ static void on_reply(redisReply *r) {
   const char *p = r->element[2]->str, *sp = strchr(p, ' ');
   if (!sp) return;
   size_t kl = (size_t)(sp - p);
-  struct msg m = {0, strtoll(sp + 1, NULL, 10)};
+  struct msg m = {0, 0, strtoll(sp + 1, NULL, 10)};
   if (kl == strlen(CHIRP_LIVE_TWEET) && strncmp(p, CHIRP_LIVE_TWEET, kl) == 0) m.kind = 't';
   else if (strncmp(p, CHIRP_LIVE_EDITED " ", kl + 1) == 0) m.kind = 'e';
   else if (strncmp(p, CHIRP_LIVE_DELETED " ", kl + 1) == 0) m.kind = 'd';
