@@ -91,3 +91,11 @@ char *chirp_key_likers_version(char *buf, int64_t id) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lkv:{%lld}", (long long)id);
   return buf;
 }
+char *chirp_key_live_presence(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:on:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_live_channel(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, CHIRP_KEY_LIVE_CHANNEL_PREFIX "%lld}", (long long)id);
+  return buf;
+}

@@ -35,6 +35,10 @@ char *chirp_key_poll_voters_ok(char *buf, int64_t poll); /* string: voters and c
 char *chirp_key_poll_counts(char *buf, int64_t poll);    /* hash: choice -> votes */
 char *chirp_key_unread(char *buf, int64_t account);      /* string: unread notifications */
 char *chirp_key_trending(char *buf, int64_t hour);       /* zset: tweet -> likes that hour */
+char *chirp_key_live_presence(char *buf, int64_t reader); /* string with a TTL: a stream is open */
+char *chirp_key_live_channel(char *buf, int64_t reader);  /* pub/sub channel: live announcements */
+/* The channels' common prefix (PSUBSCRIBE-able): prefix + id + "}". */
+#define CHIRP_KEY_LIVE_CHANNEL_PREFIX "chirp:live:{"
 
 /* Prefixes the feed scripts use to name timeline keys from an author id:
    prefix + id + "}" (must agree with the functions above). */
