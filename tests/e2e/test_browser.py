@@ -209,7 +209,10 @@ class Browser(h.StackTestCase):
                                      self.http.get(API + "/feed", token=ta).json["items"]),
                          20, 0.2, "the tweet in Ann's feed")
             self.go(a, "/")
-        card = self.wait(a, lambda: self.card_with(a, text), "Ben's tweet in Ann's feed")
+        # The card with its poll (found anew: a live card may be redrawn once
+        # its poll is known).
+        card = self.wait(a, lambda: (lambda c: c if c and c.find_elements(By.CSS_SELECTOR, ".ballot") else None)(
+            self.card_with(a, text)), "Ben's tweet with its poll in Ann's feed")
         before = self.badge(b)
 
         # Ann likes it: the count moves at once, then settles on the answer.
@@ -224,7 +227,6 @@ class Browser(h.StackTestCase):
         self.assertEqual(like.find_element(By.CSS_SELECTOR, ".count").text, "1")
 
         # Ann votes.
-        self.wait(a, lambda: card.find_elements(By.CSS_SELECTOR, ".ballot"), "the ballot")
         card.find_elements(By.CSS_SELECTOR, ".ballot label")[1].click()  # salad
         card.find_element(By.CSS_SELECTOR, ".ballot button[type=submit]").click()
         results = self.wait(a, lambda: card.find_element(By.CSS_SELECTOR, ".results"), "the poll's results")

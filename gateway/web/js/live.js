@@ -54,3 +54,9 @@ export function disconnect() {
   source = null;
   status = 'off';
 }
+
+// Leaving the page ends its stream at once (a stream left to the browser
+// can hold one of its few connections to the host for a while); coming back
+// from the back-forward cache opens it again.
+window.addEventListener('pagehide', () => disconnect());
+window.addEventListener('pageshow', (e) => { if (e.persisted && session.loggedIn()) connect(); });

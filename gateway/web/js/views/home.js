@@ -19,7 +19,16 @@ export function home(main) {
   const form = compose({ onPosted: (t) => feed.prepend(t) });
   main.replaceChildren(h('h1', { class: 'sr-only' }, 'Home'), h('section', { class: 'card' }, form), feed.el);
   const off = [
-    on('tweet', (t) => feed.queue(t)),
+    on('tweet', (t) => {
+      feed.queue(t);
+      // A stream item sent while the tweet was still being stored can lack
+      // its poll ("poll": null): look again once it settled.
+      if (!t.poll) {
+        setTimeout(() => get('/tweets/' + t.id).then((full) => {
+          if (full.poll) feed.replace({ ...full, author: t.author });
+        }, () => {}), 2000);
+      }
+    }),
     on('tweet.edited', (t) => feed.replace(t)),
     on('tweet.deleted', (t) => feed.remove(t.id)),
   ];

@@ -52,7 +52,9 @@ function editForm(acct, done) {
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     submitting(form, async () => {
-      const r = await patch('/accounts/me', { display_name: form.display_name.value, bio: form.bio.value, avatar_url: form.avatar_url.value });
+      const body = {}; // only what changed: an untouched field is never refused
+      for (const k of ['display_name', 'bio', 'avatar_url']) if (form[k].value !== (acct[k] || '')) body[k] = form[k].value;
+      const r = Object.keys(body).length ? await patch('/accounts/me', body) : acct;
       const updated = r && r.account ? r.account : { ...acct, ...(r || {}) };
       session.setAccount({ ...session.account(), ...updated });
       remember(updated);
