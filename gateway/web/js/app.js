@@ -1,5 +1,5 @@
 // app.js — the shell: navigation, the session, the stream, and the routes.
-import { h } from './dom.js';
+import { h, put } from './dom.js';
 import { get, del } from './api.js';
 import { session } from './session.js';
 import { route, fallback, start, navigate, render } from './router.js';
@@ -16,12 +16,12 @@ function nav() {
   const box = document.getElementById('nav');
   const me = session.account();
   if (!session.loggedIn()) {
-    box.replaceChildren(h('a', { href: '/search' }, 'Search'), h('a', { href: '/login' }, 'Log in'),
+    put(box, h('a', { href: '/search' }, 'Search'), h('a', { href: '/login' }, 'Log in'),
       h('a', { href: '/signup', class: 'button primary' }, 'Sign up'));
     return;
   }
   const badge = h('span', { class: 'badge', id: 'badge', hidden: true });
-  box.replaceChildren(
+  put(box, 
     h('a', { href: '/' }, 'Home'),
     h('a', { href: '/search' }, 'Search'),
     h('a', { href: '/notifications', id: 'nav-notifications' }, 'Notifications ', badge),
@@ -52,7 +52,7 @@ route('/tweets/:id', tweetPage);
 route('/@:username', (m, p) => profile(m, p, 'tweets'));
 route('/@:username/followers', (m, p) => profile(m, p, 'followers'));
 route('/@:username/following', (m, p) => profile(m, p, 'following'));
-fallback((main) => { main.replaceChildren(h('section', { class: 'card' }, h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '/' }, 'Go home')))); });
+fallback((main) => { put(main, h('section', { class: 'card' }, h('h1', {}, 'Page not found'), h('p', {}, h('a', { href: '/' }, 'Go home')))); });
 
 let wasIn = null;
 session.onChange(() => {

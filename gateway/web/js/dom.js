@@ -24,6 +24,14 @@ function append(el, children) {
 
 export function clear(el) { while (el.firstChild) el.firstChild.remove(); return el; }
 
+// el's children become kids, skipping null/false (replaceChildren would
+// write them as the text "null").
+export function put(el, ...kids) {
+  clear(el);
+  append(el, kids);
+  return el;
+}
+
 let seq = 0;
 export const uid = (p = 'f') => `${p}-${++seq}`;
 

@@ -3,7 +3,7 @@
 // button for the keyboard), never shows an item twice (by id), and keeps
 // items that arrive live behind a "N new" bar so that nothing moves while
 // one reads.
-import { h } from './dom.js';
+import { h, put } from './dom.js';
 import { describe } from './errors.js';
 
 export function endless({ load, render, empty = 'Nothing here yet.', label, noun = ['item', 'items'] }) {
@@ -88,7 +88,7 @@ export function endless({ load, render, empty = 'Nothing here yet.', label, noun
     prepend(item) { add(item, true); if (status.textContent === empty) status.textContent = ''; },
     replace(item) {
       const li = byId.get(item.id);
-      if (li) li.replaceChildren(render(item));
+      if (li) put(li, render(item));
       const i = pending.findIndex((p) => p.id === item.id);
       if (i >= 0) pending[i] = item;
     },

@@ -1,6 +1,6 @@
 // poll.js — a poll inside a tweet: the options to vote on, or the results
 // once voted or expired (GET /polls/{id}).
-import { h, uid } from './dom.js';
+import { h, uid, put } from './dom.js';
 import { get, post } from './api.js';
 import { session } from './session.js';
 import { formError, showError, submitting } from './errors.js';
@@ -42,7 +42,7 @@ function ballot(p, box) {
 
 function paint(box, p) {
   const left = p.expired ? 'Final results' : `Ends ${new Date(p.expires_at).toLocaleString()}`;
-  box.replaceChildren(
+  put(box, 
     p.voted_by_me || p.expired || !session.loggedIn() ? results(p) : ballot(p, box),
     h('p', { class: 'meta' }, `${p.voters ?? p.total_votes} voter${p.voters === 1 ? '' : 's'} · ${left}${p.voted_by_me ? ' · you voted' : ''}`));
 }

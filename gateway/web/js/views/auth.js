@@ -1,12 +1,12 @@
 // views/auth.js — sign up and log in.
-import { h } from '../dom.js';
+import { h, put } from '../dom.js';
 import { post } from '../api.js';
 import { session } from '../session.js';
 import { field, formError, submitting } from '../errors.js';
 import { navigate } from '../router.js';
 
 function page(main, title, form, other) {
-  main.replaceChildren(h('section', { class: 'auth card' }, h('h1', {}, title), form, other));
+  put(main, h('section', { class: 'auth card' }, h('h1', {}, title), form, other));
   document.title = title + ' · Chirp';
   form.querySelector('input')?.focus();
 }

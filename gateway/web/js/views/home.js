@@ -1,6 +1,6 @@
 // views/home.js — the composer and the home feed; tweets that arrive live
 // wait behind the "N new tweets" bar.
-import { h } from '../dom.js';
+import { h, put } from '../dom.js';
 import { get } from '../api.js';
 import { compose } from '../compose.js';
 import { endless } from '../endless.js';
@@ -17,7 +17,7 @@ export function home(main) {
     render: (t) => tweetCard(t),
   });
   const form = compose({ onPosted: (t) => feed.prepend(t) });
-  main.replaceChildren(h('h1', { class: 'sr-only' }, 'Home'), h('section', { class: 'card' }, form), feed.el);
+  put(main, h('h1', { class: 'sr-only' }, 'Home'), h('section', { class: 'card' }, form), feed.el);
   const off = [
     on('tweet', (t) => {
       feed.queue(t);

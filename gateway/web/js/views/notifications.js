@@ -1,5 +1,5 @@
 // views/notifications.js — the reader's notifications: read one, read all.
-import { h, ago, displayName } from '../dom.js';
+import { h, ago, displayName, put } from '../dom.js';
 import { get, post } from '../api.js';
 import { endless } from '../endless.js';
 import { refreshBadge } from '../badge.js';
@@ -44,7 +44,7 @@ export function notifications(main) {
       refreshBadge();
     } catch (err) { toastError(err); }
   } }, 'Mark all read');
-  main.replaceChildren(h('div', { class: 'page-head' }, h('h1', {}, 'Notifications'), all), list.el);
+  put(main, h('div', { class: 'page-head' }, h('h1', {}, 'Notifications'), all), list.el);
   const off = on('notification', (n) => list.queue(n));
   return { cleanup() { off(); list.destroy(); } };
 }

@@ -1,6 +1,6 @@
 // views/profile.js — an account: its tweets, followers and following;
 // follow/unfollow; editing one's own profile.
-import { h, displayName } from '../dom.js';
+import { h, displayName, put } from '../dom.js';
 import { get, post, del, patch } from '../api.js';
 import { session } from '../session.js';
 import { endless } from '../endless.js';
@@ -66,12 +66,12 @@ function editForm(acct, done) {
 
 export async function profile(main, { username }, tab) {
   document.title = '@' + username + ' · Chirp';
-  main.replaceChildren(h('p', { class: 'list-status' }, 'Loading…'));
+  put(main, h('p', { class: 'list-status' }, 'Loading…'));
   let acct;
   try {
     acct = await get('/accounts/@' + encodeURIComponent(username));
   } catch (err) {
-    main.replaceChildren(h('section', { class: 'card' }, h('h1', {}, '@' + username), h('p', {}, describe(err))));
+    put(main, h('section', { class: 'card' }, h('h1', {}, '@' + username), h('p', {}, describe(err))));
     return null;
   }
   remember(acct);
@@ -82,10 +82,10 @@ export async function profile(main, { username }, tab) {
   const setFollowers = (n) => { followers.textContent = String(n); followersWord.textContent = n === 1 ? ' follower' : ' followers'; };
   const head = h('section', { class: 'card profile' });
   function paintHead(a) {
-    head.replaceChildren(
+    put(head, 
       h('div', { class: 'profile-top' }, avatar(a, true),
         h('div', {}, h('h1', {}, displayName(a)), h('p', { class: 'handle' }, '@' + a.username)),
-        mine ? h('button', { type: 'button', class: 'edit', onclick: () => head.replaceChildren(editForm(a, (u) => paintHead(u || a))) }, 'Edit profile')
+        mine ? h('button', { type: 'button', class: 'edit', onclick: () => put(head, editForm(a, (u) => paintHead(u || a))) }, 'Edit profile')
           : (me ? followButton(a, (d) => setFollowers(Number(followers.textContent) + d)) : null)),
       a.bio ? h('p', { class: 'bio' }, a.bio) : null,
       h('p', { class: 'stats' },
@@ -101,6 +101,6 @@ export async function profile(main, { username }, tab) {
       render: (t) => tweetCard({ ...t, author: t.author || acct }) })
     : endless({ label: tab === 'followers' ? 'Followers' : 'Following', empty: 'Nobody yet.',
       load: (cursor) => get(`/accounts/${acct.id}/${tab}`, { limit: 40, cursor }), render: accountCard });
-  main.replaceChildren(head, tabs, list.el);
+  put(main, head, tabs, list.el);
   return { cleanup: () => list.destroy() };
 }

@@ -1,5 +1,5 @@
 // views/search.js — search for tweets, accounts or hashtags; a hashtag's page.
-import { h } from '../dom.js';
+import { h, put } from '../dom.js';
 import { get } from '../api.js';
 import { endless } from '../endless.js';
 import { tweetCard } from '../tweet_card.js';
@@ -30,7 +30,7 @@ export function search(main, _params, query) {
     list = endless({ label: 'Results', empty: 'No results.', render,
       load: (cursor) => get('/search', { q, type, limit: 20, cursor }).then((p) => (type === 'tweets' ? hydrated(p) : p)) });
   }
-  main.replaceChildren(h('section', { class: 'card' }, h('h1', {}, 'Search'), form), list ? list.el : null);
+  put(main, h('section', { class: 'card' }, h('h1', {}, 'Search'), form), list ? list.el : null);
   if (!q) input.focus();
   return list ? { cleanup: () => list.destroy() } : null;
 }
@@ -39,6 +39,6 @@ export function hashtag(main, { tag }) {
   document.title = '#' + tag + ' · Chirp';
   const list = endless({ label: '#' + tag, empty: 'No tweets with this hashtag yet.', render: (t) => tweetCard(t),
     load: (cursor) => get(`/hashtags/${encodeURIComponent(tag)}/tweets`, { limit: 20, cursor }).then(hydrated) });
-  main.replaceChildren(h('h1', { class: 'page-title' }, '#' + tag), list.el);
+  put(main, h('h1', { class: 'page-title' }, '#' + tag), list.el);
   return { cleanup: () => list.destroy() };
 }

@@ -1,6 +1,6 @@
 // views/tweet.js — one tweet: its comments, likes and edit history;
 // editing and deleting one's own tweet and comments; replying.
-import { h, ago, displayName, richText, codePoints } from '../dom.js';
+import { h, ago, displayName, richText, codePoints, put } from '../dom.js';
 import { get, post, patch, del } from '../api.js';
 import { session } from '../session.js';
 import { account } from '../accounts.js';
@@ -36,15 +36,15 @@ function commentView(c, me) {
   const box = h('article', { class: 'comment', 'aria-label': 'Comment' });
   function paint(cur) {
     const mine = me && me.id === cur.author_id;
-    box.replaceChildren(
+    put(box, 
       h('header', {}, who, ' · ', h('time', { datetime: cur.created_at }, ago(cur.created_at)), cur.edited_at ? ' · edited' : ''),
       h('p', { class: 'text' }, richText(cur.text)),
       mine ? h('div', { class: 'row small' },
-        h('button', { type: 'button', class: 'link', onclick: () => box.replaceChildren(textEditor('Edit comment', cur.text,
+        h('button', { type: 'button', class: 'link', onclick: () => put(box, textEditor('Edit comment', cur.text,
           async (text) => ({ ...cur, ...(await patch('/comments/' + cur.id, { text })), text }), (u) => paint(u || cur))) }, 'Edit'),
         h('button', { type: 'button', class: 'link danger', onclick: async () => {
           if (!confirm('Delete this comment?')) return;
-          try { await del('/comments/' + cur.id); box.replaceChildren(h('p', { class: 'meta' }, 'Comment deleted.')); } catch (err) { toastError(err); }
+          try { await del('/comments/' + cur.id); put(box, h('p', { class: 'meta' }, 'Comment deleted.')); } catch (err) { toastError(err); }
         } }, 'Delete')) : null);
   }
   paint(c);
@@ -53,12 +53,12 @@ function commentView(c, me) {
 
 export async function tweetPage(main, { id }) {
   document.title = 'Tweet · Chirp';
-  main.replaceChildren(h('p', { class: 'list-status' }, 'Loading…'));
+  put(main, h('p', { class: 'list-status' }, 'Loading…'));
   let tweet;
   try {
     tweet = await get('/tweets/' + encodeURIComponent(id));
   } catch (err) {
-    main.replaceChildren(h('section', { class: 'card' }, h('h1', {}, 'Tweet'), h('p', {}, describe(err))));
+    put(main, h('section', { class: 'card' }, h('h1', {}, 'Tweet'), h('p', {}, describe(err))));
     return null;
   }
   const me = session.account();
@@ -70,7 +70,7 @@ export async function tweetPage(main, { id }) {
     try {
       const r = await get(`/tweets/${tweet.id}/history`);
       history.hidden = (r.items || []).length < 2;
-      history.replaceChildren(h('h2', {}, 'Edit history'), h('ol', { class: 'history' }, r.items.map((v) =>
+      put(history, h('h2', {}, 'Edit history'), h('ol', { class: 'history' }, r.items.map((v) =>
         h('li', {}, h('p', { class: 'text' }, v.text), h('p', { class: 'meta' }, `from ${new Date(v.since).toLocaleString()}`,
           v.until ? ` to ${new Date(v.until).toLocaleString()}` : ' (current)')))));
     } catch { history.hidden = true; }
@@ -78,9 +78,9 @@ export async function tweetPage(main, { id }) {
 
   function paint(t) {
     tweet = t;
-    holder.replaceChildren(tweetCard(t),
+    put(holder, tweetCard(t),
       mine ? h('div', { class: 'row small' },
-        h('button', { type: 'button', onclick: () => holder.replaceChildren(textEditor('Edit tweet', tweet.text,
+        h('button', { type: 'button', onclick: () => put(holder, textEditor('Edit tweet', tweet.text,
           async (text) => ({ ...tweet, ...(await patch('/tweets/' + tweet.id, { text })), text, like_count: tweet.like_count, liked_by_me: tweet.liked_by_me, comment_count: tweet.comment_count }),
           (u) => { paint(u || tweet); if (u) setTimeout(loadHistory, 1500); })) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', onclick: async () => {
@@ -109,7 +109,7 @@ export async function tweetPage(main, { id }) {
     render: (a) => accountCard(a.account || a) });
   const replies = me ? compose({ replyTo: tweet.id, label: 'Reply', onPosted: (t) => navigate('/tweets/' + t.id) }) : null;
 
-  main.replaceChildren(h('h1', { class: 'sr-only' }, 'Tweet'), holder, history,
+  put(main, h('h1', { class: 'sr-only' }, 'Tweet'), holder, history,
     replies ? h('section', { class: 'card' }, h('h2', {}, 'Reply'), replies) : null,
     h('section', { class: 'card' }, h('h2', {}, 'Comments'), me ? commentForm : null, comments.el),
     h('section', { class: 'card' }, h('h2', {}, 'Likes'), likes.el));
