@@ -276,6 +276,7 @@ class Browser(h.StackTestCase):
         # Profile and search pages, for the record.
         self.go(a, "/@" + nb)
         self.find(a, "article.tweet")
+        self.assertNotIn("null", self.find(a, ".profile").text)  # no bio: nothing, not "null"
         self.shot(a, "profile")
         self.go(a, "/search?q=lunch&type=tweets")
         self.wait(a, lambda: self.card_with(a, text), "the tweet in search results")
@@ -366,6 +367,31 @@ class Browser(h.StackTestCase):
                          d.find_element(By.ID, text.get_attribute("id") + "-err"), "the text's error")
         self.assertTrue(terr.text)
         self.assertEqual(text.get_attribute("aria-invalid"), "true")
+
+    def test_edit_history_and_delete_own_tweet(self):
+        token, acct = h.sign_up(self.http, "edit")
+        r = self.http.post(API + "/tweets", {"text": "first words"}, token=token)
+        self.assertStatus(r, 202)
+        tid = r.json["id"]
+        h.wait_until(lambda: self.http.get(API + "/tweets/" + tid).status == 200, 20, 0.2, "the tweet stored")
+        d = self.browser(1000, 900)
+        self.log_in_with_token(d, token)
+        self.go(d, "/tweets/" + tid)
+        self.find(d, ".main-tweet .row button").click()  # Edit
+        self.type_into(self.find(d, ".editor textarea[name=text]"), "second words")
+        self.find(d, ".editor button[type=submit]").click()
+        self.wait(d, lambda: d.find_element(By.CSS_SELECTOR, ".main-tweet .text").text == "second words", "the edit")
+        h.wait_until(lambda: len(self.http.get(API + "/tweets/%s/history" % tid).json["items"]) == 2, 20, 0.2,
+                     "the edit stored")
+        self.go(d, "/tweets/" + tid)
+        hist = self.find(d, "#history")
+        self.assertIn("first words", hist.text)
+        self.assertIn("second words", hist.text)
+        self.shot(d, "tweet-history")
+        self.find(d, ".main-tweet button.danger").click()  # Delete
+        d.switch_to.alert.accept()
+        self.wait(d, lambda: d.current_url == self.url("/"), "home after the delete")
+        h.wait_until(lambda: self.http.get(API + "/tweets/" + tid).status == 404, 20, 0.2, "the tweet deleted")
 
     def test_phone_width_has_no_horizontal_scroll(self):
         token, acct = h.sign_up(self.http, "phone")

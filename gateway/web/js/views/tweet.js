@@ -8,7 +8,7 @@ import { endless } from '../endless.js';
 import { tweetCard } from '../tweet_card.js';
 import { accountCard } from '../account_card.js';
 import { compose, MAX_CHARS } from '../compose.js';
-import { describe, field, formError, submitting, toastError } from '../errors.js';
+import { describe, field, formError, submitting, toast, toastError } from '../errors.js';
 import { navigate } from '../router.js';
 import { on } from '../live.js';
 
@@ -107,7 +107,7 @@ export async function tweetPage(main, { id }) {
   const likes = endless({ label: 'Liked by', empty: 'No likes yet.',
     load: (cursor) => get(`/tweets/${tweet.id}/likes`, { limit: 40, cursor }),
     render: (a) => accountCard(a.account || a) });
-  const replies = me ? compose({ replyTo: tweet.id, label: 'Reply', onPosted: (t) => navigate('/tweets/' + t.id) }) : null;
+  const replies = me ? compose({ replyTo: tweet.id, label: 'Reply', onPosted: () => toast('Reply posted.') }) : null;
 
   put(main, h('h1', { class: 'sr-only' }, 'Tweet'), holder, history,
     replies ? h('section', { class: 'card' }, h('h2', {}, 'Reply'), replies) : null,
