@@ -167,9 +167,11 @@ static int page_path(const char *p) {
   return !strchr(last ? last + 1 : p, '.');
 }
 
-static int gzip_body(file *f) {
+/* Sets f->gz when gzip makes the body smaller; on any failure the file is
+   simply served as it is. */
+static void gzip_body(file *f) {
   z_stream z = {0};
-  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+  if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return;
   uLong cap = deflateBound(&z, (uLong)f->len);
   f->gz = malloc(cap);
   int ok = 0;
@@ -187,7 +189,6 @@ static int gzip_body(file *f) {
     f->gz = NULL;
   }
   deflateEnd(&z);
-  return 0;
 }
 
 /* Reads rel (below the root, already checked) into a new file; NULL when it
@@ -283,7 +284,11 @@ static void answer(struct _u_response *resp, const file *f, const struct _u_requ
   if (etag_matches(u_map_get_case(req->map_header, "If-None-Match"), etag)) {
     resp->status = 304;
   } else {
-    ulfius_set_binary_body_response(resp, 200, gz ? f->gz : f->body, gz ? f->gz_len : f->len);
+    if (ulfius_set_binary_body_response(resp, 200, gz ? f->gz : f->body, gz ? f->gz_len : f->len) !=
+        U_OK) {
+      resp->status = 503; /* out of memory: no half answer */
+      return;
+    }
     u_map_put(resp->map_header, "Content-Type", f->type);
     if (gz) u_map_put(resp->map_header, "Content-Encoding", "gzip");
   }
