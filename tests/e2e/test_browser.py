@@ -61,16 +61,8 @@ def stream_status(port, token):
     return int(parts[1]) if len(parts) > 1 else 0
 
 
-class Browser(h.StackTestCase):
-    WORKERS = 1
-    # A like is notified when the batcher flushes it: soon, here.
-    ENV = {"CHIRP_LIKES_FLUSH_AGE_MS": "1500"}
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        # The notify queue of a shared stack may hold other tests' backlog.
-        h.wait_notify_idle(cls.http, 120)
+class BrowserCase(h.StackTestCase):
+    """The browser helpers (no tests of its own)."""
 
     # -- the browser --
     def browser(self, width=1000, height=900):
@@ -166,7 +158,19 @@ class Browser(h.StackTestCase):
         b = d.find_element(By.ID, "badge")
         return int(b.text or 0) if b.is_displayed() else 0
 
-    # -- scenarios --
+
+
+class Browser(BrowserCase):
+    WORKERS = 1
+    # A like is notified when the batcher flushes it: soon, here.
+    ENV = {"CHIRP_LIKES_FLUSH_AGE_MS": "1500"}
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        # The notify queue of a shared stack may hold other tests' backlog.
+        h.wait_notify_idle(cls.http, 120)
+
     def test_two_people(self):
         a, b = self.browser(), self.browser()
         na, nb = h.unique("ann"), h.unique("ben")
@@ -268,6 +272,12 @@ class Browser(h.StackTestCase):
         kinds = {e.get_attribute("data-type") for e in b.find_elements(By.CSS_SELECTOR, "article.notification")}
         self.assertTrue({"follow", "like", "comment"} <= kinds, kinds)
         self.shot(b, "notifications")
+        unread = len(b.find_elements(By.CSS_SELECTOR, "article.notification.unread"))
+        count = self.badge(b)
+        b.find_element(By.CSS_SELECTOR, "article.notification.unread button.link").click()  # Mark read
+        self.wait(b, lambda: len(b.find_elements(By.CSS_SELECTOR, "article.notification.unread")) == unread - 1,
+                  "one notification read")
+        self.wait(b, lambda: self.badge(b) == count - 1, "the badge one lower")
         self.find(b, ".page-head button").click()  # Mark all read
         self.wait(b, lambda: self.badge(b) == 0 and not b.find_elements(By.CSS_SELECTOR, ".notification.unread"),
                   "everything read")
@@ -448,6 +458,31 @@ class Browser(h.StackTestCase):
             "return [...document.querySelectorAll('input:not([type=hidden]), textarea, select')]"
             ".filter(c => !(c.labels && c.labels.length) && !c.getAttribute('aria-label')).map(c => c.outerHTML)")
         self.assertEqual(labels, [], "controls without a label")
+
+
+class BrowserRateLimited(BrowserCase):
+    """A 429 says when to retry, and keeps what was typed."""
+    WORKERS = 0
+    ROLES = ()
+    ENV = {"CHIRP_RATE_LOGIN": "2", "CHIRP_RATE_WINDOW": "60"}
+
+    def test_429_says_when_to_retry(self):
+        d = self.browser(1000, 900)
+        self.go(d, "/login")
+        login = self.find(d, "input[name=login]")
+        self.type_into(login, "nobody_here")
+        self.type_into(self.find(d, "input[name=password]"), "wrong password 1")
+        top = d.find_element(By.CSS_SELECTOR, "form .form-error")
+        for _ in range(3):
+            self.find(d, "form button[type=submit]").click()
+            self.wait(d, lambda: top.text, "an answer to the log-in")
+            if "Too many requests" in top.text:
+                break
+            self.assertEqual(top.text, "Wrong username or password.")
+            d.execute_script("arguments[0].textContent = ''", top)
+        self.assertRegex(top.text, r"^Too many requests\. Try again in \d+ seconds?\.$")
+        self.assertEqual(login.get_attribute("value"), "nobody_here")
+        self.shot(d, "login-429")
 
 
 if __name__ == "__main__":
