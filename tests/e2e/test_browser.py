@@ -291,6 +291,14 @@ class Browser(BrowserCase):
         self.go(a, "/search?q=lunch&type=tweets")
         self.wait(a, lambda: self.card_with(a, text), "the tweet in search results")
         self.shot(a, "search")
+        self.go(a, "/search?q=" + nb + "&type=accounts")
+        self.wait(a, lambda: any(nb in e.text for e in a.find_elements(By.CSS_SELECTOR, "article.account")),
+                  "Ben among the accounts found")
+        self.go(a, "/tags/chirpe2e")
+        self.wait(a, lambda: self.card_with(a, text), "the tweet on its hashtag's page")
+        self.go(a, "/@%s/followers" % nb)
+        self.wait(a, lambda: any(na in e.text for e in a.find_elements(By.CSS_SELECTOR, "article.account")),
+                  "Ann among Ben's followers")
 
         # Ann edits her own profile.
         self.go(a, "/@" + na)
