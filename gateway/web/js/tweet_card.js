@@ -55,7 +55,7 @@ export function likeButton(tweet) {
   return btn;
 }
 
-export function tweetCard(tweet, { link = true } = {}) {
+export function tweetCard(tweet) {
   const time = h('a', { class: 'time', href: '/tweets/' + tweet.id },
     h('time', { datetime: tweet.created_at, title: new Date(tweet.created_at).toLocaleString() }, ago(tweet.created_at)));
   const body = h('p', { class: 'text' }, richText(tweet.text || ''));
@@ -70,6 +70,5 @@ export function tweetCard(tweet, { link = true } = {}) {
     h('header', {}, authorLine(tweet), ' · ', time, edited ? [' · ', edited] : null),
     replyTo, body,
     tweet.poll ? pollView(tweet.poll) : null,
-    h('footer', { class: 'actions' }, comments, likeButton(tweet),
-      link ? null : null));
+    h('footer', { class: 'actions' }, comments, likeButton(tweet)));
 }
