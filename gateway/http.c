@@ -18,6 +18,7 @@
 #include "chirp_pg.h"
 #include "guard.h"
 #include "gw.h"
+#include "static.h"
 
 void gw_reply_json(gw_reply *rep, int status, json_t *body) {
   rep->status = status;
@@ -228,6 +229,10 @@ static const char *bearer(const struct _u_request *u) {
 
 static int authenticate(const gw_route *route, gw_req *req, gw_reply *rep) {
   req->token = bearer(req->u);
+  if (!req->token && (route->flags & GW_QUERY_TOKEN)) {
+    const char *q = u_map_get(req->u->map_url, "access_token");
+    req->token = q && *q ? q : NULL;
+  }
   if (route->flags & GW_ADMIN) {
     size_t n = strlen(gw.cfg.admin_token);
     if (!req->token || n == 0 || strlen(req->token) != n ||
@@ -275,6 +280,7 @@ static void finalize(gw_reply *rep) {
                   json_pack("{s:o}", "error", e));
   }
   if (rep->status == 0) rep->status = 500;
+  if (rep->stream) return; /* streamed, no body */
   if (!rep->raw && rep->json) {
     rep->raw = json_dumps(rep->json, JSON_COMPACT | JSON_REAL_PRECISION(6));
     rep->raw_len = rep->raw ? strlen(rep->raw) : 0;
@@ -283,7 +289,18 @@ static void finalize(gw_reply *rep) {
 }
 
 static void write_reply(struct _u_response *resp, gw_reply *rep) {
-  if (rep->raw) {
+  if (rep->stream) {
+    if (ulfius_set_stream_response(resp, (unsigned)rep->status, rep->stream_read, rep->stream_free,
+                                   U_STREAM_SIZE_UNKNOWN, 4096, rep->stream) != U_OK) {
+      rep->stream_free(rep->stream);
+      resp->status = 500;
+    } else {
+      u_map_put(resp->map_header, "Content-Type", "text/event-stream; charset=utf-8");
+      u_map_put(resp->map_header, "Cache-Control", "no-cache");
+      u_map_put(resp->map_header, "X-Accel-Buffering", "no"); /* proxies: do not buffer */
+    }
+    rep->stream = NULL;
+  } else if (rep->raw) {
     ulfius_set_binary_body_response(resp, (unsigned)rep->status, rep->raw, rep->raw_len);
     u_map_put(resp->map_header, "Content-Type",
               rep->content_type ? rep->content_type : "application/json");
@@ -451,6 +468,13 @@ static void not_found(gw_req *req, gw_reply *rep) {
 
 static const gw_route not_found_route = {"*", "*", not_found, 0};
 
+/* Paths no route matches: the web client's files and pages, else the JSON
+   404 through the dispatcher. */
+static int fallback(const struct _u_request *u, struct _u_response *resp, void *user_data) {
+  if (gw_static_answer(u, resp)) return U_CALLBACK_COMPLETE;
+  return dispatch(u, resp, user_data);
+}
+
 int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   route_table = routes;
   for (const gw_route *r = routes; r->method; r++) {
@@ -466,7 +490,7 @@ int gw_http_register(struct _u_instance *u, const gw_route *routes) {
       return CHIRP_EINTERNAL;
     }
   }
-  return ulfius_set_default_endpoint(u, dispatch, (void *)&not_found_route) == U_OK
+  return ulfius_set_default_endpoint(u, fallback, (void *)&not_found_route) == U_OK
              ? 0
              : CHIRP_EINTERNAL;
 }

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <ulfius.h>
 
 #define GW_MAX_BODY (1024 * 1024)
@@ -26,6 +27,8 @@ enum gw_route_flags {
   GW_ADMIN = 1 << 3,         /* the operator's CHIRP_ADMIN_TOKEN is required */
   GW_LOGIN = 1 << 4,         /* counts against the log-in attempt budget */
   GW_BODY_OPTIONAL = 1 << 5, /* a JSON object body may be sent (then parsed as GW_BODY) */
+  GW_QUERY_TOKEN = 1 << 6,   /* the token may come as ?access_token= (EventSource sets no
+                                headers); the request line is never logged, only its path */
 };
 
 typedef struct gw_req {
@@ -53,6 +56,11 @@ typedef struct gw_reply {
   const char *content_type; /* static; NULL = application/json */
   int rl_limit, rl_remaining, rl_reset; /* X-RateLimit-*, when rl_limit > 0 */
   int replayed;     /* the answer is a stored one (Idempotency-Key) */
+  /* A streamed answer (text/event-stream) instead of a body: the content
+     reader and its free callback, which owns stream from then on. */
+  void *stream;
+  ssize_t (*stream_read)(void *stream, uint64_t pos, char *out, size_t max);
+  void (*stream_free)(void *stream);
 } gw_reply;
 
 typedef void (*gw_handler)(gw_req *req, gw_reply *rep);
@@ -64,8 +72,8 @@ typedef struct gw_route {
   unsigned flags;
 } gw_route;
 
-/* Registers every route of the table (terminated by a NULL method) and the
-   JSON 404 for everything else. */
+/* Registers every route of the table (terminated by a NULL method), and for
+   everything else the web client's files (static.h), else the JSON 404. */
 int gw_http_register(struct _u_instance *u, const gw_route *routes);
 
 /* Appends the per-route request counters and latency sums in Prometheus

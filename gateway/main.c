@@ -1,7 +1,7 @@
 /*
  * main.c — chirp-gateway: configuration, the HTTP server (ulfius on
- * libmicrohttpd with an epoll thread pool), the publisher, and a clean stop
- * on SIGINT/SIGTERM.
+ * libmicrohttpd with an epoll thread pool), the publisher, the stream hub
+ * (stream.h), and a clean stop on SIGINT/SIGTERM.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -24,6 +24,8 @@
 #include "depths.h"
 #include "gw.h"
 #include "routes.h"
+#include "static.h"
+#include "stream.h"
 
 /* Beats into the service registry every few seconds until stopped. */
 static volatile int beating = 1;
@@ -116,7 +118,7 @@ int main(int argc, char **argv) {
 
   int rc = 1;
   struct _u_instance u;
-  int u_ready = 0, started = 0;
+  int u_ready = 0, started = 0, streams = 0;
   if (gw_conns_init() || gw_publisher_new(gw.cfg.amqp_url, gw.cfg.publish_timeout_ms, &gw.pub)) {
     chirp_error("cannot start the publisher");
     goto out;
@@ -131,7 +133,12 @@ int main(int argc, char **argv) {
   /* One byte over the limit is kept, so the dispatcher can tell "at the
      limit" from "over it" and answer 413. */
   u.max_post_body_size = GW_MAX_BODY + 1;
-  if (gw_http_register(&u, gw_routes())) goto out;
+  if (gw_static_init() || gw_http_register(&u, gw_routes())) goto out;
+  if (gw_stream_start(err, sizeof err)) {
+    chirp_error("cannot start the streams: %s", err);
+    goto out;
+  }
+  streams = 1;
 
   /* Passing MHD options ourselves means ulfius adds none of its own: the
      completion and URI-log callbacks are required (without them requests
@@ -139,8 +146,11 @@ int main(int argc, char **argv) {
   unsigned conn_limit = connection_limit();
   struct MHD_OptionItem ops[] = {
       {MHD_OPTION_THREAD_POOL_SIZE, gw.cfg.http_threads, NULL},
-      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)mhd_request_completed, NULL},
-      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)ulfius_uri_logger, NULL},
+      /* ulfius's own callbacks, wrapped: a stream needs its MHD connection. */
+      {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)gw_stream_request_completed, NULL},
+      {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)gw_stream_uri_logger, NULL},
+      /* Open streams are connections too (the default limit is about 1 000). */
+      {MHD_OPTION_CONNECTION_LIMIT, 16384, NULL},
       {MHD_OPTION_SOCK_ADDR, 0, &addr},
       /* Request line and headers share this per-connection buffer: past it
          libmicrohttpd answers 414/431 by itself (in HTML).  It is kept well
@@ -155,7 +165,8 @@ int main(int argc, char **argv) {
       {MHD_OPTION_END, 0, NULL},
   };
   if (ulfius_start_framework_with_mhd_options(
-          &u, MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_INTERNAL_POLLING_THREAD, ops) != U_OK) {
+          &u, MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_INTERNAL_POLLING_THREAD | MHD_ALLOW_SUSPEND_RESUME,
+          ops) != U_OK) {
     chirp_error("cannot listen on %s:%d", gw.cfg.http_bind, gw.cfg.http_port);
     goto out;
   }
@@ -177,9 +188,12 @@ int main(int argc, char **argv) {
     pthread_join(beat, NULL);
   }
 out:
+  /* Streams end first: libmicrohttpd cannot stop with suspended ones. */
+  if (streams) gw_stream_stop();
   if (started) ulfius_stop_framework(&u);
   if (u_ready) ulfius_clean_instance(&u);
   gw_publisher_free(gw.pub);
   gw_depths_cleanup();
+  gw_static_cleanup();
   return rc;
 }

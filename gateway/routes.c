@@ -4,6 +4,7 @@
 #include "routes.h"
 
 #include "handlers.h"
+#include "stream.h"
 
 #define V1 "/api/v1"
 
@@ -24,6 +25,7 @@ static const gw_route routes[] = {
     {"GET", V1 "/accounts/:id/followers", h_followers, GW_AUTH_OPTIONAL},
     {"GET", V1 "/accounts/:id/following", h_following, GW_AUTH_OPTIONAL},
     {"GET", V1 "/feed", h_feed, GW_AUTH},
+    {"GET", V1 "/streaming/user", h_streaming_user, GW_AUTH | GW_QUERY_TOKEN},
     {"POST", V1 "/sessions", h_session_create, GW_BODY | GW_LOGIN},
     {"GET", V1 "/sessions/current", h_session_get, GW_AUTH},
     {"DELETE", V1 "/sessions/current", h_session_delete, GW_AUTH},

@@ -17,8 +17,10 @@ static const char *const persist_keys[] = {"tweet.*", "account.*", "comment.*", 
 
 /* The fan-out role owns the follow graph (see docs/decisions.md) and
    re-publishes big fan-outs to itself in chunks. */
-static const char *const fanout_keys[] = {"tweet.created", "tweet.deleted", "follow.*",
-                                          "fanout.*", NULL};
+/* tweet.edited changes no feed: the fan-out only announces it to the
+   followers that have a stream open (chirp_live.h). */
+static const char *const fanout_keys[] = {"tweet.created", "tweet.deleted", "tweet.edited",
+                                          "follow.*", "fanout.*", NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,
    pending ones included (chirp_account_purge.h). */

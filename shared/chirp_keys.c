@@ -132,3 +132,11 @@ char *chirp_key_search_cache(char *buf, long long gen, const char *type, const c
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:sc:%lld:%.16s:%.32s:%d:%d", gen, type, qhex, offset, limit);
   return buf;
 }
+char *chirp_key_live_presence(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:on:{%lld}", (long long)id);
+  return buf;
+}
+char *chirp_key_live_channel(char *buf, int64_t id) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, CHIRP_KEY_LIVE_CHANNEL_PREFIX "%lld}", (long long)id);
+  return buf;
+}

@@ -18,6 +18,11 @@
  * the huge threshold is not pushed at all: readers merge its timeline.
  * Every Redis write here is idempotent (see chirp_feed.h), so the events a
  * crash makes us repeat change nothing twice.
+ *
+ * After each batch of feeds it changed, it announces the change to those
+ * of the feeds' owners who have a stream open (chirp_live.h): a pipelined
+ * presence check per batch, a PUBLISH only for the present.  Edits change
+ * no feed; they are fanned out to the followers only to be announced.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,16 +34,17 @@
 #include "chirp_feed.h"
 #include "chirp_follow.h"
 #include "chirp_keys.h"
+#include "chirp_live.h"
 #include "chirp_log.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "worker.h"
 
-enum fanout_op { OP_PUSH, OP_REMOVE, OP_MARK };
+enum fanout_op { OP_PUSH, OP_REMOVE, OP_MARK, OP_EDIT };
 
 struct fanout_state {
-  enum { EV_TWEET_CREATED, EV_TWEET_DELETED, EV_CHUNK, EV_FOLLOW, EV_UNFOLLOW } kind;
+  enum { EV_TWEET_CREATED, EV_TWEET_DELETED, EV_TWEET_EDITED, EV_CHUNK, EV_FOLLOW, EV_UNFOLLOW } kind;
   chirp_tweet tweet;           /* tweet events */
   enum fanout_op op;           /* chunks */
   int64_t tweet_id, author_id; /* chunks */
@@ -47,7 +53,7 @@ struct fanout_state {
   int huge;                    /* the author / followee is merged at read time */
 };
 
-static const char *const op_names[] = {"push", "remove", "mark"};
+static const char *const op_names[] = {"push", "remove", "mark", "edit"};
 
 static void fanout_free(void *arg) {
   struct fanout_state *s = arg;
@@ -66,8 +72,11 @@ static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t 
   if (!s) return CHIRP_ENOMEM;
   const json_t *p = ev->payload;
   int rc = 0;
-  if (strcmp(ev->type, "tweet.created") == 0 || strcmp(ev->type, "tweet.deleted") == 0) {
-    s->kind = ev->type[6] == 'c' ? EV_TWEET_CREATED : EV_TWEET_DELETED;
+  if (strcmp(ev->type, "tweet.created") == 0 || strcmp(ev->type, "tweet.deleted") == 0 ||
+      strcmp(ev->type, "tweet.edited") == 0) {
+    s->kind = ev->type[6] == 'c' ? EV_TWEET_CREATED
+              : ev->type[6] == 'd' ? EV_TWEET_DELETED
+                                   : EV_TWEET_EDITED;
     const json_t *tj = s->kind == EV_TWEET_CREATED ? p : json_object_get(p, "tweet");
     if (!tj || chirp_tweet_from_json(tj, &s->tweet) || s->tweet.author_id != ev->actor_id)
       rc = bad(why, n, "payload is not a tweet of the actor");
@@ -78,8 +87,8 @@ static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t 
     s->kind = EV_CHUNK;
     const char *op = json_string_value(json_object_get(p, "op"));
     s->op = OP_PUSH;
-    while (op && s->op <= OP_MARK && strcmp(op, op_names[s->op]) != 0) s->op++;
-    if (!op || s->op > OP_MARK || chirp_json_get_id(p, "tweet_id", &s->tweet_id) ||
+    while (op && s->op <= OP_EDIT && strcmp(op, op_names[s->op]) != 0) s->op++;
+    if (!op || s->op > OP_EDIT || chirp_json_get_id(p, "tweet_id", &s->tweet_id) ||
         chirp_json_get_id(p, "author_id", &s->author_id) || chirp_json_get_id(p, "from", &s->from) ||
         chirp_json_get_id(p, "to", &s->to) || s->from > s->to)
       rc = bad(why, n, "chunk without a valid op, tweet_id, author_id, from and to");
@@ -130,11 +139,33 @@ static int chunk_ranges(wk_ctx *ctx, int64_t followee, int64_t **ranges, size_t 
   return 0;
 }
 
+/* Announces a change of tweet_id to those of ids who listen.  The feeds
+   are already written: a failed announcement is only logged (a stream
+   catches up from the feed when it reconnects). */
+static void announce(wk_ctx *ctx, const char *kind, int64_t tweet_id, const int64_t *ids, size_t n) {
+  if (chirp_live_announce(ctx->redis, ids, n, kind, tweet_id) != 0)
+    chirp_warn("tweet %lld: %s not announced to %zu readers", (long long)tweet_id, kind, n);
+}
+
 /* Applies op to ids (feed owners). */
 static int apply_ids(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
                      const int64_t *ids, size_t n) {
-  if (op == OP_PUSH) return chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id, ctx->cfg->feed_cap);
-  if (op == OP_REMOVE) return chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
+  int rc = 0;
+  switch (op) {
+    case OP_PUSH:
+      rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id, ctx->cfg->feed_cap);
+      if (!rc) announce(ctx, CHIRP_LIVE_TWEET, tweet_id, ids, n);
+      return rc;
+    case OP_REMOVE:
+      rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
+      if (!rc) announce(ctx, CHIRP_LIVE_DELETED, tweet_id, ids, n);
+      return rc;
+    case OP_EDIT:
+      announce(ctx, CHIRP_LIVE_EDITED, tweet_id, ids, n);
+      return 0;
+    case OP_MARK:
+      break;
+  }
   return chirp_feed_huge_add(ctx->redis, ids, n, author);
 }
 
@@ -254,6 +285,8 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
     case EV_TWEET_DELETED:
       rc = chirp_tweet_store_delete(ctx->pg, &s->tweet, NULL);
       return rc ? rc : author_huge(ctx, s->tweet.author_id, &s->huge);
+    case EV_TWEET_EDITED: /* stored by the persist role; announced only */
+      return author_huge(ctx, s->tweet.author_id, &s->huge);
     case EV_CHUNK:
       return 0;
     case EV_FOLLOW:
@@ -270,6 +303,9 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
 static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   const chirp_tweet *t = &s->tweet;
   int created = s->kind == EV_TWEET_CREATED, rc;
+  if (s->kind == EV_TWEET_EDITED) /* no list changes: tell the readers */
+    return s->huge ? apply_ids(ctx, OP_EDIT, t->id, t->author_id, &t->author_id, 1)
+                   : fan_out(ctx, OP_EDIT, t->id, t->author_id, 1);
   /* The tweet is in PostgreSQL (committed) and was cached by the gateway:
      a reader hydrating it finds it either way. */
   rc = created ? chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
@@ -320,6 +356,7 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   switch (s->kind) {
     case EV_TWEET_CREATED:
     case EV_TWEET_DELETED:
+    case EV_TWEET_EDITED:
       rc = after_tweet(ctx, s);
       break;
     case EV_CHUNK:

@@ -24,6 +24,7 @@
 #include "chirp_error.h"
 #include "chirp_event.h"
 #include "chirp_like.h"
+#include "chirp_live.h"
 #include "chirp_log.h"
 #include "chirp_notify.h"
 #include "chirp_pg.h"
@@ -230,6 +231,8 @@ static int flush(wk_ctx *ctx, amqp_connection_state_t conn, lb_tweet *t, int *br
     free(events);
     free(active);
     for (long long k = 0; k < notified; k++) chirp_notify_bump(ctx->redis, &t->author, 1);
+    /* The author's open streams read the new like notifications. */
+    if (notified) (void)chirp_live_announce(ctx->redis, &t->author, 1, CHIRP_LIVE_NOTIFICATION, 0);
   }
   chirp_debug("tweet %lld: flushed %zu likes in one statement (count %lld)", (long long)t->tweet,
               t->n, likes);

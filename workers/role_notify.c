@@ -3,6 +3,10 @@
  * notifications from their events, and "poll ended" from a timer.  Like
  * notifications are made by the like batcher at flush time, so that a
  * like undone within the batch window notifies nobody.
+ *
+ * After the commit, each new notification is announced to its recipient
+ * when a stream of theirs is open (chirp_live.h: one pipelined presence
+ * check for the recipients of the event); the stream reads the inbox.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +14,7 @@
 
 #include "chirp_comment.h"
 #include "chirp_error.h"
+#include "chirp_live.h"
 #include "chirp_log.h"
 #include "chirp_notify.h"
 #include "chirp_tweet.h"
@@ -100,6 +105,7 @@ static int notify_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct notify_state *s = arg;
   (void)ev;
   chirp_notify_bump(ctx->redis, s->notified, s->nnotified); /* counters rebuild if lost */
+  (void)chirp_live_announce(ctx->redis, s->notified, s->nnotified, CHIRP_LIVE_NOTIFICATION, 0);
   return 0;
 }
 
@@ -110,6 +116,7 @@ static void notify_tick(wk_ctx *ctx) {
   if (chirp_notify_polls_ended(ctx->pg, &who, &n) == 0) {
     if (n) chirp_info("poll ended: %zu notification(s)", n);
     chirp_notify_bump(ctx->redis, who, n);
+    (void)chirp_live_announce(ctx->redis, who, n, CHIRP_LIVE_NOTIFICATION, 0);
   }
   free(who);
 }

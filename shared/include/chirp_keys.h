@@ -50,6 +50,10 @@ char *chirp_key_search_generation(char *buf);            /* string: advanced by 
 /* A cached search answer: generation, type, hex hash of the query, page. */
 char *chirp_key_search_cache(char *buf, long long gen, const char *type, const char *qhex,
                              int offset, int limit);
+char *chirp_key_live_presence(char *buf, int64_t reader); /* string with a TTL: a stream is open */
+char *chirp_key_live_channel(char *buf, int64_t reader);  /* pub/sub channel: live announcements */
+/* The channels' common prefix (PSUBSCRIBE-able): prefix + id + "}". */
+#define CHIRP_KEY_LIVE_CHANNEL_PREFIX "chirp:live:{"
 
 /* Prefixes the feed scripts use to name timeline keys from an author id:
    prefix + id + "}" (must agree with the functions above). */

@@ -1,0 +1,74 @@
+// tweet_card.js — one tweet: author, text, poll, and the like button whose
+// count moves at once and settles on the server's answer.
+import { h, ago, displayName, richText } from './dom.js';
+import { post, del } from './api.js';
+import { account } from './accounts.js';
+import { session } from './session.js';
+import { toastError } from './errors.js';
+import { pollView } from './poll.js';
+
+function authorLine(tweet) {
+  const name = h('a', { class: 'author', href: '#' }, '…');
+  const handle = h('span', { class: 'handle' });
+  const fill = (a) => {
+    name.textContent = displayName(a);
+    name.href = '/@' + a.username;
+    handle.textContent = '@' + a.username;
+  };
+  if (tweet.author) fill(tweet.author);
+  else account(tweet.author_id).then(fill, () => { name.textContent = 'unknown'; });
+  return [name, ' ', handle];
+}
+
+export function likeButton(tweet) {
+  let liked = !!tweet.liked_by_me;
+  let count = Number(tweet.like_count || 0);
+  let inflight = 0;
+  const num = h('span', { class: 'count' });
+  const btn = h('button', { type: 'button', class: 'like', onclick: toggle }, h('span', { 'aria-hidden': 'true', class: 'heart' }), num);
+  function paint() {
+    btn.setAttribute('aria-pressed', String(liked));
+    btn.setAttribute('aria-label', `${liked ? 'Unlike' : 'Like'} (${count} like${count === 1 ? '' : 's'})`);
+    num.textContent = String(count);
+    btn.classList.toggle('on', liked);
+  }
+  async function toggle() {
+    if (!session.loggedIn()) { location.href = '/login'; return; }
+    const was = { liked, count };
+    liked = !liked;
+    count = Math.max(0, count + (liked ? 1 : -1));
+    paint();
+    const seq = ++inflight;
+    try {
+      const r = liked ? await post(`/tweets/${tweet.id}/like`) : await del(`/tweets/${tweet.id}/like`);
+      if (seq === inflight && r) {
+        if (typeof r.liked === 'boolean') liked = r.liked;
+        if (typeof r.like_count === 'number') count = r.like_count;
+        paint();
+      }
+    } catch (err) {
+      if (seq === inflight) { ({ liked, count } = was); paint(); }
+      toastError(err);
+    }
+  }
+  paint();
+  return btn;
+}
+
+export function tweetCard(tweet) {
+  const time = h('a', { class: 'time', href: '/tweets/' + tweet.id },
+    h('time', { datetime: tweet.created_at, title: new Date(tweet.created_at).toLocaleString() }, ago(tweet.created_at)));
+  const body = h('p', { class: 'text' }, richText(tweet.text || ''));
+  const replyTo = tweet.reply_to
+    ? h('p', { class: 'reply-to' }, h('a', { href: '/tweets/' + tweet.reply_to }, 'Replying to a tweet'))
+    : null;
+  const edited = tweet.edited_at ? h('a', { class: 'edited', href: '/tweets/' + tweet.id + '#history' }, 'edited') : null;
+  const comments = h('a', { class: 'comments', href: '/tweets/' + tweet.id,
+    'aria-label': `Reply or comment (${tweet.comment_count || 0} comments)` },
+  h('span', { 'aria-hidden': 'true', class: 'bubble' }), String(tweet.comment_count || 0));
+  return h('article', { class: 'tweet', dataset: { id: tweet.id }, 'aria-label': 'Tweet' },
+    h('header', {}, authorLine(tweet), ' · ', time, edited ? [' · ', edited] : null),
+    replyTo, body,
+    tweet.poll ? pollView(tweet.poll) : null,
+    h('footer', { class: 'actions' }, comments, likeButton(tweet)));
+}
