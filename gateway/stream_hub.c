@@ -339,12 +339,13 @@ static int feed_top(int64_t reader, size_t want, int64_t *ids, size_t *n) {
   return CHIRP_EINTERNAL;
 }
 
-/* The newest notifications of reader (hydrated for them), newest first. */
-static int inbox_top(int64_t reader, int limit, json_t **items) {
+/* The newest notifications of reader, newest first, hydrated for them
+   when full (else bare rows: only their ids are wanted). */
+static int inbox_top(int64_t reader, int limit, int full, json_t **items) {
   PGconn *pg = gw_pg();
   int64_t next = 0;
   int rc = pg ? chirp_notify_list(pg, reader, 0, limit, items, &next) : CHIRP_EUNAVAILABLE;
-  if (!rc) gw_notify_items_hydrate(pg, reader, *items);
+  if (!rc && full) gw_notify_items_hydrate(pg, reader, *items);
   return rc;
 }
 
@@ -382,11 +383,14 @@ static void catch_up(hub_user *u) {
   for (size_t i = 0; i < u->n && nt < 64; i++)
     if (u->streams[i]->catchup) todo[nt++] = u->streams[i];
   if (!nt) return;
+  /* Fresh streams only need the newest ids; resumed ones what they missed. */
+  int full = 0;
+  for (size_t j = 0; j < nt; j++) full |= todo[j]->primed || todo[j]->resumed;
   int64_t ids[CATCHUP_FEED];
   size_t n = 0;
   json_t *notes = NULL;
-  int rc = feed_top(u->id, CATCHUP_FEED, ids, &n);
-  if (!rc) rc = inbox_top(u->id, CATCHUP_NOTES, &notes);
+  int rc = feed_top(u->id, full ? CATCHUP_FEED : PRIME_FEED, ids, &n);
+  if (!rc) rc = inbox_top(u->id, full ? CATCHUP_NOTES : 1, full, &notes);
   gw_conns_check();
   if (rc) {
     chirp_warn("stream of %lld: catch-up failed (%s); retried", (long long)u->id,
@@ -469,7 +473,7 @@ static void deliver(hub_user *u, const hydrated *h) {
   u->nmsgs = 0;
   if (notes) {
     json_t *items = NULL;
-    if (inbox_top(u->id, CATCHUP_NOTES, &items) == 0) {
+    if (inbox_top(u->id, CATCHUP_NOTES, 1, &items) == 0) {
       gw_stream **live = malloc(u->n * sizeof *live);
       size_t nl = 0;
       for (size_t j = 0; live && j < u->n; j++)

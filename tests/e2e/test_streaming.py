@@ -198,6 +198,11 @@ class Streaming(h.StackTestCase):
         missed = [h.post_tweet(self.http, at, "missed %d %s" % (i, h.RUN)) for i in range(3)]
         for t in missed:
             h.wait_until(lambda: self.in_feed(reader, t["id"]), 10, 0.05, "the fan-out")
+        ft, fan = h.sign_up(self.http, "gf")  # and a notification meanwhile
+        self.assertIn(self.http.post(API + "/accounts/%s/follow" % reader["id"], token=ft).status,
+                      (200, 202))
+        h.wait_until(lambda: self.http.get(API + "/notifications", token=rt).json["items"],
+                     15, 0.1, "the follow notification")
 
         s2 = self.open(rt, last_id=last)
         self.assertEqual(s2.status, 200)
@@ -209,6 +214,8 @@ class Streaming(h.StackTestCase):
         got = [json.loads(e["data"])["id"] for e in s2.events if e["event"] == "tweet"]
         want = [t["id"] for t in missed] + [t4["id"]]
         self.assertEqual(got, want, "the missed tweets in order, each once, then live")
+        notes = [json.loads(e["data"]) for e in s2.events if e["event"] == "notification"]
+        self.assertEqual([(n["type"], n["actor"]["id"]) for n in notes], [("follow", fan["id"])])
 
     def test_heartbeats(self):
         rt, _ = h.sign_up(self.http, "hb")
