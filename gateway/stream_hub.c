@@ -586,16 +586,25 @@ static void on_reply(redisReply *r) {
   mark_dirty(u);
 }
 
+/* Reads what the subscriber connection holds: hiredis reads 16 KiB a call,
+   so it reads on while more is waiting (up to SUB_READ_MAX calls), and
+   the batch covers everything that arrived meanwhile — under load the
+   batches grow and the per-batch round trips stay few. */
+#define SUB_READ_MAX 256
 static void sub_read(void) {
-  if (redisBufferRead(hub.sub) != REDIS_OK) {
-    sub_drop(hub.sub->errstr);
-    return;
-  }
-  void *reply = NULL;
-  while (hub.sub && redisGetReplyFromReader(hub.sub, &reply) == REDIS_OK && reply) {
-    on_reply(reply);
-    freeReplyObject(reply);
-    reply = NULL;
+  for (int round = 0; hub.sub && round < SUB_READ_MAX; round++) {
+    if (redisBufferRead(hub.sub) != REDIS_OK) {
+      sub_drop(hub.sub->errstr);
+      return;
+    }
+    void *reply = NULL;
+    while (hub.sub && redisGetReplyFromReader(hub.sub, &reply) == REDIS_OK && reply) {
+      on_reply(reply);
+      freeReplyObject(reply);
+      reply = NULL;
+    }
+    struct pollfd more = {.fd = hub.sub ? hub.sub->fd : -1, .events = POLLIN};
+    if (!hub.sub || poll(&more, 1, 0) != 1 || !(more.revents & POLLIN)) return;
   }
 }
 

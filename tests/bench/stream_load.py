@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import selectors
 import sys
 import threading
@@ -163,12 +164,15 @@ def main():
     p = multiprocessing.Process(target=poster, args=(port, [a[0] for a in authors], rate, seconds,
                                                      child))
     c1, w1 = cpu_s(gw_pid), time.monotonic()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     p.start()
     while not parent.poll():
         pump(time.monotonic() + 0.2)
     posted, took = parent.recv()
     p.join()
     load_cpu = (cpu_s(gw_pid) - c1) / (time.monotonic() - w1)
+    r2 = resource.getrusage(resource.RUSAGE_SELF)
+    reader_cpu = (r2.ru_utime + r2.ru_stime - r1.ru_utime - r1.ru_stime) / (time.monotonic() - w1)
     pump(time.monotonic() + 10.0)  # the tail
 
     followers = {}
@@ -205,7 +209,8 @@ def main():
                                                             ms(pct(per_delivery, 99))))
     print("post -> all followers:   p50 %s ms, p99 %s ms (%d tweets complete)"
           % (ms(pct(per_tweet, 50)), ms(pct(per_tweet, 99)), len(per_tweet)))
-    print("gateway CPU under load:  %.0f %% of a core" % (load_cpu * 100))
+    print("gateway CPU under load:  %.0f %% of a core (the stream reader here: %.0f %%; load"
+          " average %.1f)" % (load_cpu * 100, reader_cpu * 100, os.getloadavg()[0]))
     for s in streams:
         s.close()
     return 0 if ready == n_streams else 1
