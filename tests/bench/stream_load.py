@@ -14,7 +14,10 @@ import json
 import multiprocessing
 import os
 import re
+import resource
 import selectors
+import socket
+import urllib.parse
 import sys
 import threading
 import time
@@ -59,6 +62,32 @@ def pct(values, p):
     return v[min(len(v) - 1, int(round(p / 100.0 * (len(v) - 1))))]
 
 
+def announcements(readers, seen, stop):
+    """Subscribes to the live channels of readers (one follower per author)
+    and notes when each tweet's announcement arrived: the workers' share of
+    the latency, apart from the gateway's."""
+    u = urllib.parse.urlsplit(os.environ["CHIRP_REDIS_URL"])
+    sock = socket.create_connection((u.hostname or "127.0.0.1", u.port or 6379))
+    args = [b"SUBSCRIBE"] + [("chirp:live:{%s}" % h.id_literal(r)).encode() for r in readers]
+    sock.sendall(b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args))
+    sock.settimeout(0.5)
+    buf = b""
+    while not stop.is_set():
+        try:
+            got = sock.recv(65536)
+        except socket.timeout:
+            continue
+        if not got:
+            break
+        now = time.monotonic()
+        buf += got
+        for m in re.finditer(rb"\$\d+\r\ntweet (\d+)\r\n", buf):
+            seen.setdefault(m.group(1).decode(), now)
+        cut = buf.rfind(b"*3\r\n")
+        buf = buf[cut:] if cut > 0 else buf[-256:]
+    sock.close()
+
+
 def poster(port, tokens, rate, seconds, conn):
     """Open loop: tweet k is due at start + k / rate, sent by one of the
     threads; sends [(tweet id, author index, monotonic send time)] back."""
@@ -79,7 +108,7 @@ def poster(port, tokens, rate, seconds, conn):
             r = c.post(API + "/tweets", {"text": "bench %d" % k}, token=tokens[a])
             if r.status == 202:
                 with lock:
-                    out.append((r.json["id"], a, t0))
+                    out.append((r.json["id"], a, t0, time.monotonic()))
         c.close()
 
     ths = [threading.Thread(target=run, args=(t,)) for t in range(nthreads)]
@@ -159,23 +188,35 @@ def main():
     idle_cpu = (cpu_s(gw_pid) - c0) / (time.monotonic() - w0)
 
     # Load.
+    announced, stop = {}, threading.Event()
+    sub = threading.Thread(target=announcements, args=(
+        [readers[a][1]["id"] for a in range(n_authors)], announced, stop), daemon=True)
+    sub.start()
+    time.sleep(0.5)
     parent, child = multiprocessing.Pipe()
     p = multiprocessing.Process(target=poster, args=(port, [a[0] for a in authors], rate, seconds,
                                                      child))
     c1, w1 = cpu_s(gw_pid), time.monotonic()
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
     p.start()
     while not parent.poll():
         pump(time.monotonic() + 0.2)
     posted, took = parent.recv()
     p.join()
     load_cpu = (cpu_s(gw_pid) - c1) / (time.monotonic() - w1)
+    r2 = resource.getrusage(resource.RUSAGE_SELF)
+    reader_cpu = (r2.ru_utime + r2.ru_stime - r1.ru_utime - r1.ru_stime) / (time.monotonic() - w1)
     pump(time.monotonic() + 10.0)  # the tail
+    stop.set()
+    sub.join(2)
 
     followers = {}
     for s in streams:
         followers.setdefault(s.author, []).append(s)
     per_delivery, per_tweet, missing, expected = [], [], 0, 0
-    for tid, a, ts in posted:
+    post_lat = [t1 - ts for _, _, ts, t1 in posted]
+    ann_lat = [announced[tid] - ts for tid, _, ts, _ in posted if tid in announced]
+    for tid, a, ts, _ in posted:
         arr = []
         for s in followers.get(a, []):
             expected += 1
@@ -187,7 +228,6 @@ def main():
         per_delivery += arr
         if arr and len(arr) == len(followers.get(a, [])):
             per_tweet.append(max(arr))
-    dup = 0  # Stream.arrived keeps the first arrival; duplicates are not expected
 
     ms = lambda v: "%.1f" % (v * 1000)  # noqa: E731
     print("streams open:            %d of %d (ready %d)" % (len(streams), n_streams, ready))
@@ -199,11 +239,16 @@ def main():
           % (len(posted), took, len(posted) / took if took else 0, rate, n_streams // n_authors))
     print("deliveries:              %d of %d expected (%d missing)"
           % (len(per_delivery), expected, missing))
+    print("POST /tweets -> 202:     p50 %s ms, p99 %s ms" % (ms(pct(post_lat, 50)),
+                                                            ms(pct(post_lat, 99))))
+    print("post -> announced:       p50 %s ms, p99 %s ms (Redis channel of one follower per"
+          " author; %d tweets)" % (ms(pct(ann_lat, 50)), ms(pct(ann_lat, 99)), len(ann_lat)))
     print("post -> one stream:      p50 %s ms, p99 %s ms" % (ms(pct(per_delivery, 50)),
                                                             ms(pct(per_delivery, 99))))
     print("post -> all followers:   p50 %s ms, p99 %s ms (%d tweets complete)"
           % (ms(pct(per_tweet, 50)), ms(pct(per_tweet, 99)), len(per_tweet)))
-    print("gateway CPU under load:  %.0f %% of a core" % (load_cpu * 100))
+    print("gateway CPU under load:  %.0f %% of a core (the stream reader here: %.0f %%; load"
+          " average %.1f)" % (load_cpu * 100, reader_cpu * 100, os.getloadavg()[0]))
     for s in streams:
         s.close()
     return 0 if ready == n_streams else 1

@@ -58,30 +58,38 @@ class Stream:
 
     # -- parsing --
     def _dechunk(self):
-        """Moves complete chunks from raw into text; False at the last chunk."""
+        """Moves complete chunks from raw into text; False at the last chunk.
+        (Index-based: a recv may hold many small chunks.)"""
         if not self.chunked:
             self.text += self.raw.decode("utf-8")
             self.raw = b""
             return True
+        raw, pos, parts, more = self.raw, 0, [], True
         while True:
-            line, sep, rest = self.raw.partition(b"\r\n")
-            if not sep:
-                return True
-            size = int(line.split(b";")[0], 16)
+            eol = raw.find(b"\r\n", pos)
+            if eol < 0:
+                break
+            size = int(raw[pos:eol].split(b";")[0], 16)
             if size == 0:
-                return False
-            if len(rest) < size + 2:
-                return True
-            self.text += rest[:size].decode("utf-8")
-            self.raw = rest[size + 2:]
+                more = False
+                break
+            if len(raw) < eol + 2 + size + 2:
+                break
+            parts.append(raw[eol + 2:eol + 2 + size])
+            pos = eol + 2 + size + 2
+        self.raw = raw[pos:]
+        if parts:
+            self.text += b"".join(parts).decode("utf-8")
+        return more
 
     def feed(self, data):
         """Parses more bytes; returns the new events."""
         self.raw += data
         more = self._dechunk()
         new = []
-        while "\n\n" in self.text:
-            block, _, self.text = self.text.partition("\n\n")
+        blocks = self.text.split("\n\n")
+        self.text = blocks.pop()  # the unfinished block
+        for block in blocks:
             ev = {"event": "message", "data": None, "id": None}
             for line in block.split("\n"):
                 if line.startswith(":"):

@@ -13,7 +13,7 @@ feed and the notifications, against a real gateway and workers.
   - 200 idle streams cost the gateway (almost) no CPU, and it still
     answers normal requests meanwhile;
   - SIGTERM with open streams: the gateway exits 0 at once and the streams
-    end."""
+    end; a new gateway resumes a stream from its Last-Event-ID alone."""
 
 import json
 import os
@@ -198,6 +198,11 @@ class Streaming(h.StackTestCase):
         missed = [h.post_tweet(self.http, at, "missed %d %s" % (i, h.RUN)) for i in range(3)]
         for t in missed:
             h.wait_until(lambda: self.in_feed(reader, t["id"]), 10, 0.05, "the fan-out")
+        ft, fan = h.sign_up(self.http, "gf")  # and a notification meanwhile
+        self.assertIn(self.http.post(API + "/accounts/%s/follow" % reader["id"], token=ft).status,
+                      (200, 202))
+        h.wait_until(lambda: self.http.get(API + "/notifications", token=rt).json["items"],
+                     15, 0.1, "the follow notification")
 
         s2 = self.open(rt, last_id=last)
         self.assertEqual(s2.status, 200)
@@ -209,6 +214,8 @@ class Streaming(h.StackTestCase):
         got = [json.loads(e["data"])["id"] for e in s2.events if e["event"] == "tweet"]
         want = [t["id"] for t in missed] + [t4["id"]]
         self.assertEqual(got, want, "the missed tweets in order, each once, then live")
+        notes = [json.loads(e["data"]) for e in s2.events if e["event"] == "notification"]
+        self.assertEqual([(n["type"], n["actor"]["id"]) for n in notes], [("follow", fan["id"])])
 
     def test_heartbeats(self):
         rt, _ = h.sign_up(self.http, "hb")
@@ -259,12 +266,19 @@ class Streaming(h.StackTestCase):
 class StreamingShutdown(h.StackTestCase):
     ROLES = ("fanout",)
 
-    def test_sigterm_with_open_streams(self):
-        token, _ = h.sign_up(self.http, "sd")
+    def test_sigterm_with_open_streams_then_resume_after_restart(self):
+        token, reader = h.sign_up(self.http, "sd")
+        at, author = h.sign_up(self.http, "sa")
+        r = self.http.post(API + "/accounts/%s/follow" % author["id"], token=token)
+        self.assertIn(r.status, (200, 202), r)
+        h.wait_until(lambda: follows_active(reader["id"], author["id"]), 15, 0.05, "the follow")
         streams = [sse_client.Stream(self.stack.port, token) for _ in range(20)]
         try:
             for s in streams:
                 s.wait_ready()
+            t1 = h.post_tweet(self.http, at, "before the restart %s" % h.RUN)
+            streams[0].wait_event("tweet", lambda d: json.loads(d)["id"] == t1["id"], LIVE)
+            last = streams[0].last_id
             gw = self.stack.gateway
             t0 = time.monotonic()
             gw.p.send_signal(signal.SIGTERM)
@@ -274,6 +288,22 @@ class StreamingShutdown(h.StackTestCase):
             self.assertLess(took, 3.0, "SIGTERM took %.1f s with open streams" % took)
             for s in streams:
                 s.wait(lambda x: x.closed, 5.0, "the stream to end")
+
+            # A new gateway holds no state of the old one's streams: the id
+            # alone resumes, with what was posted while no stream was open.
+            self.stack.start_gateway()
+            self.http = self.stack.client()
+            missed = [h.post_tweet(self.http, at, "while down %d %s" % (i, h.RUN)) for i in range(2)]
+            for t in missed:
+                h.wait_until(lambda: h.redis_cmd("LPOS", "chirp:f:{%s}" % h.id_literal(reader["id"]),
+                                                 t["id"]) is not None, 10, 0.05, "the fan-out")
+            s2 = sse_client.Stream(self.stack.port, token, last_id=last)
+            streams.append(s2)
+            for t in missed:
+                s2.wait_event("tweet", lambda d, i=t["id"]: json.loads(d)["id"] == i, LIVE)
+            time.sleep(0.5)
+            got = [json.loads(e["data"])["id"] for e in s2.events if e["event"] == "tweet"]
+            self.assertEqual(got, [t["id"] for t in missed])
         finally:
             for s in streams:
                 s.close()
