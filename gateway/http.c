@@ -18,6 +18,7 @@
 #include "chirp_pg.h"
 #include "guard.h"
 #include "gw.h"
+#include "session_cache.h"
 
 void gw_reply_json(gw_reply *rep, int status, json_t *body) {
   rep->status = status;
@@ -245,8 +246,9 @@ static int authenticate(const gw_route *route, gw_req *req, gw_reply *rep) {
     return -1;
   }
   redisContext *r = gw_redis();
-  int rc = chirp_session_lookup(r, NULL, req->token, gw.cfg.cache_ttl_s, &req->account_id);
-  if (rc == CHIRP_EUNAVAILABLE) { /* not cached (or Redis down): ask PostgreSQL */
+  /* Held in the gateway, else Redis (and the copy held); PostgreSQL below. */
+  int rc = gw_session_cached(r, req->token, &req->account_id);
+  if (rc == CHIRP_ENOTFOUND || rc == CHIRP_EUNAVAILABLE) { /* not cached (or Redis down) */
     PGconn *pg = gw_pg();
     rc = pg ? chirp_session_lookup(r && !r->err ? r : NULL, pg, req->token, gw.cfg.cache_ttl_s,
                                    &req->account_id)

@@ -154,6 +154,26 @@ procs_of_stack() {
   echo "${p[@]}"
 }
 
+# bare_start THREADS FILE FROM_PORT — the bare ulfius reference on a free
+# port (BARE_PORT, pid in bare_pid); the next port when one cannot be bound
+# (a loopback port in the ephemeral range may be held by a closing socket).
+bare_start() {
+  local p=$3 try i
+  for ((try = 0; try < 10; try++)); do
+    BARE_PORT=$(free_port "$p")
+    start "bare ulfius" "$LOG/bare-t$1.log" "$BARE" "$BARE_PORT" "$1" "$2"
+    bare_pid=$LAST_PID
+    for ((i = 0; i < 30; i++)); do
+      port_open "$BARE_PORT" && return 0
+      alive "$bare_pid" || break
+      sleep 0.1
+    done
+    stop_pid "$bare_pid"
+    p=$((BARE_PORT + 1))
+  done
+  die "bare ulfius could not listen (see $LOG/bare-t$1.log)"
+}
+
 # ---- 2. feed reads ----------------------------------------------------------------------
 if phase read; then
   nginx_start
@@ -176,10 +196,7 @@ if phase read; then
     nsize=$(curl -fsS --max-time 10 "http://127.0.0.1:$NGINX_PORT/feed.json" | wc -c)
     [[ $nsize -eq $size ]] || die "nginx serves $nsize bytes, the gateway $size"
     say "feed list holds $flen ids; the page is $size bytes"
-    BARE_PORT=$(free_port $((NGINX_PORT + 20)))
-    start "bare ulfius" "$LOG/bare-t$T.log" "$BARE" "$BARE_PORT" "$T" "$BENCH/fl-feed.json"
-    bare_pid=$LAST_PID
-    for ((i = 0; i < 50; i++)); do port_open "$BARE_PORT" && break; sleep 0.1; done
+    bare_start "$T" "$BENCH/fl-feed.json" $((NGINX_PORT + 20))
     bsize=$(curl -fsS --max-time 10 "http://127.0.0.1:$BARE_PORT/feed.json" | wc -c)
     [[ $bsize -eq $size ]] || die "bare ulfius serves $bsize bytes, the gateway $size"
     # warm-up (not measured)

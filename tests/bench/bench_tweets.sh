@@ -44,6 +44,8 @@
 #   CHIRP_BENCH_PHASES       which of "post get" to run (both)
 #   CHIRP_BENCH_PORT         first port tried for the gateway and nginx (28480)
 #   CHIRP_BENCH_BUILD=0      skip `cmake --build build`
+#   CHIRP_BENCH_GATEWAY_BIN / CHIRP_BENCH_WORKER_BIN  other binaries to
+#                            measure (e.g. a saved build of another commit)
 #   CHIRP_BENCH_REV=REV      benchmark a git revision (e.g. HEAD) instead of the
 #                            working tree: exported with `git archive` into
 #                            var/bench/src-<commit>/ and built (RelWithDebInfo)
@@ -176,8 +178,8 @@ else
     cmake --build build -j2
   fi
 fi
-GATEWAY=$BUILD/gateway/chirp-gateway
-WORKER=$BUILD/workers/chirp-worker
+GATEWAY=${CHIRP_BENCH_GATEWAY_BIN:-$BUILD/gateway/chirp-gateway}
+WORKER=${CHIRP_BENCH_WORKER_BIN:-$BUILD/workers/chirp-worker}
 for f in "$GATEWAY" "$WORKER"; do
   [[ -x $f ]] || die "$f is not built"
 done
@@ -330,6 +332,26 @@ cpu_report() {
     'BEGIN { printf "%.0f%% of %d CPUs", 100 * d / h / s / n, n }')")
   local IFS=,
   echo "${out[*]}"
+}
+
+# bare_start THREADS FILE FROM_PORT — the bare ulfius reference on a free
+# port (BARE_PORT, pid in bare_pid); the next port when one cannot be bound
+# (a loopback port in the ephemeral range may be held by a closing socket).
+bare_start() {
+  local p=$3 try i
+  for ((try = 0; try < 10; try++)); do
+    BARE_PORT=$(free_port "$p")
+    start "bare ulfius" "$LOG/bare-t$1.log" "$BARE" "$BARE_PORT" "$1" "$2"
+    bare_pid=$LAST_PID
+    for ((i = 0; i < 30; i++)); do
+      port_open "$BARE_PORT" && return 0
+      alive "$bare_pid" || break
+      sleep 0.1
+    done
+    stop_pid "$bare_pid"
+    p=$((BARE_PORT + 1))
+  done
+  die "bare ulfius could not listen (see $LOG/bare-t$1.log)"
 }
 
 # ---- nginx, the GET reference -------------------------------------------------
@@ -506,11 +528,7 @@ for T in $THREADS_LIST; do
   size=$(wc -c <"$BENCH/tweet.json")
   nsize=$(curl -fsS --max-time 10 "http://127.0.0.1:$NGINX_PORT/tweet.json" | wc -c)
   [[ $nsize -eq $size ]] || die "nginx serves $nsize bytes, the gateway $size"
-  BARE_PORT=$(free_port $((GW_PORT + 1)))
-  start "bare ulfius" "$LOG/bare-t$T.log" "$BARE" "$BARE_PORT" "$T" "$BENCH/tweet.json"
-  bare_pid=$LAST_PID
-  for ((i = 0; i < 50; i++)); do port_open "$BARE_PORT" && break; sleep 0.1; done
-  port_open "$BARE_PORT" || die "bare ulfius is not listening on 127.0.0.1:$BARE_PORT"
+  bare_start "$T" "$BENCH/tweet.json" $((GW_PORT + 1))
   bsize=$(curl -fsS --max-time 10 "http://127.0.0.1:$BARE_PORT/tweet.json" | wc -c)
   [[ $bsize -eq $size ]] || die "bare ulfius serves $bsize bytes, the gateway $size"
   for ((i = 0; i < 3; i++)); do curl -fsS -o /dev/null "$base/api/v1/tweets/$tid"; done
