@@ -18,6 +18,7 @@
 #include "chirp_pg.h"
 #include "guard.h"
 #include "gw.h"
+#include "lcache.h"
 #include "session_cache.h"
 
 void gw_reply_json(gw_reply *rep, int status, json_t *body) {
@@ -413,6 +414,7 @@ static int dispatch(const struct _u_request *u, struct _u_response *resp, void *
   gw_req req = {.u = u};
   gw_reply rep = {0};
   gw_idem idem = {.secret = 0};
+  gw_lcache_begin_request(); /* every change already answered to anyone is applied */
   /* Every API answer is counted against a budget, refusals included (so
      guessing tokens is limited too): by account when the token was good,
      else by address. */

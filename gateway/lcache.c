@@ -47,6 +47,14 @@ static size_t per_shard_max;
 static _Atomic uint64_t gen;
 static _Atomic long long sub_id; /* the subscriber's CLIENT ID while up */
 static _Atomic unsigned long long n_hits, n_misses, n_inval, n_flush;
+/* The subscriber's socket while up (-1 when not), and 1 from before it
+   reads the socket until what it read is applied: see
+   gw_lcache_begin_request. */
+static _Atomic int sub_fd = -1;
+static _Atomic int sub_busy;
+/* This thread's request started with invalidations still unapplied: it
+   reads around the local cache. */
+static _Thread_local int bypass;
 static pthread_t sub_thread;
 static int started;
 static _Atomic int stopping;
@@ -155,8 +163,22 @@ int gw_lcache_track(redisContext *r) {
   return 1;
 }
 
+void gw_lcache_begin_request(void) {
+  bypass = 0;
+  int fd = sub_fd;
+  if (!per_shard_max || fd < 0) return;
+  /* Redis writes a change's invalidation to our subscriber before its
+     reply to the writer (both leave in one pass of its event loop, the
+     subscriber's queued last and so written first).  So any change whose
+     answer anyone has seen is, by now, in our socket, in the subscriber's
+     hands (busy) or applied.  The socket first, then busy: bytes read
+     between the two were read with busy already set. */
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  if (poll(&pfd, 1, 0) != 0 || sub_busy) bypass = 1;
+}
+
 void *gw_lcache_get(const char *key, size_t *len) {
-  if (!per_shard_max || gen % 2 == 0) return NULL;
+  if (!per_shard_max || gen % 2 == 0 || bypass) return NULL;
   uint64_t h = hash_of(key);
   struct shard *s = &shards[h % SHARDS];
   void *out = NULL;
@@ -312,7 +334,8 @@ static void listen_on(redisContext *c) {
       }
       continue;
     }
-    if (redisBufferRead(c) != REDIS_OK) return; /* closed or failed */
+    sub_busy = 1;
+    if (redisBufferRead(c) != REDIS_OK) return; /* closed or failed (busy stays set) */
     last_byte = now;
     for (;;) {
       void *m = NULL;
@@ -321,6 +344,7 @@ static void listen_on(redisContext *c) {
       on_message(m);
       freeReplyObject(m);
     }
+    sub_busy = 0;
   }
 }
 
@@ -339,9 +363,12 @@ static void *subscriber_main(void *arg) {
       continue;
     }
     sub_id = id;
+    sub_busy = 0;
+    sub_fd = c->fd;
     new_generation(1);
     chirp_info("local cache: invalidations subscribed (client %lld)", id);
     listen_on(c);
+    sub_fd = -1;
     new_generation(0); /* closed until the next subscription */
     if (!stopping) chirp_warn("local cache: invalidation link lost; cache flushed and off until it is back");
     redisFree(c);

@@ -14,6 +14,11 @@
  * connections re-point their tracking at the new subscriber on their next
  * tracked read.
  *
+ * Redis sends a change's invalidation before its reply to the writer, so a
+ * request that finds none waiting (gw_lcache_begin_request) knows every
+ * change anyone has been told of is applied here: a read after a write,
+ * through any gateway, is never answered from a stale copy.
+ *
  * A read races an invalidation that arrives between the command's send and
  * the store of its reply: every entry is stored with a ticket taken before
  * the send (gw_lcache_ticket), and the store is refused when the key's shard
@@ -37,6 +42,11 @@
 int gw_lcache_start(void);
 /* Stops it and frees every entry. */
 void gw_lcache_stop(void);
+
+/* Called as each request starts: when invalidations have reached this
+   process but are not applied yet, the request reads around the local
+   cache (misses only; what it reads from Redis may still be stored). */
+void gw_lcache_begin_request(void);
 
 /* What a store must match: taken before the read is sent. */
 typedef struct gw_lc_ticket {

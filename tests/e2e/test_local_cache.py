@@ -66,7 +66,7 @@ class LocalCache(h.StackTestCase):
         self.warm(t["id"])
         for i in range(1, ROUNDS + 1):
             r = self.http.patch(API + "/tweets/%s" % t["id"], {"text": "version %d" % i}, token=token)
-            self.assertStatus(r, 200)
+            self.assertStatus(r, 202)
             got = self.reader.get(API + "/tweets/%s" % t["id"])
             self.assertStatus(got, 200)
             self.assertEqual(got.json["text"], "version %d" % i, "stale after edit %d" % i)
@@ -90,7 +90,7 @@ class LocalCache(h.StackTestCase):
         for _ in range(5):
             t = h.post_tweet(self.http, token, "soon gone")
             self.warm(t["id"])
-            self.assertStatus(self.http.delete(API + "/tweets/%s" % t["id"], token=token), 204)
+            self.assertStatus(self.http.delete(API + "/tweets/%s" % t["id"], token=token), 202)
             self.assertError(self.reader.get(API + "/tweets/%s" % t["id"]), 404, "not_found", "id")
 
     def test_live_numbers_fresh(self):
