@@ -18,6 +18,7 @@
 #include "chirp_pg.h"
 #include "guard.h"
 #include "gw.h"
+#include "router.h"
 #include "lcache.h"
 #include "session_cache.h"
 
@@ -453,22 +454,16 @@ static void not_found(gw_req *req, gw_reply *rep) {
 
 static const gw_route not_found_route = {"*", "*", not_found, 0};
 
+/* Every request comes here and is matched against the table by
+   gw_route_match: no endpoint is registered with ulfius, which would try
+   each of them on every request (router.h). */
+static int route_request(const struct _u_request *u, struct _u_response *resp, void *unused) {
+  (void)unused;
+  const gw_route *r = gw_route_match(route_table, u->http_verb, u->url_path, u->map_url);
+  return dispatch(u, resp, (void *)(r ? r : &not_found_route));
+}
+
 int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   route_table = routes;
-  for (const gw_route *r = routes; r->method; r++) {
-    /* The prefix must be "" rather than NULL: with a NULL prefix ulfius
-       2.7.13 fills no route parameters (":id") into map_url. */
-    /* ulfius runs every endpoint that matches, in priority order (0
-       first), and ours complete the answer: literal paths go first so that
-       a pattern such as "/accounts/:id" never takes "/accounts/search". */
-    unsigned priority = strchr(r->path, ':') ? 1 : 0;
-    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, priority, dispatch, (void *)r) !=
-        U_OK) {
-      chirp_error("cannot register %s %s", r->method, r->path);
-      return CHIRP_EINTERNAL;
-    }
-  }
-  return ulfius_set_default_endpoint(u, dispatch, (void *)&not_found_route) == U_OK
-             ? 0
-             : CHIRP_EINTERNAL;
+  return ulfius_set_default_endpoint(u, route_request, NULL) == U_OK ? 0 : CHIRP_EINTERNAL;
 }

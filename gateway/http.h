@@ -62,8 +62,8 @@ typedef struct gw_route {
   unsigned flags;
 } gw_route;
 
-/* Registers every route of the table (terminated by a NULL method) and the
-   JSON 404 for everything else. */
+/* Routes every request through the table (terminated by a NULL method;
+   matched by router.h), and anything else to the JSON 404. */
 int gw_http_register(struct _u_instance *u, const gw_route *routes);
 
 /* Appends the per-route request counters and latency sums in Prometheus
