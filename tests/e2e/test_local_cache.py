@@ -113,6 +113,41 @@ class LocalCache(h.StackTestCase):
             self.assertEqual(mine.json["like_count"], want, mine)
             self.assertEqual(mine.json["liked_by_me"], bool(want), mine)
 
+    def test_feed_fresh_after_a_push(self):
+        """A follower's feed page held by the reader shows a new tweet as soon
+        as the fan-out put its id into the follower's Redis list, and an
+        edited author name at once."""
+        reader_token, reader = h.sign_up(self.http, "lcq")
+        author_token, author = h.sign_up(self.http, "lca")
+        r = self.http.post(API + "/accounts/%s/follow" % author["id"], token=reader_token)
+        self.assertIn(r.status, (200, 202, 204), r)
+        first = h.post_tweet(self.http, author_token, "first")
+        feed_key = "chirp:f:{%s}" % h.id_literal(reader["id"])
+
+        def in_redis(tid):
+            return str(tid).encode() in (h.redis_cmd("LRANGE", feed_key, 0, -1) or [])
+
+        h.wait_until(lambda: in_redis(first["id"]), 30, 0.02, "the first tweet fanned out")
+        before = self.hits()
+        for _ in range(3):
+            page = self.reader.get(API + "/feed", token=reader_token)
+            self.assertStatus(page, 200)
+        self.assertGreater(self.hits(), before, "the reader does not hold the feed")
+        for i in range(5):
+            t = h.post_tweet(self.http, author_token, "push %d" % i)
+            h.wait_until(lambda: in_redis(t["id"]), 30, 0.005, "tweet %d fanned out" % i)
+            page = self.reader.get(API + "/feed", token=reader_token)
+            self.assertStatus(page, 200)
+            self.assertEqual(page.json["items"][0]["id"], t["id"], "stale feed after push %d" % i)
+        name = "Renamed %d" % i
+        r = self.http.patch(API + "/accounts/me", {"display_name": name}, token=author_token)
+        self.assertIn(r.status, (200, 202), r)
+        akey = "chirp:a:{%s}" % h.id_literal(author["id"])
+        h.wait_until(lambda: name.encode() in (h.redis_cmd("GET", akey) or name.encode()), 30,
+                     0.005, "the account change reached Redis")
+        page = self.reader.get(API + "/feed", token=reader_token)
+        self.assertEqual(page.json["items"][0]["author"]["display_name"], name, page)
+
     def test_logout_refused_at_once_by_another_gateway(self):
         token, _ = h.sign_up(self.http, "lcs")
         for _ in range(3):
