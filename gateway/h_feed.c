@@ -50,12 +50,11 @@ static int read_ids_local(redisContext *r, int64_t owner, int64_t before, size_t
   chirp_key_feed_huge(huge, owner);
   chirp_key_feed(feed, owner);
   size_t l1, l2, l3;
-  char *v1 = gw_lcache_get(ok, &l1), *v2 = gw_lcache_get(huge, &l2);
-  int64_t *list = gw_lcache_get(feed, &l3);
-  int held = v1 && v2 && list && strcmp(v1, "1") == 0 && strcmp(v2, "0") == 0 &&
-             l3 % sizeof *list == 0;
-  free(v1);
-  free(v2);
+  char v1[8], v2[8];
+  int held = gw_lcache_get_into(ok, v1, sizeof v1, &l1) && strcmp(v1, "1") == 0 &&
+             gw_lcache_get_into(huge, v2, sizeof v2, &l2) && strcmp(v2, "0") == 0;
+  int64_t *list = held ? gw_lcache_get(feed, &l3) : NULL;
+  held = list && l3 % sizeof *list == 0;
   if (held) {
     page_of(list, l3 / sizeof *list, before, want, ids, n);
     free(list);

@@ -177,11 +177,13 @@ void gw_lcache_begin_request(void) {
   if (poll(&pfd, 1, 0) != 0 || sub_busy) bypass = 1;
 }
 
-void *gw_lcache_get(const char *key, size_t *len) {
-  if (!per_shard_max || gen % 2 == 0 || bypass) return NULL;
+/* Looks key up: copies its value into buf (cap bytes, one more for a NUL)
+   or, with buf NULL, into a new string at *out; 1 on a hit. */
+static int lookup(const char *key, char *buf, size_t cap, void **out, size_t *len) {
+  if (!per_shard_max || gen % 2 == 0 || bypass) return 0;
   uint64_t h = hash_of(key);
   struct shard *s = &shards[h % SHARDS];
-  void *out = NULL;
+  int hit = 0;
   int64_t now = chirp_time_now_ms();
   pthread_mutex_lock(&s->mu);
   for (struct entry **pp = &s->b[(h / SHARDS) % BUCKETS]; *pp; pp = &(*pp)->next) {
@@ -193,17 +195,29 @@ void *gw_lcache_get(const char *key, size_t *len) {
       s->n--;
       break;
     }
-    if ((out = malloc(e->len + 1))) {
-      memcpy(out, e->val, e->len);
-      ((char *)out)[e->len] = '\0';
+    char *dst = buf ? (e->len < cap ? buf : NULL) : malloc(e->len + 1);
+    if (dst) {
+      memcpy(dst, e->val, e->len);
+      dst[e->len] = '\0';
       *len = e->len;
+      if (!buf) *out = dst;
+      hit = 1;
     }
     break;
   }
   pthread_mutex_unlock(&s->mu);
-  if (out) n_hits++;
+  if (hit) n_hits++;
   else n_misses++;
-  return out;
+  return hit;
+}
+
+void *gw_lcache_get(const char *key, size_t *len) {
+  void *out = NULL;
+  return lookup(key, NULL, 0, &out, len) ? out : NULL;
+}
+
+int gw_lcache_get_into(const char *key, void *buf, size_t cap, size_t *len) {
+  return lookup(key, buf, cap, NULL, len);
 }
 
 int gw_lcache_put(const char *key, const void *val, size_t len, int64_t expires_ms,

@@ -66,6 +66,9 @@ void gw_lcache_ticket(const char *key, gw_lc_ticket *t);
 
 /* A copy of the value of key (free it), *len its size; NULL on a miss. */
 void *gw_lcache_get(const char *key, size_t *len);
+/* The same into buf (cap bytes: values up to cap - 1 bytes, NUL added):
+   1 on a hit, 0 on a miss or a value too long. */
+int gw_lcache_get_into(const char *key, void *buf, size_t cap, size_t *len);
 /* Stores a copy of val[0..len) under key until expires_ms (CLOCK_REALTIME,
    0 = the default lifetime), unless t no longer holds.  1 when stored. */
 int gw_lcache_put(const char *key, const void *val, size_t len, int64_t expires_ms,

@@ -68,19 +68,19 @@ int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewe
   for (size_t i = 0; i < n; i++) {
     struct plan *p = &plan[i];
     size_t len;
-    char *v = gw_lcache_get(chirp_key_likers_ok(k, ids[i]), &len);
-    if (!v || strcmp(v, "1") != 0) {
+    char v[32];
+    if (!gw_lcache_get_into(chirp_key_likers_ok(k, ids[i]), v, sizeof v, &len) ||
+        strcmp(v, "1") != 0) {
       p->need |= NEED_OK;
       gw_lcache_ticket(k, &p->t_ok);
       if (chirp_redis_append(r, "EXISTS %s", k)) goto fail;
     }
-    free(v);
-    struct likers *l = gw_lcache_get(chirp_key_likers(k, ids[i]), &len);
-    if (l && len == sizeof *l) {
-      p->have = *l;
+    char lb[sizeof(struct likers) + 1];
+    if (gw_lcache_get_into(chirp_key_likers(k, ids[i]), lb, sizeof lb, &len) &&
+        len == sizeof(struct likers)) {
+      memcpy(&p->have, lb, sizeof p->have);
       p->has_likers = 1;
     }
-    free(l);
     if (!p->has_likers || member_of(&p->have, viewer) < 0) {
       gw_lcache_ticket(k, &p->t_likers);
       p->need |= NEED_COUNT;
@@ -90,14 +90,13 @@ int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewe
         if (chirp_redis_append(r, "SISMEMBER %s %lld", k, (long long)viewer)) goto fail;
       }
     }
-    v = gw_lcache_get(chirp_key_comment_count(k, ids[i]), &len);
-    if (v) p->comments = strtoll(v, NULL, 10);
-    if (!v) {
+    if (gw_lcache_get_into(chirp_key_comment_count(k, ids[i]), v, sizeof v, &len)) {
+      p->comments = strtoll(v, NULL, 10);
+    } else {
       p->need |= NEED_COMMENTS;
       gw_lcache_ticket(k, &p->t_comments);
       if (chirp_redis_append(r, "GET %s", k)) goto fail;
     }
-    free(v);
   }
   return 0;
 fail:
