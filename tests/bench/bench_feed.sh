@@ -10,8 +10,11 @@
 #   2. Feed reads: GET /api/v1/feed?limit=20 (20 hydrated items, warm Redis)
 #      for one user following 200 accounts (1 000 tweets; the feed built by
 #      the rebuild on the first read), wrk -c CONNS — beside nginx serving a
-#      static file of the same bytes (before and after; ref = mean).
-#      Targets: >= 0.6 of nginx's req/s, p99 < 20 ms.  One round per
+#      static file of the same bytes and the bare ulfius server
+#      (tests/bench/bare_ulfius.c) answering them from memory with the
+#      gateway's thread count (each before and after; ref = mean).
+#      Targets: >= 0.25 of nginx's req/s, >= 0.5 of bare ulfius, p99 < 15 ms;
+#      beside them Redis commands and CPU microseconds per request.  One round per
 #      gateway thread count in CHIRP_BENCH_THREADS.
 #   3. Fan-out: one tweet (POST /api/v1/tweets) to 100 000 followers, two
 #      fanout workers, CHIRP_HUGE_THRESHOLD above that: feed entries written

@@ -10,7 +10,7 @@
 #     Also shown: the same publisher with 1024 in flight (its best case).
 #   GET /api/v1/tweets/{id} on a warm Redis (anonymous), wrk -c CONNS
 #     reference: nginx serving a static file holding the same JSON bytes.
-#     Target >= 0.7.  Also beside the bare ulfius server (tests/bench/
+#     Target >= 0.5 (the long-term goal 0.7).  Also beside the bare ulfius server (tests/bench/
 #     bare_ulfius.c: the same bytes from memory, the gateway's MHD settings
 #     and thread count): the framework's ceiling.  Target >= 0.8.
 #   Beside each gateway figure: Redis commands per request (INFO
