@@ -10,6 +10,7 @@
 #include "chirp_time.h"
 #include "guard.h"
 #include "gw.h"
+#include "lcache.h"
 
 gw_state gw;
 _Atomic unsigned long long gw_cache_hits, gw_cache_misses;
@@ -52,6 +53,7 @@ redisContext *gw_redis(void) {
   struct conns *c = conns_get();
   if (!c) return NULL;
   if (!c->redis && chirp_time_mono_us() >= c->redis_retry_us) {
+    gw_lcache_untrack(); /* a new connection tracks nothing yet */
     if (chirp_redis_connect(gw.cfg.redis_url, 1000, &c->redis) != 0) {
       c->redis = NULL;
       c->redis_retry_us = chirp_time_mono_us() + RETRY_US;

@@ -15,6 +15,7 @@
 #include "chirp_text.h"
 #include "chirp_time.h"
 #include "gw.h"
+#include "session_cache.h"
 #include "handlers.h"
 #include "resolve.h"
 
@@ -97,6 +98,7 @@ void h_session_delete(gw_req *req, gw_reply *rep) {
   PGconn *pg = gw_pg();
   if (!pg) return gw_reply_from_err(rep, CHIRP_EUNAVAILABLE);
   int rc = chirp_session_delete(gw_redis(), pg, req->token);
+  gw_session_forget(req->token);
   if (rc) return gw_reply_from_err(rep, rc);
   rep->status = 204;
 }

@@ -16,7 +16,9 @@
 #include "chirp_event.h"
 #include "chirp_like.h"
 #include "chirp_log.h"
+#include "chirp_keys.h"
 #include "gw.h"
+#include "lcache.h"
 #include "handlers.h"
 #include "resolve.h"
 #include "hydrate.h"
@@ -35,6 +37,11 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
   chirp_like_prior undo;
   int rc = r ? chirp_like_set(r, gw_pg(), id, req->account_id, like, event_id, &changed, &undo)
              : CHIRP_EUNAVAILABLE;
+  /* This request's own write, read back below: the local copies go now,
+     not when Redis's word arrives. */
+  char key[CHIRP_KEY_BUFSZ];
+  gw_lcache_drop(chirp_key_likers(key, id));
+  gw_lcache_drop(chirp_key_likers_ok(key, id));
   if (rc) return gw_reply_from_err(rep, rc);
   if (changed) {
     json_t *payload = json_pack("{s:o, s:o, s:o}", "tweet_id", chirp_json_id(id), "author_id",
@@ -46,7 +53,9 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
       /* Back to the state and event id from before: if the event was
          delivered after all, it then applies in Redis as in PostgreSQL. */
       r = gw_redis();
-      if (!r || chirp_like_undo(r, &undo))
+      int undone = r && chirp_like_undo(r, &undo) == 0;
+      gw_lcache_drop(chirp_key_likers(key, id));
+      if (!undone)
         chirp_warn("tweet %lld: could not take back the %s of %lld in Redis (healed at the next "
                    "rebuild, within 24 h)", (long long)id, like ? "like" : "unlike",
                    (long long)req->account_id);

@@ -14,6 +14,7 @@
 #include "chirp_redis.h"
 #include "guard.h"
 #include "gw.h"
+#include "lcache.h"
 #include "handlers.h"
 
 void h_healthz(gw_req *req, gw_reply *rep) {
@@ -99,6 +100,24 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "# TYPE chirp_cache_requests_total counter\n"
              "chirp_cache_requests_total{result=\"hit\"} %llu\nchirp_cache_requests_total{result=\"miss\"} %llu\n",
              (unsigned long long)gw_cache_hits, (unsigned long long)gw_cache_misses);
+  unsigned long long lh, lm, li, lf;
+  int lup;
+  gw_lcache_counts(&lh, &lm, &li, &lf, &lup);
+  gw_appendf(&buf, &len, &cap,
+             "# HELP chirp_local_cache_lookups_total Lookups in the objects held in this gateway.\n"
+             "# TYPE chirp_local_cache_lookups_total counter\n"
+             "chirp_local_cache_lookups_total{result=\"hit\"} %llu\n"
+             "chirp_local_cache_lookups_total{result=\"miss\"} %llu\n"
+             "# HELP chirp_local_cache_invalidations_total Keys Redis said changed.\n"
+             "# TYPE chirp_local_cache_invalidations_total counter\n"
+             "chirp_local_cache_invalidations_total %llu\n"
+             "# HELP chirp_local_cache_flushes_total Times the whole local cache was dropped "
+             "(the invalidation link came up, went down, or Redis was flushed).\n"
+             "# TYPE chirp_local_cache_flushes_total counter\nchirp_local_cache_flushes_total %llu\n"
+             "# HELP chirp_local_cache_up 1 while invalidations are subscribed and the local cache "
+             "is in use.\n"
+             "# TYPE chirp_local_cache_up gauge\nchirp_local_cache_up %d\n",
+             lh, lm, li, lf, lup);
   gw_appendf(&buf, &len, &cap,
              "# HELP chirp_rate_limit_fail_open_total Requests let through unchecked because "
              "the rate limiter could not reach Redis.\n"

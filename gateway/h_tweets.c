@@ -21,6 +21,7 @@
 #include "chirp_time.h"
 #include "chirp_tweet.h"
 #include "guard.h"
+#include "lcache.h"
 #include "gw.h"
 #include "handlers.h"
 #include "poll_cache.h"
@@ -34,9 +35,12 @@ static int publish_and_cache(const char *type, int64_t actor, json_t *payload,
   int rc = gw_publish_event(type, actor, payload);
   if (rc) return rc;
   redisContext *r = gw_redis();
+  char key[CHIRP_KEY_BUFSZ];
   if (r && chirp_tweet_cache_put(r, state, gw.cfg.cache_ttl_s) != 0)
     chirp_warn("tweet %lld: cache write failed; readers fall back to PostgreSQL",
                (long long)state->id);
+  /* Redis tells every gateway holding it a moment later; this one at once. */
+  gw_lcache_drop(chirp_key_tweet(key, state->id));
   return 0;
 }
 
@@ -126,32 +130,47 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
   gw_tweet_stats st;
   redisContext *r = gw_redis();
   if (r) {
-    /* One round trip: the cached tweet and its live numbers together. */
+    /* The tweet and its numbers from the local cache when held there
+       (lcache.h), the rest in one round trip, held for the next reader. */
     char key[CHIRP_KEY_BUFSZ];
+    gw_lc_ticket ticket;
     redisReply *hit = NULL;
-    int ok = chirp_redis_append(r, "HGET %s j", chirp_key_tweet(key, id)) == 0 &&
-             gw_stats_append(r, &id, 1, req->account_id) == 0 && chirp_redis_read(r, &hit) == 0;
+    gw_lcache_track(r);
+    chirp_key_tweet(key, id);
+    raw = gw_lcache_get(key, &len);
+    int local = raw != NULL;
+    if (!local) gw_lcache_ticket(key, &ticket);
+    int ok = (local || chirp_redis_append(r, "HGET %s j", key) == 0) &&
+             gw_stats_append(r, &id, 1, req->account_id) == 0 &&
+             (local || chirp_redis_read(r, &hit) == 0);
     int stats_ok = ok && gw_stats_read(r, &id, 1, req->account_id, &st) == 0;
-    if (stats_ok && hit->type == REDIS_REPLY_STRING && hit->len > 0 &&
-        (raw = malloc(hit->len + 1))) {
-      memcpy(raw, hit->str, hit->len);
-      len = hit->len;
-      raw[len] = '\0';
-      freeReplyObject(hit);
-      if (splice_stats(rep, raw, len, &st) == 0) {
+    if (!local && ok && hit->type == REDIS_REPLY_STRING) {
+      (void)gw_lcache_put(key, hit->str, hit->len, 0, &ticket);
+      if (hit->len > 0 && (raw = malloc(hit->len + 1))) {
+        memcpy(raw, hit->str, hit->len);
+        len = hit->len;
+        raw[len] = '\0';
+      }
+    }
+    deleted = (ok && hit && hit->type == REDIS_REPLY_STRING && hit->len == 0) ||
+              (local && len == 0);
+    if (hit) freeReplyObject(hit);
+    if (deleted) {
+      free(raw);
+      gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "no tweet has the id %lld", (long long)id);
+      return;
+    }
+    if (stats_ok && raw) {
+      if (splice_stats(rep, raw, len, &st) == 0) { /* takes raw */
         gw_cache_hits++;
         rep->status = 200;
         return;
       }
       rep->raw = NULL;
-    } else if (hit) {
-      deleted = hit->type == REDIS_REPLY_STRING && hit->len == 0;
-      freeReplyObject(hit);
-      if (deleted) {
-        gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "no tweet has the id %lld", (long long)id);
-        return;
-      }
+    } else {
+      free(raw);
     }
+    if (chirp_redis_pending(r)) chirp_redis_abandon(r, "tweet read failed midway");
   }
   chirp_tweet t;
   if (gw_load_tweet(id, &t, rep)) return;
@@ -197,6 +216,8 @@ static int publish_change(const char *type, const chirp_tweet *old, const chirp_
   int swapped = 0;
   int rc = r ? chirp_tweet_cache_swap(r, old, now, gw.cfg.cache_ttl_s, &swapped)
              : CHIRP_EUNAVAILABLE;
+  char key[CHIRP_KEY_BUFSZ];
+  gw_lcache_drop(chirp_key_tweet(key, now->id)); /* at once here; Redis tells the others */
   if (!rc && !swapped) {
     gw_reply_error(rep, CHIRP_ECONFLICT, "edit_conflict", NULL,
                    "the tweet changed meanwhile; fetch it again and retry");
@@ -205,6 +226,7 @@ static int publish_change(const char *type, const chirp_tweet *old, const chirp_
   if (!rc) rc = gw_publish_event(type, now->author_id, payload);
   if (rc) {
     if (swapped && (r = gw_redis())) (void)chirp_tweet_cache_swap(r, now, old, gw.cfg.cache_ttl_s, &swapped);
+    gw_lcache_drop(key);
     gw_reply_from_err(rep, rc);
     return -1;
   }

@@ -18,6 +18,9 @@
 #include "chirp_pg.h"
 #include "guard.h"
 #include "gw.h"
+#include "lcache.h"
+#include "router.h"
+#include "session_cache.h"
 #include "static.h"
 
 void gw_reply_json(gw_reply *rep, int status, json_t *body) {
@@ -250,8 +253,9 @@ static int authenticate(const gw_route *route, gw_req *req, gw_reply *rep) {
     return -1;
   }
   redisContext *r = gw_redis();
-  int rc = chirp_session_lookup(r, NULL, req->token, gw.cfg.cache_ttl_s, &req->account_id);
-  if (rc == CHIRP_EUNAVAILABLE) { /* not cached (or Redis down): ask PostgreSQL */
+  /* Held in the gateway, else Redis (and the copy held); PostgreSQL below. */
+  int rc = gw_session_cached(r, req->token, &req->account_id);
+  if (rc == CHIRP_ENOTFOUND || rc == CHIRP_EUNAVAILABLE) { /* not cached (or Redis down) */
     PGconn *pg = gw_pg();
     rc = pg ? chirp_session_lookup(r && !r->err ? r : NULL, pg, req->token, gw.cfg.cache_ttl_s,
                                    &req->account_id)
@@ -430,6 +434,7 @@ static int dispatch(const struct _u_request *u, struct _u_response *resp, void *
   gw_req req = {.u = u};
   gw_reply rep = {0};
   gw_idem idem = {.secret = 0};
+  gw_lcache_begin_request(); /* every change already answered to anyone is applied */
   /* Every API answer is counted against a budget, refusals included (so
      guessing tokens is limited too): by account when the token was good,
      else by address. */
@@ -468,29 +473,18 @@ static void not_found(gw_req *req, gw_reply *rep) {
 
 static const gw_route not_found_route = {"*", "*", not_found, 0};
 
-/* Paths no route matches: the web client's files and pages, else the JSON
-   404 through the dispatcher. */
-static int fallback(const struct _u_request *u, struct _u_response *resp, void *user_data) {
-  if (gw_static_answer(u, resp)) return U_CALLBACK_COMPLETE;
-  return dispatch(u, resp, user_data);
+/* Every request comes here and is matched against the table by
+   gw_route_match: no endpoint is registered with ulfius, which would try
+   each of them on every request (router.h).  Paths no route matches are
+   the web client's files and pages, else the JSON 404. */
+static int route_request(const struct _u_request *u, struct _u_response *resp, void *unused) {
+  (void)unused;
+  const gw_route *r = gw_route_match(route_table, u->http_verb, u->url_path, u->map_url);
+  if (!r && gw_static_answer(u, resp)) return U_CALLBACK_COMPLETE;
+  return dispatch(u, resp, (void *)(r ? r : &not_found_route));
 }
 
 int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   route_table = routes;
-  for (const gw_route *r = routes; r->method; r++) {
-    /* The prefix must be "" rather than NULL: with a NULL prefix ulfius
-       2.7.13 fills no route parameters (":id") into map_url. */
-    /* ulfius runs every endpoint that matches, in priority order (0
-       first), and ours complete the answer: literal paths go first so that
-       a pattern such as "/accounts/:id" never takes "/accounts/search". */
-    unsigned priority = strchr(r->path, ':') ? 1 : 0;
-    if (ulfius_add_endpoint_by_val(u, r->method, "", r->path, priority, dispatch, (void *)r) !=
-        U_OK) {
-      chirp_error("cannot register %s %s", r->method, r->path);
-      return CHIRP_EINTERNAL;
-    }
-  }
-  return ulfius_set_default_endpoint(u, fallback, (void *)&not_found_route) == U_OK
-             ? 0
-             : CHIRP_EINTERNAL;
+  return ulfius_set_default_endpoint(u, route_request, NULL) == U_OK ? 0 : CHIRP_EINTERNAL;
 }

@@ -72,8 +72,9 @@ typedef struct gw_route {
   unsigned flags;
 } gw_route;
 
-/* Registers every route of the table (terminated by a NULL method), and for
-   everything else the web client's files (static.h), else the JSON 404. */
+/* Routes every request through the table (terminated by a NULL method;
+   matched by router.h); anything else to the web client's files
+   (static.h), else the JSON 404. */
 int gw_http_register(struct _u_instance *u, const gw_route *routes);
 
 /* Appends the per-route request counters and latency sums in Prometheus

@@ -14,6 +14,7 @@
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "gw.h"
+#include "lcache.h"
 #include "stats.h"
 
 static int buf_add(gw_buf *b, const char *s, size_t n) {
@@ -186,22 +187,41 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   redisReply **replies = calloc(n, sizeof *replies);
   int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
-  int *miss = calloc(n, sizeof *miss);
+  /* local[i]: tweet i was held here; alocal[k]: author k's card was. */
+  int *miss = calloc(n, sizeof *miss), *local = calloc(n, sizeof *local);
+  int *alocal = calloc(n, sizeof *alocal);
+  gw_lc_ticket *tickets = calloc(n, sizeof *tickets), *atickets = calloc(n, sizeof *atickets);
   size_t na = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss) goto out;
+  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss || !local ||
+      !alocal || !tickets || !atickets)
+    goto out;
 
   /* Round trip 1: the tweets.  Every reply is read before any miss is
      filled in: filling sends commands of its own on this connection. */
+  /* The tweets held in the gateway (lcache.h) cost nothing; the others
+     come in this round trip and are held for the next reader. */
   rc = CHIRP_EUNAVAILABLE;
+  gw_lcache_track(r);
+  for (size_t i = 0; i < n; i++) {
+    size_t len;
+    char *t = gw_lcache_get(chirp_key_tweet(key, ids[i]), &len);
+    local[i] = t != NULL;
+    if (t && len > 0) tweets[i] = t;
+    else free(t); /* "" is a tombstone: deleted */
+    if (local[i]) continue;
+    gw_lcache_ticket(key, &tickets[i]);
+    if (chirp_redis_append(r, "HGET %s j", key)) goto out;
+  }
   for (size_t i = 0; i < n; i++)
-    if (chirp_redis_append(r, "HGET %s j", chirp_key_tweet(key, ids[i]))) goto out;
-  for (size_t i = 0; i < n; i++)
-    if (chirp_redis_read(r, &replies[i])) goto out;
+    if (!local[i] && chirp_redis_read(r, &replies[i])) goto out;
   for (size_t i = 0; i < n; i++) {
     const redisReply *rep = replies[i];
+    if (local[i]) continue;
     if (rep->type == REDIS_REPLY_STRING && rep->len > 0) tweets[i] = strndup(rep->str, rep->len);
     miss[i] = rep->type != REDIS_REPLY_STRING; /* "" is a tombstone: deleted */
+    if (rep->type == REDIS_REPLY_STRING)
+      (void)gw_lcache_put(chirp_key_tweet(key, ids[i]), rep->str, rep->len, 0, &tickets[i]);
     freeReplyObject(replies[i]);
     replies[i] = NULL;
   }
@@ -217,16 +237,26 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   /* Round trip 2: the authors, each once, and every tweet's numbers (the
      numbers' script goes by its SHA: nothing synchronous may run while
      these replies are queued). */
-  for (size_t k = 0; k < na; k++)
-    if (chirp_redis_append(r, "GET %s", chirp_key_account(key, authors[k]))) goto out;
+  gw_lcache_track(r); /* (tweets_from_pg may have replaced the connection) */
+  for (size_t k = 0; k < na; k++) {
+    /* Held here: the author's card, made from the account JSON of
+       Redis's key (and dropped with it). */
+    size_t len;
+    cards[k] = gw_lcache_get(chirp_key_account(key, authors[k]), &len);
+    alocal[k] = cards[k] != NULL;
+    if (alocal[k]) continue;
+    gw_lcache_ticket(key, &atickets[k]);
+    if (chirp_redis_append(r, "GET %s", key)) goto out;
+  }
   if (gw_stats_append(r, ids, n, viewer)) goto out;
   for (size_t k = 0; k < na; k++)
-    if (chirp_redis_read(r, &replies[k])) goto out;
+    if (!alocal[k] && chirp_redis_read(r, &replies[k])) goto out;
   if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
   /* The cards: from the cache replies, the misses from PostgreSQL in one
      query for the page (written back). */
   size_t nm = 0;
   for (size_t k = 0; k < na; k++) {
+    if (alocal[k]) continue;
     json_t *full = NULL;
     if (replies[k] && replies[k]->type == REDIS_REPLY_STRING)
       full = json_loadb(replies[k]->str, replies[k]->len, 0, NULL);
@@ -234,6 +264,9 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     replies[k] = NULL;
     cards[k] = card_text(full);
     json_decref(full);
+    if (cards[k])
+      (void)gw_lcache_put(chirp_key_account(key, authors[k]), cards[k], strlen(cards[k]), 0,
+                          &atickets[k]);
     if (!cards[k]) missing[nm++] = authors[k];
   }
   if (nm) {
@@ -280,6 +313,10 @@ out:
   free(authors);
   free(missing);
   free(miss);
+  free(local);
+  free(alocal);
+  free(tickets);
+  free(atickets);
   free(stats);
   return rc;
 }

@@ -24,6 +24,7 @@
 #include "chirp_time.h"
 #include "depths.h"
 #include "gw.h"
+#include "lcache.h"
 #include "routes.h"
 #include "static.h"
 #include "stream.h"
@@ -127,7 +128,8 @@ int main(int argc, char **argv) {
   int rc = 1;
   struct _u_instance u;
   int u_ready = 0, started = 0, streams = 0;
-  if (gw_conns_init() || gw_publisher_new(gw.cfg.amqp_url, gw.cfg.publish_timeout_ms, &gw.pub)) {
+  if (gw_conns_init() || gw_lcache_start() ||
+      gw_publisher_new(gw.cfg.amqp_url, gw.cfg.publish_timeout_ms, &gw.pub)) {
     chirp_error("cannot start the publisher");
     goto out;
   }
@@ -200,6 +202,7 @@ out:
   if (streams) gw_stream_stop();
   if (started) ulfius_stop_framework(&u);
   if (u_ready) ulfius_clean_instance(&u);
+  gw_lcache_stop();
   gw_publisher_free(gw.pub);
   gw_depths_cleanup();
   gw_static_cleanup();

@@ -11,91 +11,180 @@
 #include "chirp_like.h"
 #include "chirp_redis.h"
 #include "gw.h"
+#include "lcache.h"
 
 /* A comment counter refilled from PostgreSQL lives this long, so a refill
    that raced a new comment heals by itself. */
 #define COUNT_TTL_S 3600
 
-/* One script call for any number of tweets: per tweet (keys: liker set,
-   its built flag, comment counter; ARGV[1] the viewer) whether the set is
-   built, its size, whether the viewer is in it, and the comment count (-1
-   when missing).  One command instead of four per tweet: on a feed page
-   that was most of Redis's work. */
-static chirp_lua stats_script = CHIRP_LUA(
-    "local out = {} "
-    "for i = 1, #KEYS, 3 do "
-    "  out[#out + 1] = redis.call('EXISTS', KEYS[i + 1]) "
-    "  out[#out + 1] = redis.call('SCARD', KEYS[i]) "
-    "  out[#out + 1] = redis.call('SISMEMBER', KEYS[i], ARGV[1]) "
-    "  out[#out + 1] = tonumber(redis.call('GET', KEYS[i + 2]) or '-1') "
-    "end return out");
+/* The numbers are single-key commands (pipelined: a cluster-aware client
+   can split them by node) and each answer is held in the local cache
+   (lcache.h), invalidated by Redis when the key changes: per tweet,
+   EXISTS of the liker set's built flag, SCARD of the set, SISMEMBER of the
+   viewer (never for the anonymous viewer 0, who likes nothing) and GET of
+   the comment counter.  A hot tweet's numbers then cost no round trip.
+   Local values: the flag "0"/"1", the counter's text (only when present),
+   and for the liker set a struct likers (its size and the memberships of
+   the last few viewers asked). */
+#define LIKERS_VIEWERS 8
+struct likers {
+  long long count;
+  int n;
+  int64_t viewer[LIKERS_VIEWERS];
+  char member[LIKERS_VIEWERS];
+};
+
+/* What gw_stats_append sent for each tweet, for gw_stats_read (the two
+   run back to back on one thread). */
+enum { NEED_OK = 1, NEED_COUNT = 2, NEED_MEMBER = 4, NEED_COMMENTS = 8 };
+struct plan {
+  unsigned need;
+  gw_lc_ticket t_ok, t_likers, t_comments;
+  struct likers have; /* the local liker entry when there was one */
+  int has_likers;
+  long long comments; /* the local counter when there was one */
+};
+static _Thread_local struct plan *plan;
+static _Thread_local size_t plan_n;
+
+/* The membership of viewer in a local liker entry: 0/1, or -1 unknown. */
+static int member_of(const struct likers *l, int64_t viewer) {
+  if (viewer == 0) return 0;
+  for (int k = 0; k < l->n; k++)
+    if (l->viewer[k] == viewer) return l->member[k];
+  return -1;
+}
 
 int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer) {
-  size_t argc = 1 + 3 * n;
-  const char **argv = malloc(argc * sizeof *argv);
-  char(*keys)[CHIRP_KEY_BUFSZ] = malloc((3 * n + 1) * sizeof *keys);
-  char who[24];
-  int rc;
-  if (!argv || !keys) {
+  free(plan);
+  plan_n = 0;
+  plan = calloc(n ? n : 1, sizeof *plan);
+  if (!plan) {
     chirp_redis_abandon(r, "out of memory");
-    rc = CHIRP_EUNAVAILABLE;
-  } else {
-    snprintf(who, sizeof who, "%lld", (long long)viewer);
-    for (size_t i = 0; i < n; i++) {
-      argv[3 * i] = chirp_key_likers(keys[3 * i], ids[i]);
-      argv[1 + 3 * i] = chirp_key_likers_ok(keys[3 * i + 1], ids[i]);
-      argv[2 + 3 * i] = chirp_key_comment_count(keys[3 * i + 2], ids[i]);
-    }
-    argv[argc - 1] = who;
-    /* By its SHA, never loading it here: a synchronous SCRIPT LOAD on a
-       connection with the caller's commands queued would read one of
-       their replies as its own.  A NOSCRIPT is handled in gw_stats_read. */
-    rc = chirp_redis_append_eval(r, &stats_script, (int)(3 * n), (int)argc, argv, NULL);
+    return CHIRP_EUNAVAILABLE;
   }
-  free(argv);
-  free(keys);
-  return rc;
+  plan_n = n;
+  char k[CHIRP_KEY_BUFSZ];
+  for (size_t i = 0; i < n; i++) {
+    struct plan *p = &plan[i];
+    size_t len;
+    char v[32];
+    if (!gw_lcache_get_into(chirp_key_likers_ok(k, ids[i]), v, sizeof v, &len) ||
+        strcmp(v, "1") != 0) {
+      p->need |= NEED_OK;
+      gw_lcache_ticket(k, &p->t_ok);
+      if (chirp_redis_append(r, "EXISTS %s", k)) goto fail;
+    }
+    char lb[sizeof(struct likers) + 1];
+    if (gw_lcache_get_into(chirp_key_likers(k, ids[i]), lb, sizeof lb, &len) &&
+        len == sizeof(struct likers)) {
+      memcpy(&p->have, lb, sizeof p->have);
+      p->has_likers = 1;
+    }
+    if (!p->has_likers || member_of(&p->have, viewer) < 0) {
+      gw_lcache_ticket(k, &p->t_likers);
+      p->need |= NEED_COUNT;
+      if (chirp_redis_append(r, "SCARD %s", k)) goto fail;
+      if (viewer) {
+        p->need |= NEED_MEMBER;
+        if (chirp_redis_append(r, "SISMEMBER %s %lld", k, (long long)viewer)) goto fail;
+      }
+    }
+    if (gw_lcache_get_into(chirp_key_comment_count(k, ids[i]), v, sizeof v, &len)) {
+      p->comments = strtoll(v, NULL, 10);
+    } else {
+      p->need |= NEED_COMMENTS;
+      gw_lcache_ticket(k, &p->t_comments);
+      if (chirp_redis_append(r, "GET %s", k)) goto fail;
+    }
+  }
+  return 0;
+fail:
+  free(plan);
+  plan = NULL;
+  plan_n = 0;
+  return CHIRP_EUNAVAILABLE;
 }
 
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out) {
   if (n == 0) return 0;
   redisContext *r = gw_redis();
   if (!r) return CHIRP_EUNAVAILABLE;
+  gw_lcache_track(r);
   int rc = gw_stats_append(r, ids, n, viewer);
   return rc ? rc : gw_stats_read(r, ids, n, viewer, out);
+}
+
+/* Reads one integer reply; -1 when it failed. */
+static int read_int(redisContext *r, long long *v) {
+  redisReply *rep = NULL;
+  if (chirp_redis_read(r, &rep)) return -1;
+  int ok = rep->type == REDIS_REPLY_INTEGER;
+  if (ok) *v = rep->integer;
+  freeReplyObject(rep);
+  return ok ? 0 : -1;
+}
+
+/* Fills out from the replies and the local entries; stores what Redis
+   answered.  -1 when a reply failed (the rest are then abandoned). */
+static int read_replies(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
+                        gw_tweet_stats *out) {
+  char k[CHIRP_KEY_BUFSZ];
+  for (size_t i = 0; i < n; i++) {
+    struct plan *p = &plan[i];
+    long long ok = 1, count = p->have.count, member = member_of(&p->have, viewer);
+    if (p->need & NEED_OK) {
+      if (read_int(r, &ok)) return -1;
+      if (ok == 1) (void)gw_lcache_put(chirp_key_likers_ok(k, ids[i]), "1", 1, 0, &p->t_ok);
+    }
+    if (p->need & NEED_COUNT) {
+      if (read_int(r, &count)) return -1;
+      member = 0;
+      if ((p->need & NEED_MEMBER) && read_int(r, &member)) return -1;
+      if (ok == 1) { /* a set not built yet is rebuilt below, not held */
+        struct likers l = p->has_likers ? p->have : (struct likers){0};
+        l.count = count;
+        if (viewer) {
+          int slot = l.n < LIKERS_VIEWERS ? l.n++ : (int)(ids[i] % LIKERS_VIEWERS);
+          l.viewer[slot] = viewer;
+          l.member[slot] = member == 1;
+        }
+        (void)gw_lcache_put(chirp_key_likers(k, ids[i]), &l, sizeof l, 0, &p->t_likers);
+      }
+    }
+    out[i].likes = ok == 1 ? count : -1;
+    out[i].liked_by_me = member == 1;
+    if (p->need & NEED_COMMENTS) {
+      redisReply *rep = NULL;
+      if (chirp_redis_read(r, &rep)) return -1;
+      out[i].comments = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
+      if (rep->type == REDIS_REPLY_STRING)
+        (void)gw_lcache_put(chirp_key_comment_count(k, ids[i]), rep->str, rep->len, 0,
+                            &p->t_comments);
+      freeReplyObject(rep);
+    } else {
+      out[i].comments = p->comments;
+    }
+  }
+  return 0;
 }
 
 int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_tweet_stats *out) {
   char k1[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
   int rc = 0;
-  redisReply *rep = NULL;
-  if (chirp_redis_read(r, &rep)) return CHIRP_EUNAVAILABLE;
-  if (chirp_redis_noscript(rep)) {
-    /* Redis does not know the script (first use, or it restarted): load it
-       and ask again, once nothing else is pending on the connection. */
-    freeReplyObject(rep);
-    rep = NULL;
-    if (chirp_redis_pending(r)) {
-      chirp_redis_abandon(r, "NOSCRIPT with replies pending");
-      return CHIRP_EUNAVAILABLE;
-    }
-    if (chirp_redis_script_load(r, &stats_script) || gw_stats_append(r, ids, n, viewer) ||
-        chirp_redis_read(r, &rep))
-      return CHIRP_EUNAVAILABLE;
+  if (!plan || plan_n != n) {
+    chirp_error("stats: read without its append (a bug)");
+    return CHIRP_EINTERNAL;
   }
-  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 4 * n) {
-    freeReplyObject(rep);
+  int bad = read_replies(r, ids, n, viewer, out);
+  free(plan);
+  plan = NULL;
+  plan_n = 0;
+  if (bad) {
+    if (chirp_redis_pending(r)) chirp_redis_abandon(r, "the numbers failed midway");
     return CHIRP_EUNAVAILABLE;
   }
-  for (size_t i = 0; i < n; i++) {
-    redisReply **e = rep->element + 4 * i;
-    out[i].likes = e[0]->integer == 1 ? e[1]->integer : -1;
-    out[i].liked_by_me = e[2]->integer == 1;
-    out[i].comments = e[3]->integer;
-  }
-  freeReplyObject(rep);
-  if (rc) return rc;
   /* What Redis lost comes from PostgreSQL, once, and is put back. */
   for (size_t i = 0; i < n; i++) {
     if (out[i].likes >= 0 && out[i].comments >= 0) continue;

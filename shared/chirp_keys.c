@@ -2,14 +2,36 @@
 #include "chirp_keys.h"
 
 #include <stdio.h>
+#include <string.h>
 
-char *chirp_key_tweet(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:t:{%lld}", (long long)id);
+/* prefix, the decimal id and "}" (what snprintf "%lld}" wrote, without its
+   cost: a feed page builds a hundred keys). */
+static char *id_key(char *buf, const char *prefix, int64_t id) {
+  size_t n = strlen(prefix);
+  char digits[24];
+  int k = 0;
+  unsigned long long v = id < 0 ? 0ULL - (unsigned long long)id : (unsigned long long)id;
+  do {
+    digits[k++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v);
+  if (id < 0) digits[k++] = '-';
+  if (n + (size_t)k + 2 > CHIRP_KEY_BUFSZ) { /* never for our prefixes */
+    snprintf(buf, CHIRP_KEY_BUFSZ, "%s%lld}", prefix, (long long)id);
+    return buf;
+  }
+  memcpy(buf, prefix, n);
+  while (k) buf[n++] = digits[--k];
+  buf[n++] = '}';
+  buf[n] = '\0';
   return buf;
 }
+
+char *chirp_key_tweet(char *buf, int64_t id) {
+  return id_key(buf, "chirp:t:{", id);
+}
 char *chirp_key_account(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:a:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:a:{", id);
 }
 char *chirp_key_username(char *buf, const char *lower) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:u:{%.40s}", lower);
@@ -20,92 +42,72 @@ char *chirp_key_session(char *buf, const char *hash_hex) {
   return buf;
 }
 char *chirp_key_feed(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:f:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:f:{", id);
 }
 char *chirp_key_feed_ok(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fok:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:fok:{", id);
 }
 char *chirp_key_feed_huge(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fh:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:fh:{", id);
 }
 char *chirp_key_timeline(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, CHIRP_KEY_TIMELINE_PREFIX "%lld}", (long long)id);
-  return buf;
+  return id_key(buf, CHIRP_KEY_TIMELINE_PREFIX, id);
 }
 char *chirp_key_timeline_ok(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, CHIRP_KEY_TIMELINE_OK_PREFIX "%lld}", (long long)id);
-  return buf;
+  return id_key(buf, CHIRP_KEY_TIMELINE_OK_PREFIX, id);
 }
 char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fp:{%lld}:%lld", (long long)follower, (long long)followee);
   return buf;
 }
 char *chirp_key_likers(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lk:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:lk:{", id);
 }
 char *chirp_key_likers_ok(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lkok:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:lkok:{", id);
 }
 char *chirp_key_comment_count(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:cc:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:cc:{", id);
 }
 char *chirp_key_comment(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:c:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:c:{", id);
 }
 char *chirp_key_poll(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:p:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:p:{", id);
 }
 char *chirp_key_poll_voters(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:pv:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:pv:{", id);
 }
 char *chirp_key_poll_voters_ok(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:pvok:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:pvok:{", id);
 }
 char *chirp_key_poll_counts(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:pc:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:pc:{", id);
 }
 char *chirp_key_unread(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:nu:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:nu:{", id);
 }
 char *chirp_key_trending(char *buf, int64_t id) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:tr:%lld", (long long)id);
   return buf;
 }
 char *chirp_key_huge_marked(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:hm:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:hm:{", id);
 }
 char *chirp_key_likers_version(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lkv:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:lkv:{", id);
 }
 char *chirp_key_liked_by(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:al:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:al:{", id);
 }
 char *chirp_key_liked_by_ok(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:alok:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:alok:{", id);
 }
 char *chirp_key_liked_by_version(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:alv:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:alv:{", id);
 }
 char *chirp_key_likers_order(char *buf, int64_t id) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lko:{%lld}", (long long)id);
-  return buf;
+  return id_key(buf, "chirp:lko:{", id);
 }
 char *chirp_key_rate(char *buf, const char *client, const char *cls, int64_t window) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:rl:{%.80s}:%.8s:%lld", client, cls, (long long)window);

@@ -32,6 +32,7 @@ typedef struct chirp_config {
   int pwhash_min;          /* CHIRP_PWHASH=interactive|min (min: tests only) */
   int publish_timeout_ms;  /* CHIRP_PUBLISH_TIMEOUT_MS 100-60000 */
   int cache_ttl_s;         /* CHIRP_CACHE_TTL 1-604800 */
+  int local_cache;         /* CHIRP_LOCAL_CACHE 0-10000000: objects held in the gateway, 0 = off */
   int session_ttl_s;       /* CHIRP_SESSION_TTL 60-31536000 */
   int feed_cap;            /* CHIRP_FEED_CAP 10-100000: entries kept per feed */
   int huge_threshold;      /* CHIRP_HUGE_THRESHOLD: more followers = merged at read time */

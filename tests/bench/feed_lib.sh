@@ -25,7 +25,10 @@ LOG=$BENCH/fl-log
 FL_BIN=$BENCH/fl-bin
 FL_BUILD=$BENCH/fl-build
 FL_STACK=$BENCH/fl-stack
-FL_PG_PORT=54325 FL_REDIS_PORT=63795 FL_AMQP_PORT=56725
+# (Moved with CHIRP_BENCH_PG_PORT, _REDIS_PORT, _AMQP_PORT, _DIST_PORT,
+# _EPMD_PORT, _CTL_PORT_MIN/MAX and CHIRP_BENCH_NODE.)
+FL_PG_PORT=${CHIRP_BENCH_PG_PORT:-54325} FL_REDIS_PORT=${CHIRP_BENCH_REDIS_PORT:-63795}
+FL_AMQP_PORT=${CHIRP_BENCH_AMQP_PORT:-56725}
 FIRST_PORT=${CHIRP_BENCH_PORT:-28580}
 RATE_BIG=100000000
 
@@ -67,9 +70,10 @@ nginx_stop() {
 
 stack() {
   CHIRP_STACK_PG_PORT=$FL_PG_PORT CHIRP_STACK_REDIS_PORT=$FL_REDIS_PORT \
-    CHIRP_STACK_AMQP_PORT=$FL_AMQP_PORT CHIRP_STACK_DIST_PORT=56735 CHIRP_STACK_EPMD_PORT=56745 \
-    CHIRP_STACK_CTL_PORT_MIN=56781 CHIRP_STACK_CTL_PORT_MAX=56790 \
-    CHIRP_STACK_NODE=chirp-flbench@localhost bash "$FL_STACK/deploy/stack.sh" test "$1"
+    CHIRP_STACK_AMQP_PORT=$FL_AMQP_PORT CHIRP_STACK_DIST_PORT=${CHIRP_BENCH_DIST_PORT:-56735} \
+    CHIRP_STACK_EPMD_PORT=${CHIRP_BENCH_EPMD_PORT:-56745} \
+    CHIRP_STACK_CTL_PORT_MIN=${CHIRP_BENCH_CTL_PORT_MIN:-56781} CHIRP_STACK_CTL_PORT_MAX=${CHIRP_BENCH_CTL_PORT_MAX:-56790} \
+    CHIRP_STACK_NODE=${CHIRP_BENCH_NODE:-chirp-flbench@localhost} bash "$FL_STACK/deploy/stack.sh" test "$1"
 }
 
 # shellcheck disable=SC2317 # (runs from the EXIT trap)
@@ -100,7 +104,7 @@ fl_build() {
   for tool in wrk nginx curl psql redis-cli redis-benchmark gcc cmake; do
     command -v "$tool" >/dev/null || die "$tool is not installed"
   done
-  if [[ ${CHIRP_BENCH_BUILD:-1} != 0 || ! -x $FL_BUILD/gateway/chirp-gateway ]]; then
+  if [[ -z ${CHIRP_BENCH_GATEWAY_BIN:-} && ( ${CHIRP_BENCH_BUILD:-1} != 0 || ! -x $FL_BUILD/gateway/chirp-gateway ) ]]; then
     if [[ ! -f $FL_BUILD/CMakeCache.txt ]]; then
       cmake -S "$FL_TOP" -B "$FL_BUILD" -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS=-g >/dev/null
     fi
@@ -114,6 +118,12 @@ fl_build() {
   if [[ ! -x $FEED_LOAD || $FL_TOP/tests/bench/feed_load.c -nt $FEED_LOAD ]]; then
     gcc -std=c11 -O2 -Wall -Wextra -Wshadow -Werror -o "$FEED_LOAD" \
       "$FL_TOP/tests/bench/feed_load.c" -lhiredis -lrabbitmq -lpthread || die "feed_load.c"
+  fi
+  BARE=$FL_BIN/bare_ulfius
+  if [[ ! -x $BARE || $FL_TOP/tests/bench/bare_ulfius.c -nt $BARE ]]; then
+    # shellcheck disable=SC2046 # (pkg-config's words)
+    gcc -std=c11 -O2 -Wall -Wextra -Werror -D_DEFAULT_SOURCE -o "$BARE" "$FL_TOP/tests/bench/bare_ulfius.c" \
+      $(pkg-config --cflags --libs libulfius libmicrohttpd) -lpthread || die "bare_ulfius.c"
   fi
   SOURCE="gateway $GATEWAY, worker $WORKER; working tree at $(git -C "$FL_TOP" rev-parse --short HEAD) ($(git -C "$FL_TOP" status --porcelain -uno | wc -l) modified file(s)), Release -O3 -g"
 }
@@ -189,6 +199,22 @@ free_port() {
   echo "$p"
 }
 kv() { sed -n "s/.*[[:space:]]$2=\([^[:space:]]*\).*/\1/p; s/^$2=\([^[:space:]]*\).*/\1/p" <<<"$1" | head -n1; }
+# The cost in Redis of a run: redis_snap prints "commands cpu_us" (every
+# command INFO commandstats counts, Lua's inner calls included, INFO itself
+# excluded; used_cpu_sys + used_cpu_user in microseconds); redis_cost SNAP
+# REQUESTS prints commands and CPU microseconds per request since SNAP.
+redis_snap() {
+  rcli INFO commandstats | tr -d '\r' |
+    awk -F'[:=,]' '/^cmdstat_/ && $1 != "cmdstat_info" { n += $3 } END { printf "%d ", n }'
+  rcli INFO cpu | tr -d '\r' | awk -F: '/^used_cpu_(sys|user):/ { t += $2 } END { printf "%.0f\n", t * 1e6 }'
+}
+redis_cost() {
+  local now
+  now=$(redis_snap)
+  awk -v a="$1" -v b="$now" -v n="$2" 'BEGIN {
+    split(a, x, " "); split(b, y, " ")
+    if (n > 0) printf "%.2f %.1f", (y[1] - x[1]) / n, (y[2] - x[2]) / n; else print "n/a n/a" }'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
 # ge A B — PASS when A >= B; lt A B — PASS when A < B (numbers).
