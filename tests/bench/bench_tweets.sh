@@ -32,7 +32,11 @@
 #                            56771-56780), so other people's tests (which stop
 #                            and start the test stack's broker) cannot disturb
 #                            it. Any stack is started (and stopped at the end)
-#                            only if it was not already up.
+#                            only if it was not already up.  Its ports move with
+#                            CHIRP_BENCH_PG_PORT, _REDIS_PORT, _AMQP_PORT,
+#                            _DIST_PORT, _EPMD_PORT, _CTL_PORT_MIN/_MAX and the
+#                            node name with CHIRP_BENCH_NODE (two people on
+#                            one machine).
 #   CHIRP_BENCH_PORT         first port tried for the gateway and nginx (28480)
 #   CHIRP_BENCH_BUILD=0      skip `cmake --build build`
 #   CHIRP_BENCH_REV=REV      benchmark a git revision (e.g. HEAD) instead of the
@@ -85,9 +89,10 @@ mkdir -p "$LOG" "$BENCH/bin"
 # stack CMD — deploy/stack.sh for the chosen stack.
 stack() {
   if [[ $STACK == bench ]]; then
-    CHIRP_STACK_PG_PORT=54323 CHIRP_STACK_REDIS_PORT=63793 CHIRP_STACK_AMQP_PORT=56723 \
-      CHIRP_STACK_DIST_PORT=56733 CHIRP_STACK_EPMD_PORT=56743 CHIRP_STACK_CTL_PORT_MIN=56771 \
-      CHIRP_STACK_CTL_PORT_MAX=56780 CHIRP_STACK_NODE=chirp-bench@localhost \
+    CHIRP_STACK_PG_PORT=${CHIRP_BENCH_PG_PORT:-54323} CHIRP_STACK_REDIS_PORT=${CHIRP_BENCH_REDIS_PORT:-63793} \
+      CHIRP_STACK_AMQP_PORT=${CHIRP_BENCH_AMQP_PORT:-56723} CHIRP_STACK_DIST_PORT=${CHIRP_BENCH_DIST_PORT:-56733} \
+      CHIRP_STACK_EPMD_PORT=${CHIRP_BENCH_EPMD_PORT:-56743} CHIRP_STACK_CTL_PORT_MIN=${CHIRP_BENCH_CTL_PORT_MIN:-56771} \
+      CHIRP_STACK_CTL_PORT_MAX=${CHIRP_BENCH_CTL_PORT_MAX:-56780} CHIRP_STACK_NODE=${CHIRP_BENCH_NODE:-chirp-bench@localhost} \
       bash "$BENCH/stack/deploy/stack.sh" test "$1"
   else
     bash deploy/stack.sh "$STACK" "$1"
