@@ -146,6 +146,53 @@ int chirp_follow_followers_range(PGconn *pg, int64_t followee, int64_t from, int
   return rc;
 }
 
+int chirp_follow_followers_many(PGconn *pg, const int64_t *followees, size_t n, size_t max,
+                                int64_t **ids, size_t **offsets) {
+  size_t *off = calloc(n + 1, sizeof *off);
+  char *arr = malloc(n * 21 + 3), m[24];
+  if (!off || !arr) {
+    free(off);
+    free(arr);
+    return CHIRP_ENOMEM;
+  }
+  size_t w = 0;
+  arr[w++] = '{';
+  for (size_t i = 0; i < n; i++)
+    w += (size_t)snprintf(arr + w, 22, "%s%lld", i ? "," : "", (long long)followees[i]);
+  arr[w++] = '}';
+  arr[w] = '\0';
+  fmt(m, (int64_t)max);
+  const char *p[] = {arr, m};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "SELECT a.ord, f.follower_id FROM unnest($1::bigint[]) WITH ORDINALITY AS a(id, ord) "
+                         "CROSS JOIN LATERAL (SELECT follower_id FROM follows WHERE followee_id = a.id "
+                         "AND active ORDER BY follower_id LIMIT $2) f ORDER BY a.ord, f.follower_id",
+                         2, p, &r);
+  free(arr);
+  if (rc) {
+    free(off);
+    return rc;
+  }
+  size_t rows = (size_t)PQntuples(r);
+  int64_t *out = malloc((rows ? rows : 1) * sizeof *out);
+  if (!out) {
+    PQclear(r);
+    free(off);
+    return CHIRP_ENOMEM;
+  }
+  for (size_t i = 0; i < rows; i++) {
+    long long ord = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10); /* 1-based */
+    out[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+    if (ord >= 1 && (size_t)ord <= n) off[ord]++;
+  }
+  PQclear(r);
+  for (size_t i = 1; i <= n; i++) off[i] += off[i - 1]; /* counts -> ends */
+  *ids = out;
+  *offsets = off;
+  return 0;
+}
+
 int chirp_follow_count(PGconn *pg, int64_t account, int64_t *followers) {
   char a[24];
   fmt(a, account);

@@ -333,11 +333,103 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   return rc;
 }
 
+/* Whether the event's Redis side is a plain push to followers found in
+   one go: a new tweet of an author that is not huge. */
+static int joins_run(const struct fanout_state *s) { return s->kind == EV_TWEET_CREATED && !s->huge; }
+
+/* Pushes a run of new tweets (joins_run) together: the followers of all
+   their authors in one statement, then every push — timelines, followers'
+   feeds, the authors' own feeds — in one pipeline (chirp_feed_push_many,
+   the one place a batch of (tweet, followers) pushes is executed).  A
+   tweet whose author has more than a chunk of followers goes the single
+   way (fan_out: chunk messages). */
+static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
+  size_t chunk = (size_t)ctx->cfg->fanout_chunk, na = 0;
+  int64_t *authors = malloc(n * sizeof *authors);
+  size_t *which = malloc(n * sizeof *which); /* item -> author index */
+  chirp_feed_push_req *reqs = malloc(2 * n * sizeof *reqs);
+  int64_t *ids = NULL, **owners = NULL;
+  size_t *off = NULL;
+  int rc = authors && which && reqs ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    const struct fanout_state *s = items[i].state;
+    size_t a = 0;
+    while (a < na && authors[a] != s->tweet.author_id) a++;
+    if (a == na) authors[na++] = s->tweet.author_id;
+    which[i] = a;
+  }
+  if (!rc) rc = chirp_follow_followers_many(ctx->pg, authors, na, chunk + 1, &ids, &off);
+  /* Each author's feed owners: its followers, then itself. */
+  if (!rc && !(owners = calloc(na, sizeof *owners))) rc = CHIRP_ENOMEM;
+  for (size_t a = 0; !rc && a < na; a++) {
+    size_t k = off[a + 1] - off[a];
+    if (k > chunk) continue; /* a big one: chunked below */
+    if (!(owners[a] = malloc((k + 1) * sizeof **owners))) {
+      rc = CHIRP_ENOMEM;
+      break;
+    }
+    memcpy(owners[a], ids + off[a], k * sizeof *ids);
+    owners[a][k] = authors[a];
+  }
+  size_t nreq = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    const struct fanout_state *s = items[i].state;
+    size_t a = which[i];
+    if (!owners[a]) continue;
+    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_TIMELINE, s->tweet.id, &s->tweet.author_id, 1};
+    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet.id, owners[a],
+                                         off[a + 1] - off[a] + 1};
+  }
+  if (!rc) rc = chirp_feed_push_many(ctx->redis, reqs, nreq, ctx->cfg->feed_cap);
+  /* The big ones, one by one, in order. */
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (owners[which[i]]) continue;
+    int r = after_tweet(ctx, items[i].state);
+    if (r == CHIRP_EUNAVAILABLE) rc = r;
+    else if (r) chirp_warn("tweet.created: after the commit: %s", chirp_strerror(r));
+  }
+  for (size_t a = 0; owners && a < na; a++) free(owners[a]);
+  free(owners);
+  free(ids);
+  free(off);
+  free(reqs);
+  free(which);
+  free(authors);
+  return rc;
+}
+
+/* The Redis side of a batch, in order: runs of new tweets together
+   (push_run), every other event alone. */
+static int fanout_after_commit_many(wk_ctx *ctx, const wk_item *items, size_t n) {
+  if (!ctx->redis) return CHIRP_EUNAVAILABLE;
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j < n && joins_run(items[j].state)) j++;
+    int rc;
+    const char *what;
+    if (j > i) {
+      rc = push_run(ctx, items + i, j - i);
+      what = "tweet.created";
+      if (rc == CHIRP_EINTERNAL && ctx->pg && PQstatus(ctx->pg) != CONNECTION_OK)
+        rc = CHIRP_EUNAVAILABLE;
+    } else {
+      rc = fanout_after_commit(ctx, items[i].ev, items[i].state);
+      what = items[i].ev->type;
+      j = i + 1;
+    }
+    if (rc == CHIRP_EUNAVAILABLE) return rc; /* all again: every step is idempotent */
+    if (rc) chirp_warn("%s: after the commit: %s", what, chirp_strerror(rc));
+    i = j;
+  }
+  return 0;
+}
+
 const wk_role_ops wk_role_fanout = {
     .name = "fanout",
     .decode = fanout_decode,
     .apply = fanout_apply,
     .after_commit = fanout_after_commit,
+    .after_commit_many = fanout_after_commit_many,
     .free_state = fanout_free,
     .claims = 0, /* every step is idempotent; see fanout_apply */
 };
