@@ -169,6 +169,18 @@ static int claim(PGconn *pg, const char *role, int64_t event_id, int *is_new) {
    set for the events applied now (not before). */
 static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n, int *applied) {
   int rc = chirp_pg_begin(ctx->pg);
+  if (!rc && role->apply_many && !role->claims && n > 1) { /* the batch in one call */
+    wk_item *items = malloc(n * sizeof *items);
+    size_t m = 0;
+    rc = items ? 0 : CHIRP_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++) {
+      applied[i] = msgs[i].fate == FATE_APPLY;
+      if (applied[i]) items[m++] = (wk_item){&msgs[i].ev, msgs[i].state};
+    }
+    if (!rc && m) rc = role->apply_many(ctx, items, m);
+    free(items);
+    n = 0; /* done */
+  }
   for (size_t i = 0; !rc && i < n; i++) {
     applied[i] = 0;
     if (msgs[i].fate != FATE_APPLY) continue;
@@ -418,7 +430,7 @@ static int settle(wk_ctx *ctx, const char *role, amqp_connection_state_t conn, w
   int kept = 1; /* every dead event of the current delivery is in the dead letters */
   for (size_t i = 0; i < n; i++) {
     if (msgs[i].fate == FATE_DEAD) {
-      chirp_error("dead-lettering an event of delivery %llu (%s): %s",
+      chirp_error("dead-lettering delivery %llu (%s): %s",
                   (unsigned long long)msgs[i].tag,
                   msgs[i].decoded ? msgs[i].ev.type : "undecodable", msgs[i].why);
       /* With its reason when we can; else the broker dead-letters it bare. */

@@ -267,6 +267,67 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   return CHIRP_EINTERNAL;
 }
 
+/* The new tweets of a run of tweet.created events: stored in one
+   statement, and whether each author is huge read in one more (the rare
+   author that passes the threshold now goes the single way, author_huge).
+   An author that does not exist fails the whole: the loop then retries
+   event by event, and that one is dead-lettered alone. */
+static int apply_created_run(wk_ctx *ctx, const wk_item *items, size_t n) {
+  const chirp_tweet **tweets = malloc(n * sizeof *tweets);
+  size_t w = 0;
+  char *arr = malloc(n * 21 + 3), t[24];
+  int rc = tweets && arr ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) tweets[i] = &((struct fanout_state *)items[i].state)->tweet;
+  if (!rc) rc = chirp_tweet_store_create_many(ctx->pg, tweets, n);
+  PGresult *r = NULL;
+  if (!rc) {
+    arr[w++] = '{';
+    for (size_t i = 0; i < n; i++)
+      w += (size_t)snprintf(arr + w, 22, "%s%lld", i ? "," : "", (long long)tweets[i]->author_id);
+    arr[w++] = '}';
+    arr[w] = '\0';
+    snprintf(t, sizeof t, "%d", ctx->cfg->huge_threshold);
+    const char *p[] = {arr, t};
+    rc = chirp_pg_exec(ctx->pg,
+                       "SELECT id, huge, followers_count > $2 FROM accounts "
+                       "WHERE id = ANY($1::bigint[])",
+                       2, p, &r);
+  }
+  for (size_t i = 0; !rc && i < n; i++) {
+    struct fanout_state *s = items[i].state;
+    int found = 0;
+    for (int row = 0; !found && row < PQntuples(r); row++) {
+      if (strtoll(PQgetvalue(r, row, 0), NULL, 10) != s->tweet.author_id) continue;
+      found = 1;
+      s->huge = strcmp(PQgetvalue(r, row, 1), "t") == 0;
+      if (!s->huge && strcmp(PQgetvalue(r, row, 2), "t") == 0)
+        rc = author_huge(ctx, s->tweet.author_id, &s->huge); /* passes now: marks it */
+    }
+    if (!found) rc = CHIRP_EMALFORMED; /* no such author */
+  }
+  PQclear(r);
+  free(arr);
+  free(tweets);
+  return rc;
+}
+
+/* apply for a batch: runs of new tweets together, every other event alone. */
+static int fanout_apply_many(wk_ctx *ctx, const wk_item *items, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; !rc && i < n;) {
+    size_t j = i;
+    while (j < n && ((struct fanout_state *)items[j].state)->kind == EV_TWEET_CREATED) j++;
+    if (j > i) {
+      rc = apply_created_run(ctx, items + i, j - i);
+      i = j;
+    } else {
+      rc = fanout_apply(ctx, items[i].ev, items[i].state);
+      i++;
+    }
+  }
+  return rc;
+}
+
 static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   const chirp_tweet *t = &s->tweet;
   int created = s->kind == EV_TWEET_CREATED, rc;
@@ -334,51 +395,61 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
 }
 
 /* Whether the event's Redis side is a plain push to followers found in
-   one go: a new tweet of an author that is not huge. */
-static int joins_run(const struct fanout_state *s) { return s->kind == EV_TWEET_CREATED && !s->huge; }
+   one go: a new tweet of an author that is not huge, or a push chunk. */
+static int joins_run(const struct fanout_state *s) {
+  return (s->kind == EV_TWEET_CREATED && !s->huge) || (s->kind == EV_CHUNK && s->op == OP_PUSH);
+}
 
-/* Pushes a run of new tweets (joins_run) together: the followers of all
-   their authors in one statement, then every push — timelines, followers'
-   feeds, the authors' own feeds — in one pipeline (chirp_feed_push_many,
-   the one place a batch of (tweet, followers) pushes is executed).  A
-   tweet whose author has more than a chunk of followers goes the single
-   way (fan_out: chunk messages). */
+/* Pushes a run of joins_run events together: the followers of all of them
+   in one statement (chirp_follow_followers_many), then every push —
+   timelines, followers' feeds, the authors' own feeds — in one pipeline
+   (chirp_feed_push_many: the one place where a batch of (tweet,
+   followers) pushes is executed).  A tweet whose author has more than a
+   chunk of followers goes the single way (fan_out: chunk messages). */
 static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
-  size_t chunk = (size_t)ctx->cfg->fanout_chunk, na = 0;
-  int64_t *authors = malloc(n * sizeof *authors);
-  size_t *which = malloc(n * sizeof *which); /* item -> author index */
+  size_t chunk = (size_t)ctx->cfg->fanout_chunk, nr = 0;
+  chirp_follow_range *ranges = malloc(n * sizeof *ranges);
+  size_t *which = malloc(n * sizeof *which); /* item -> range */
   chirp_feed_push_req *reqs = malloc(2 * n * sizeof *reqs);
   int64_t *ids = NULL, **owners = NULL;
   size_t *off = NULL;
-  int rc = authors && which && reqs ? 0 : CHIRP_ENOMEM;
+  int rc = ranges && which && reqs ? 0 : CHIRP_ENOMEM;
   for (size_t i = 0; !rc && i < n; i++) {
     const struct fanout_state *s = items[i].state;
-    size_t a = 0;
-    while (a < na && authors[a] != s->tweet.author_id) a++;
-    if (a == na) authors[na++] = s->tweet.author_id;
-    which[i] = a;
+    chirp_follow_range q = s->kind == EV_CHUNK
+                               ? (chirp_follow_range){s->author_id, s->from, s->to}
+                               : (chirp_follow_range){s->tweet.author_id, 1, INT64_MAX};
+    size_t k = 0;
+    while (k < nr && memcmp(&ranges[k], &q, sizeof q) != 0) k++;
+    if (k == nr) ranges[nr++] = q;
+    which[i] = k;
   }
-  if (!rc) rc = chirp_follow_followers_many(ctx->pg, authors, na, chunk + 1, &ids, &off);
-  /* Each author's feed owners: its followers, then itself. */
-  if (!rc && !(owners = calloc(na, sizeof *owners))) rc = CHIRP_ENOMEM;
-  for (size_t a = 0; !rc && a < na; a++) {
-    size_t k = off[a + 1] - off[a];
-    if (k > chunk) continue; /* a big one: chunked below */
-    if (!(owners[a] = malloc((k + 1) * sizeof **owners))) {
+  if (!rc) rc = chirp_follow_followers_many(ctx->pg, ranges, nr, chunk * 2, &ids, &off);
+  /* Each range's feed owners: its followers, then the followee (a tweet's
+     author: its own feed; not pushed for a chunk). */
+  if (!rc && !(owners = calloc(nr, sizeof *owners))) rc = CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    const struct fanout_state *s = items[i].state;
+    size_t k = which[i], m = off[k + 1] - off[k];
+    if (owners[k] || (s->kind == EV_TWEET_CREATED && m > chunk)) continue; /* done, or big */
+    if (!(owners[k] = malloc((m + 1) * sizeof **owners))) {
       rc = CHIRP_ENOMEM;
       break;
     }
-    memcpy(owners[a], ids + off[a], k * sizeof *ids);
-    owners[a][k] = authors[a];
+    memcpy(owners[k], ids + off[k], m * sizeof *ids);
+    owners[k][m] = ranges[k].followee; /* for a tweet: its author */
   }
   size_t nreq = 0;
   for (size_t i = 0; !rc && i < n; i++) {
     const struct fanout_state *s = items[i].state;
-    size_t a = which[i];
-    if (!owners[a]) continue;
+    size_t k = which[i], m = off[k + 1] - off[k];
+    if (!owners[k]) continue;
+    if (s->kind == EV_CHUNK) {
+      reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet_id, owners[k], m};
+      continue;
+    }
     reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_TIMELINE, s->tweet.id, &s->tweet.author_id, 1};
-    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet.id, owners[a],
-                                         off[a + 1] - off[a] + 1};
+    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet.id, owners[k], m + 1};
   }
   if (!rc) rc = chirp_feed_push_many(ctx->redis, reqs, nreq, ctx->cfg->feed_cap);
   /* The big ones, one by one, in order. */
@@ -388,13 +459,13 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
     if (r == CHIRP_EUNAVAILABLE) rc = r;
     else if (r) chirp_warn("tweet.created: after the commit: %s", chirp_strerror(r));
   }
-  for (size_t a = 0; owners && a < na; a++) free(owners[a]);
+  for (size_t k = 0; owners && k < nr; k++) free(owners[k]);
   free(owners);
   free(ids);
   free(off);
   free(reqs);
   free(which);
-  free(authors);
+  free(ranges);
   return rc;
 }
 
@@ -428,6 +499,7 @@ const wk_role_ops wk_role_fanout = {
     .name = "fanout",
     .decode = fanout_decode,
     .apply = fanout_apply,
+    .apply_many = fanout_apply_many,
     .after_commit = fanout_after_commit,
     .after_commit_many = fanout_after_commit_many,
     .free_state = fanout_free,
