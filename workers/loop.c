@@ -487,7 +487,7 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
   int *applied = NULL;
   size_t applied_cap = 0;
   wk_consumer c = {.cap = cap};
-  unsigned long long total = 0;
+  unsigned long long total = 0, queries = chirp_pg_total_queries();
 
   while (!*stop) {
     if (!c.conn) {
@@ -553,6 +553,14 @@ int wk_run(const chirp_config *cfg, const wk_role_ops *role, volatile sig_atomic
       }
       if (rc == 0 && !c.broken) {
         if (settle(&ctx, role->name, c.conn, msgs, n) != 0) c.broken = 1;
+        /* The cost model: deliveries and statements per event. */
+        char name[64];
+        snprintf(name, sizeof name, "deliveries:%s", role->name);
+        wk_metric(&ctx, name, (long long)b.deliveries);
+        unsigned long long q = chirp_pg_total_queries();
+        snprintf(name, sizeof name, "pg_statements:%s", role->name);
+        wk_metric(&ctx, name, (long long)(q - queries));
+        queries = q;
         total += n;
         chirp_debug("batch of %zu event(s) in %zu deliveries settled (%llu in all)", n,
                     b.deliveries, total);

@@ -366,6 +366,9 @@ reference_publisher() {
   kv "$out" rate
 }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
+# shellcheck source=tests/bench/cost_lib.sh
+source "$TOP/tests/bench/cost_lib.sh"
+COST_REDIS=(-u "$CHIRP_REDIS_URL")
 
 ref_max=$(reference_publisher "$REF_WINDOW_MAX")
 
@@ -425,6 +428,8 @@ for T in $THREADS_LIST; do
   # (e) reference publisher, POST, reference publisher
   bg_post=$(background_load)
   ref_a=$(reference_publisher "$CONNS")
+  COST_BASE=$base
+  cost_snap
   cpu_snap "${procs[@]}"
   post=$(run_wrk "post-t$T" "$base/api/v1/tweets" POST 202 "$BENCH/post_body.json" "$token")
   post_cpu=$(cpu_report)
@@ -453,6 +458,8 @@ for T in $THREADS_LIST; do
   drain=$(awk -v a="$t0" -v b="$drain_t" 'BEGIN { printf "%.1f", b - a }')
   say "persisted $stored of $accepted accepted tweets ${drain} s after the POST run; $backlog message(s) left in the role queues"
   dead=$(dead_letters "$base")
+  post_cost=$(cost_report "$stored" "stored tweet (POST and every worker, until drained)")
+  say "POST cost: $post_cost"
   ref_b=$(reference_publisher "$CONNS")
 
   # (f) one tweet, warmed, then GET against nginx serving the same bytes
@@ -509,6 +516,7 @@ for T in $THREADS_LIST; do
     "$(passes "$get_rps" "$nget" 0.7) $(valid "$get") nginx:$(valid "$nget_a")/$(valid "$nget_b")")")
   NOTES+=("threads=$T: machine load before the runs (not ours): ${bg_post} before POST, ${bg_get} before GET")
   NOTES+=("threads=$T: CPU during POST: $post_cpu")
+  NOTES+=("threads=$T: POST $post_cost")
   NOTES+=("threads=$T: CPU during GET: $get_cpu")
   NOTES+=("threads=$T: persisted $stored/$accepted accepted tweets, the last ${drain} s after the run; $backlog left queued; chirp.dead holds $dead; gateway RSS $rss at the end")
   if awk -v a="$post_rps" -v b="$best_post" 'BEGIN { exit !(a > b) }'; then best_post=$post_rps best_post_t=$T; fi
