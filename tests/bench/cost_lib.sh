@@ -40,7 +40,7 @@ cost_report() {
   local n=$1 unit=$2 k v d out=() roles_d=() roles_q=()
   declare -A now=()
   while read -r k v; do now[$k]=$v; done < <(cost_counters)
-  per() { awk -v d="$1" -v n="$n" 'BEGIN { if (n > 0) printf "%.2f", d / n; else print "n/a" }'; }
+  per() { awk -v d="$1" -v n="$n" 'BEGIN { if (n > 0) printf "%.3g", d / n; else print "n/a" }'; }
   delta() { echo $((${now[$1]:-0} - ${COST0[$1]:-0})); }
   [[ -z ${now[chirp_amqp_messages_total]:-} ]] ||
     out+=("broker messages $(per "$(delta chirp_amqp_messages_total)") (events $(per "$(delta chirp_amqp_published_total)")) from the gateway")
