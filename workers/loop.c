@@ -165,6 +165,42 @@ static int claim(PGconn *pg, const char *role, int64_t event_id, int *is_new) {
   return 0;
 }
 
+/* Claims the events of msgs[0..n) to apply, in ONE statement: fresh[i]
+   is 1 for the first occurrence of each event id the role had not claimed
+   before (the same event twice in a batch is applied once). */
+static int claim_many(PGconn *pg, const char *role, const wk_msg *msgs, size_t n, int *fresh) {
+  char *arr = malloc(n * 21 + 3);
+  if (!arr) return CHIRP_ENOMEM;
+  size_t w = 0, k = 0;
+  arr[w++] = '{';
+  for (size_t i = 0; i < n; i++) {
+    fresh[i] = 0;
+    if (msgs[i].fate != FATE_APPLY) continue;
+    w += (size_t)snprintf(arr + w, 22, "%s%lld", k++ ? "," : "", (long long)msgs[i].ev.event_id);
+  }
+  arr[w++] = '}';
+  arr[w] = '\0';
+  const char *p[] = {role, arr};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "INSERT INTO processed_events (role, event_id) "
+                         "SELECT $1, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING event_id",
+                         2, p, &r);
+  free(arr);
+  if (rc) return rc;
+  /* Each returned id marks its first occurrence in the batch. */
+  for (int row = 0; row < PQntuples(r); row++) {
+    int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+    for (size_t i = 0; i < n; i++)
+      if (msgs[i].fate == FATE_APPLY && msgs[i].ev.event_id == id) {
+        fresh[i] = 1;
+        break;
+      }
+  }
+  PQclear(r);
+  return 0;
+}
+
 /* One transaction over msgs[0..n): returns 0 after COMMIT.  applied[i] is
    set for the events applied now (not before). */
 static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n, int *applied) {
@@ -181,11 +217,14 @@ static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n
     free(items);
     n = 0; /* done */
   }
+  /* Claims for a batch in one statement (applied[] holds them a moment). */
+  int batch_claims = !rc && role->claims && n > 1;
+  if (batch_claims) rc = claim_many(ctx->pg, role->name, msgs, n, applied);
   for (size_t i = 0; !rc && i < n; i++) {
+    int is_new = batch_claims ? applied[i] : 1;
     applied[i] = 0;
     if (msgs[i].fate != FATE_APPLY) continue;
-    int is_new = 1;
-    if (role->claims) rc = claim(ctx->pg, role->name, msgs[i].ev.event_id, &is_new);
+    if (role->claims && !batch_claims) rc = claim(ctx->pg, role->name, msgs[i].ev.event_id, &is_new);
     if (!rc && is_new) {
       rc = role->apply(ctx, &msgs[i].ev, msgs[i].state);
       applied[i] = rc == 0;
