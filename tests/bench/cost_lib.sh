@@ -26,7 +26,8 @@ cost_counters() {
   timeout 30 redis-cli "${COST_REDIS[@]}" INFO cpu | tr -d '\r' |
     awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "redis_cpu_us %.0f\n", s * 1e6 }'
   timeout 30 redis-cli "${COST_REDIS[@]}" INFO commandstats | tr -d '\r' |
-    awk -F'[=,:]' '/^cmdstat_/ { n += $3 } END { print "redis_calls", n + 0 }'
+    awk -F'[=,:]' '/^cmdstat_/ { n += $3; sub(/^cmdstat_/, "", $1); print "calls:" $1, $3; print "usec:" $1, $5 }
+                   END { print "redis_calls", n + 0 }'
 }
 
 cost_snap() {
@@ -56,6 +57,17 @@ cost_report() {
   [[ -z ${now[chirp_db_queries_total]:-} ]] ||
     out+=("SQL statements: gateway $(per "$(delta chirp_db_queries_total)"), workers $(per "$tq") ($(IFS=,; echo "${roles_q[*]}"))")
   out+=("Redis commands $(per "$(delta redis_calls)") (all processes, Lua's inner calls included), Redis CPU $(per "$(delta redis_cpu_us)") us")
+  # Where Redis spends it: the commands with the most time (a script's time
+  # includes its inner calls, which are listed too).
+  local top
+  top=$(for k in "${!now[@]}"; do
+    [[ $k == usec:* ]] || continue
+    d=$(delta "$k")
+    ((d > 0)) && echo "$d ${k#usec:} $(delta "calls:${k#usec:}")"
+  done | sort -rn | head -n 5 | while read -r d c nc; do
+    echo "$c $(per "$nc") calls $(per "$d") us"
+  done | paste -sd ',' -)
+  out+=("top Redis commands: $top")
   local IFS=';'
   echo "per $unit: ${out[*]}"
 }
