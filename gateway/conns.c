@@ -2,9 +2,12 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "chirp_amqp.h"
 #include "chirp_error.h"
 #include "chirp_event.h"
+#include "chirp_notify.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_time.h"
@@ -95,6 +98,16 @@ int gw_publish_event(const char *type, int64_t actor_id, const void *payload) {
   return gw_publish_event_id(type, gw_idem_next_id(), actor_id, payload);
 }
 
+/* The routing key of an event: its type, but a tweet that mentions
+   someone goes as tweet.created.mention (the only ones the notify role is
+   bound to). */
+static const char *routing_key(const char *type, const json_t *payload) {
+  if (strcmp(type, "tweet.created") != 0) return type;
+  const char *text = json_string_value(json_object_get(payload, "text"));
+  char names[1][32];
+  return chirp_amqp_tweet_created_key(text && chirp_mentions_parse(text, names, 1) > 0);
+}
+
 int gw_publish_event_id(const char *type, int64_t event_id, int64_t actor_id, const void *payload) {
   char *body;
   size_t len;
@@ -103,7 +116,7 @@ int gw_publish_event_id(const char *type, int64_t event_id, int64_t actor_id, co
   if (rc) return rc;
   rc = chirp_event_encode(event_id, type, now, actor_id, payload, &body, &len);
   if (rc) return rc;
-  rc = gw_publisher_publish(gw.pub, type, body, len);
+  rc = gw_publisher_publish(gw.pub, routing_key(type, payload), body, len);
   free(body);
   return rc;
 }

@@ -85,6 +85,9 @@ void h_metrics(gw_req *req, gw_reply *rep) {
   gw_publisher_get_stats(gw.pub, &ps);
   gw_appendf(&buf, &len, &cap,
              "# TYPE chirp_amqp_published_total counter\nchirp_amqp_published_total %llu\n"
+             "# HELP chirp_amqp_messages_total AMQP messages the published events went out in "
+             "(events waiting together share one).\n"
+             "# TYPE chirp_amqp_messages_total counter\nchirp_amqp_messages_total %llu\n"
              "# TYPE chirp_amqp_confirmed_total counter\nchirp_amqp_confirmed_total %llu\n"
              "# TYPE chirp_amqp_failed_total counter\nchirp_amqp_failed_total %llu\n"
              "# TYPE chirp_amqp_connects_total counter\nchirp_amqp_connects_total %llu\n"
@@ -93,7 +96,7 @@ void h_metrics(gw_req *req, gw_reply *rep) {
              "(a memory or disk alarm) or a write to it is stuck.\n"
              "# TYPE chirp_amqp_blocked gauge\nchirp_amqp_blocked %d\n"
              "# TYPE chirp_amqp_blocked_total counter\nchirp_amqp_blocked_total %llu\n",
-             ps.published, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub),
+             ps.published, ps.messages, ps.confirmed, ps.failed, ps.reconnects, gw_publisher_connected(gw.pub),
              ps.blocked, ps.blocked_total);
   gw_appendf(&buf, &len, &cap,
              "# HELP chirp_cache_requests_total Tweet reads by where they were answered from.\n"

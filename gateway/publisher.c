@@ -31,6 +31,7 @@
 
 #include "chirp_amqp.h"
 #include "chirp_error.h"
+#include "chirp_event.h"
 #include "chirp_log.h"
 #include "chirp_time.h"
 
@@ -165,7 +166,43 @@ fail:
   return NULL;
 }
 
-/* Writes every queued message; returns 0 or CHIRP_EUNAVAILABLE. */
+/* The most events packed into one message. */
+#define PACK_MAX 128
+
+/* Writes one AMQP message holding the n requests of group (all of one
+   routing key, SENDING): their bodies alone when n is 1, else one batch
+   {"events":[…]} (chirp_event.h).  Called without p->mu; returns the
+   amqp status. */
+static int write_group(amqp_connection_state_t conn, struct pub_req *const *group, size_t n) {
+  amqp_basic_properties_t props = {
+      ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG,
+      .content_type = amqp_cstring_bytes("application/json"),
+      .delivery_mode = AMQP_DELIVERY_PERSISTENT,
+  };
+  amqp_bytes_t key = amqp_cstring_bytes(group[0]->key);
+  amqp_bytes_t exchange = amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE);
+  if (n == 1)
+    return amqp_basic_publish(conn, CHIRP_AMQP_CHANNEL, exchange, key, 0, 0, &props,
+                              (amqp_bytes_t){group[0]->len, group[0]->body});
+  char *bodies[PACK_MAX];
+  size_t lens[PACK_MAX];
+  for (size_t i = 0; i < n; i++) {
+    bodies[i] = group[i]->body;
+    lens[i] = group[i]->len;
+  }
+  char *joined;
+  size_t len;
+  if (chirp_event_batch_join(bodies, lens, n, &joined, &len)) return AMQP_STATUS_NO_MEMORY;
+  int st = amqp_basic_publish(conn, CHIRP_AMQP_CHANNEL, exchange, key, 0, 0, &props,
+                              (amqp_bytes_t){len, joined});
+  free(joined);
+  return st;
+}
+
+/* Writes every queued message; returns 0 or CHIRP_EUNAVAILABLE.  The
+   requests waiting together go out as one message per routing key (up to
+   PACK_MAX events each, chirp_amqp_key_packs): one message, one store
+   write and one confirm for the lot; they share its delivery tag. */
 static int publish_queued(gw_publisher *p, amqp_connection_state_t conn, uint64_t *next_tag) {
   pthread_mutex_lock(&p->mu);
   struct pub_req *batch = p->queue.head;
@@ -175,47 +212,63 @@ static int publish_queued(gw_publisher *p, amqp_connection_state_t conn, uint64_
   pthread_mutex_unlock(&p->mu);
   if (!batch) return 0;
 
-  amqp_basic_properties_t props = {
-      ._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG,
-      .content_type = amqp_cstring_bytes("application/json"),
-      .delivery_mode = AMQP_DELIVERY_PERSISTENT,
-  };
   int rc = 0;
-  struct pub_req *r = batch;
+  struct pub_req *rest = batch;
   pthread_mutex_lock(&p->mu);
-  while (r) {
-    struct pub_req *next = r->next;
-    if (r->abandoned) { /* its caller gave up before the write began: skip it */
-      req_free(r);
-      r = next;
-      continue;
+  while (rest) {
+    /* Take the first request and, if its key packs, the others of its key
+       (in order, up to PACK_MAX); the rest stay in `rest` for later rounds. */
+    struct pub_req *group[PACK_MAX];
+    size_t n = 0;
+    struct pub_req **link = &rest;
+    const char *key = NULL;
+    int packs = 0;
+    while (*link && n < PACK_MAX) {
+      struct pub_req *r = *link;
+      if (r->abandoned) { /* its caller gave up before the write began: skip it */
+        *link = r->next;
+        req_free(r);
+        continue;
+      }
+      if (!key) {
+        key = r->key;
+        packs = chirp_amqp_key_packs(key);
+      } else if (!packs || strcmp(r->key, key) != 0) {
+        link = &r->next;
+        continue;
+      }
+      *link = r->next;
+      group[n++] = r;
+      if (!packs) break;
     }
+    if (n == 0) continue;
     p->sending_since_us = chirp_time_mono_us();
     pthread_mutex_unlock(&p->mu);
-    /* r is ours while SENDING: its caller may abandon it, never free it. */
-    int st = rc ? AMQP_STATUS_SOCKET_ERROR
-                : amqp_basic_publish(conn, CHIRP_AMQP_CHANNEL,
-                                     amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE),
-                                     amqp_cstring_bytes(r->key), 0, 0, &props,
-                                     (amqp_bytes_t){r->len, r->body});
+    /* The group is ours while SENDING: its callers may abandon, never free. */
+    int st = rc ? AMQP_STATUS_SOCKET_ERROR : write_group(conn, group, n);
     pthread_mutex_lock(&p->mu);
     p->sending_since_us = 0;
+    uint64_t tag = 0;
     if (st == AMQP_STATUS_OK) {
-      r->tag = ++*next_tag; /* taken even when abandoned: the broker counts it */
-      p->stats.published++;
+      tag = ++*next_tag; /* taken even when all are abandoned: the broker counts it */
+      p->stats.published += n;
+      p->stats.messages++;
     } else {
       if (!rc) chirp_warn("amqp publish: %s", amqp_error_string2(st));
       rc = CHIRP_EUNAVAILABLE;
     }
-    if (r->abandoned) {
-      req_free(r); /* its caller answered already (timed out) */
-    } else if (st != AMQP_STATUS_OK) {
-      finish(p, r, rc);
-    } else {
-      r->state = INFLIGHT;
-      list_push(&p->inflight, r);
+    for (size_t i = 0; i < n; i++) {
+      struct pub_req *r = group[i];
+      if (r->abandoned) {
+        req_free(r); /* its caller answered already (timed out) */
+      } else if (st != AMQP_STATUS_OK) {
+        finish(p, r, rc);
+      } else {
+        r->tag = tag;
+        r->state = INFLIGHT;
+        list_push(&p->inflight, r);
+      }
     }
-    r = next;
   }
   pthread_mutex_unlock(&p->mu);
   return rc;

@@ -7,7 +7,9 @@
  * `multiple` set releases every waiting request up to its delivery tag.  So
  * N concurrent requests cost one confirm round trip, not N (measured with
  * persistent 300-byte messages: ~10 k/s batched against ~1.3 k/s one at a
- * time).
+ * time).  The events waiting together go out as one message per routing
+ * key ({"events":[…]}, chirp_event.h), so N of them also cost the broker
+ * one message to store and each queue one delivery.
  *
  * While the broker is unreachable, gw_publisher_publish fails at once with
  * CHIRP_EUNAVAILABLE and the thread reconnects every 500 ms by itself.  So
@@ -48,6 +50,7 @@ int gw_publisher_ready(gw_publisher *p, char *why, size_t n);
 
 typedef struct gw_publisher_stats {
   unsigned long long published, confirmed, failed, reconnects;
+  unsigned long long messages;      /* AMQP messages those events went out in */
   unsigned long long blocked_total; /* connection.blocked notifications */
   int blocked;                      /* 1 while blocked or stalled */
 } gw_publisher_stats;

@@ -12,30 +12,56 @@
 #include "chirp_error.h"
 #include "chirp_log.h"
 
-/* Every event type the persist role stores; later roles add their own. */
-static const char *const persist_keys[] = {"tweet.*", "account.*", "comment.*", "poll.*", NULL};
+/* Each role is bound to exactly the routing keys of the events it uses:
+   no queue stores and delivers events its role would only ack.  A tweet
+   that mentions someone is published as tweet.created.mention (see
+   chirp_amqp_tweet_created_key): only those concern the notify role. */
+
+/* Every event type the persist role stores. */
+static const char *const persist_keys[] = {"tweet.created", "tweet.created.mention", "tweet.edited",
+                                           "tweet.deleted", "comment.*", "poll.voted",
+                                           "account.deleted", NULL};
+/* Bindings of earlier versions, removed at declare (a durable queue keeps
+   its bindings across restarts). */
+static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL};
 
 /* The fan-out role owns the follow graph (see docs/decisions.md) and
-   re-publishes big fan-outs to itself in chunks. */
-/* tweet.edited changes no feed: the fan-out only announces it to the
-   followers that have a stream open (chirp_live.h). */
-static const char *const fanout_keys[] = {"tweet.created", "tweet.deleted", "tweet.edited",
-                                          "follow.*", "fanout.*", NULL};
+   re-publishes big fan-outs to itself in chunks.  tweet.edited changes no
+   feed: the fan-out only announces it to the followers that have a stream
+   open (chirp_live.h). */
+static const char *const fanout_keys[] = {"tweet.created", "tweet.created.mention",
+                                          "tweet.deleted", "tweet.edited",
+                                          "follow.*",      "fanout.*",
+                                          NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,
    pending ones included (chirp_account_purge.h). */
 static const char *const likes_keys[] = {"like.*", "account.deleted", NULL};
-static const char *const notify_keys[] = {"follow.added", "comment.created", "tweet.created", NULL};
+static const char *const notify_keys[] = {"follow.added", "comment.created",
+                                          "tweet.created.mention", NULL};
+static const char *const notify_old[] = {"tweet.created", NULL};
+static const char *const none[] = {NULL};
 
 static const chirp_amqp_role roles[] = {
-    {"likes", "chirp.likes", likes_keys},
-    {"notify", "chirp.notify", notify_keys},
-    {"persist", "chirp.persist", persist_keys},
-    {"fanout", "chirp.fanout", fanout_keys},
-    {NULL, NULL, NULL},
+    {"likes", "chirp.likes", likes_keys, none},
+    {"notify", "chirp.notify", notify_keys, notify_old},
+    {"persist", "chirp.persist", persist_keys, persist_old},
+    {"fanout", "chirp.fanout", fanout_keys, none},
+    {NULL, NULL, NULL, NULL},
 };
 
 const chirp_amqp_role *chirp_amqp_roles(void) { return roles; }
+
+int chirp_amqp_key_packs(const char *key) {
+  /* The like batcher holds each like's delivery until that tweet's flush,
+     likes of many tweets at once: a delivery shared by likes of different
+     tweets would tie their acks together.  Its events go one a message. */
+  return strncmp(key, "like.", 5) != 0 && strcmp(key, "account.deleted") != 0;
+}
+
+const char *chirp_amqp_tweet_created_key(int mentions) {
+  return mentions ? "tweet.created.mention" : "tweet.created";
+}
 
 const chirp_amqp_role *chirp_amqp_role_find(const char *name) {
   for (const chirp_amqp_role *r = roles; r->name; r++)
@@ -161,6 +187,12 @@ int chirp_amqp_declare_topology(amqp_connection_state_t conn) {
       amqp_queue_bind(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(r->queue),
                       amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE), amqp_cstring_bytes(*k),
                       amqp_empty_table);
+      if (chirp_amqp_check(amqp_get_rpc_reply(conn), *k)) return CHIRP_EUNAVAILABLE;
+    }
+    for (const char *const *k = r->unbind; *k; k++) { /* a no-op when absent */
+      amqp_queue_unbind(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(r->queue),
+                        amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE), amqp_cstring_bytes(*k),
+                        amqp_empty_table);
       if (chirp_amqp_check(amqp_get_rpc_reply(conn), *k)) return CHIRP_EUNAVAILABLE;
     }
   }

@@ -49,13 +49,7 @@ int chirp_event_encode(int64_t event_id, const char *type, int64_t occurred_ms,
   return 0;
 }
 
-int chirp_event_decode(const char *buf, size_t len, chirp_event *ev, char *why, size_t whylen) {
-  json_error_t jerr;
-  json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-  if (!root) {
-    snprintf(why, whylen, "not JSON: %s", jerr.text);
-    return CHIRP_EMALFORMED;
-  }
+int chirp_event_from_json(const json_t *root, chirp_event *ev, char *why, size_t whylen) {
   const char *type = json_string_value(json_object_get(root, "type"));
   json_t *payload = json_object_get(root, "payload");
   const char *bad = NULL;
@@ -73,13 +67,50 @@ int chirp_event_decode(const char *buf, size_t len, chirp_event *ev, char *why, 
     bad = "payload missing or not an object";
   if (bad) {
     snprintf(why, whylen, "%s", bad);
-    json_decref(root);
     return CHIRP_EMALFORMED;
   }
   snprintf(ev->type, sizeof ev->type, "%s", type);
   ev->payload = json_incref(payload);
-  json_decref(root);
   return 0;
+}
+
+int chirp_event_decode(const char *buf, size_t len, chirp_event *ev, char *why, size_t whylen) {
+  json_error_t jerr;
+  json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+  if (!root) {
+    snprintf(why, whylen, "not JSON: %s", jerr.text);
+    return CHIRP_EMALFORMED;
+  }
+  int rc = chirp_event_from_json(root, ev, why, whylen);
+  json_decref(root);
+  return rc;
+}
+
+int chirp_event_batch_join(char *const *bodies, const size_t *lens, size_t n, char **out,
+                           size_t *len) {
+  if (n == 0) return CHIRP_EINVAL;
+  static const char head[] = "{\"events\":[", tail[] = "]}";
+  size_t total = sizeof head - 1 + sizeof tail - 1 + (n - 1);
+  for (size_t i = 0; i < n; i++) total += lens[i];
+  char *s = malloc(total + 1), *w = s;
+  if (!s) return CHIRP_ENOMEM;
+  memcpy(w, head, sizeof head - 1);
+  w += sizeof head - 1;
+  for (size_t i = 0; i < n; i++) {
+    if (i) *w++ = ',';
+    memcpy(w, bodies[i], lens[i]);
+    w += lens[i];
+  }
+  memcpy(w, tail, sizeof tail); /* with the NUL */
+  *out = s;
+  *len = total;
+  return 0;
+}
+
+json_t *chirp_event_batch_events(const json_t *root) {
+  if (!json_is_object(root) || json_object_get(root, "event_id")) return NULL;
+  json_t *events = json_object_get(root, "events");
+  return json_is_array(events) ? events : NULL;
 }
 
 void chirp_event_cleanup(chirp_event *ev) {

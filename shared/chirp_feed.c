@@ -110,33 +110,47 @@ static key_fn list_key(enum chirp_list_kind kind) {
 
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap) {
-  if (n == 0) return 0;
-  char id[24], capbuf[16];
-  snprintf(id, sizeof id, "%lld", (long long)tweet_id);
+  chirp_feed_push_req req = {kind, tweet_id, owners, n};
+  return chirp_feed_push_many(r, &req, 1, cap);
+}
+
+int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap) {
+  char capbuf[16];
   snprintf(capbuf, sizeof capbuf, "%d", cap);
-  key_fn key = list_key(kind);
-  size_t slices = (n + SLICE - 1) / SLICE;
-  char(*keys)[CHIRP_KEY_BUFSZ] = malloc(n * sizeof *keys);
-  const char **argv = malloc((SLICE + 2) * sizeof *argv);
+  size_t most = 0;
+  for (size_t q = 0; q < nreq; q++)
+    if (reqs[q].n > most) most = reqs[q].n;
+  if (most == 0) return 0;
+  size_t slice_max = most < SLICE ? most : SLICE;
+  char(*keys)[CHIRP_KEY_BUFSZ] = malloc(slice_max * sizeof *keys);
+  const char **argv = malloc((slice_max + 2) * sizeof *argv);
   int rc = keys && argv ? 0 : CHIRP_ENOMEM;
-  for (size_t i = 0; !rc && i < n; i++) key(keys[i], owners[i]);
-  /* The first slice runs alone (it loads the script if Redis lacks it);
-     the rest are sent back to back and their replies read afterwards, so
-     Redis never waits on a round trip between slices. */
+  /* The first call runs alone (it loads the script if Redis lacks it);
+     every other is sent back to back — across the requests, so many
+     tweets' pushes cost one round trip — and their replies read
+     afterwards, so Redis never waits on a round trip between calls. */
   size_t sent = 0;
-  for (size_t sl = 0; !rc && sl < slices; sl++) {
-    size_t off = sl * SLICE, m = n - off < SLICE ? n - off : SLICE;
-    for (size_t i = 0; i < m; i++) argv[i] = keys[off + i];
-    argv[m] = id;
-    argv[m + 1] = capbuf;
-    if (sl == 0) {
-      redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
-      if (!rep) rc = CHIRP_EUNAVAILABLE;
-      else freeReplyObject(rep);
-    } else if (chirp_redis_append_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL)) {
-      rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
-    } else {
-      sent++;
+  int first = 1;
+  for (size_t q = 0; !rc && q < nreq; q++) {
+    const chirp_feed_push_req *req = &reqs[q];
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)req->tweet_id);
+    key_fn key = list_key(req->kind);
+    for (size_t off = 0; !rc && off < req->n; off += SLICE) {
+      size_t m = req->n - off < SLICE ? req->n - off : SLICE;
+      for (size_t i = 0; i < m; i++) argv[i] = key(keys[i], req->owners[off + i]);
+      argv[m] = id;
+      argv[m + 1] = capbuf;
+      if (first) {
+        first = 0;
+        redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
+        if (!rep) rc = CHIRP_EUNAVAILABLE;
+        else freeReplyObject(rep);
+      } else if (chirp_redis_append_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL)) {
+        rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
+      } else {
+        sent++;
+      }
     }
   }
   for (size_t sl = 0; sl < sent && !r->err; sl++) {

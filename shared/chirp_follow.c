@@ -146,6 +146,61 @@ int chirp_follow_followers_range(PGconn *pg, int64_t followee, int64_t from, int
   return rc;
 }
 
+/* Appends v to the array literal in buf at *w ("{" … "}" by the caller). */
+static void lit(char *buf, size_t *w, size_t i, int64_t v) {
+  *w += (size_t)snprintf(buf + *w, 22, "%s%lld", i ? "," : "", (long long)v);
+}
+
+int chirp_follow_followers_many(PGconn *pg, const chirp_follow_range *ranges, size_t n, size_t max,
+                                int64_t **ids, size_t **offsets) {
+  size_t *off = calloc(n + 1, sizeof *off);
+  char *arr[3] = {malloc(n * 21 + 3), malloc(n * 21 + 3), malloc(n * 21 + 3)}, m[24];
+  int rc = off && arr[0] && arr[1] && arr[2] ? 0 : CHIRP_ENOMEM;
+  for (int k = 0; !rc && k < 3; k++) {
+    size_t w = 0;
+    arr[k][w++] = '{';
+    for (size_t i = 0; i < n; i++)
+      lit(arr[k], &w, i, k == 0 ? ranges[i].followee : k == 1 ? ranges[i].from : ranges[i].to);
+    arr[k][w++] = '}';
+    arr[k][w] = '\0';
+  }
+  fmt(m, (int64_t)max);
+  const char *p[] = {arr[0], arr[1], arr[2], m};
+  PGresult *r = NULL;
+  if (!rc)
+    rc = chirp_pg_exec(pg,
+                       "SELECT a.ord, f.follower_id "
+                       "FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) WITH ORDINALITY "
+                       "  AS a(followee, lo, hi, ord) "
+                       "CROSS JOIN LATERAL (SELECT follower_id FROM follows "
+                       "  WHERE followee_id = a.followee AND active AND follower_id BETWEEN a.lo AND a.hi "
+                       "  ORDER BY follower_id LIMIT $4) f "
+                       "ORDER BY a.ord, f.follower_id",
+                       4, p, &r);
+  for (int k = 0; k < 3; k++) free(arr[k]);
+  if (rc) {
+    free(off);
+    return rc;
+  }
+  size_t rows = (size_t)PQntuples(r);
+  int64_t *out = malloc((rows ? rows : 1) * sizeof *out);
+  if (!out) {
+    PQclear(r);
+    free(off);
+    return CHIRP_ENOMEM;
+  }
+  for (size_t i = 0; i < rows; i++) {
+    long long ord = strtoll(PQgetvalue(r, (int)i, 0), NULL, 10); /* 1-based */
+    out[i] = strtoll(PQgetvalue(r, (int)i, 1), NULL, 10);
+    if (ord >= 1 && (size_t)ord <= n) off[ord]++;
+  }
+  PQclear(r);
+  for (size_t i = 1; i <= n; i++) off[i] += off[i - 1]; /* counts -> ends */
+  *ids = out;
+  *offsets = off;
+  return 0;
+}
+
 int chirp_follow_count(PGconn *pg, int64_t account, int64_t *followers) {
   char a[24];
   fmt(a, account);

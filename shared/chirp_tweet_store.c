@@ -46,6 +46,35 @@ int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted) {
   return 0;
 }
 
+int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, size_t n) {
+  if (n == 0) return 0;
+  json_t *rows = json_array();
+  int rc = rows ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    const chirp_tweet *t = tweets[i];
+    /* Ids as strings: a JSON number would pass through a double. */
+    json_t *row = json_pack("{s:o, s:o, s:s, s:o, s:I}", "id", chirp_json_id(t->id), "author_id",
+                            chirp_json_id(t->author_id), "text", t->text ? t->text : "",
+                            "reply_to", t->reply_to ? chirp_json_id(t->reply_to) : json_null(),
+                            "created_ms", (json_int_t)t->created_ms);
+    if (!row || json_array_append_new(rows, row)) rc = CHIRP_ENOMEM;
+  }
+  char *doc = rc ? NULL : json_dumps(rows, JSON_COMPACT);
+  json_decref(rows);
+  if (!rc && !doc) rc = CHIRP_ENOMEM;
+  if (rc) return rc;
+  const char *p[] = {doc};
+  rc = chirp_pg_exec(pg,
+                     "INSERT INTO tweets (id, author_id, text, reply_to, created_at) "
+                     "SELECT id::bigint, author_id::bigint, text, reply_to::bigint, "
+                     TS("created_ms") " FROM json_to_recordset($1::json) "
+                     "AS x(id text, author_id text, text text, reply_to text, created_ms bigint) "
+                     "ORDER BY 1 ON CONFLICT (id) DO NOTHING",
+                     1, p, NULL);
+  free(doc);
+  return rc;
+}
+
 /* After an upsert of the row, which locked it: this read sees that row
    whoever wrote it. */
 static int check_author(PGconn *pg, const char *id, const char *author, int *authored) {

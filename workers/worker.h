@@ -3,7 +3,8 @@
  * a role implements.
  *
  * The loop: consume a batch (up to the prefetch) → decode and validate each
- * message (a malformed one is dead-lettered with its reason, never retried)
+ * event (a message may hold a batch of them, chirp_event.h; a malformed
+ * event is dead-lettered alone with its reason, never retried)
  * → in ONE PostgreSQL transaction, claim each event id for the role in
  * processed_events and apply the ones not seen before → COMMIT → side
  * effects in Redis (best effort: Redis is a cache) → ack.  An ack follows
@@ -38,6 +39,12 @@ typedef struct wk_ctx {
    acked only after this returned 0. */
 int wk_publish(wk_ctx *ctx, const char *type, int64_t actor, json_t *const *payloads, size_t n);
 
+/* An applied event and the role's state for it (after_commit_many). */
+typedef struct wk_item {
+  const chirp_event *ev;
+  void *state;
+} wk_item;
+
 typedef struct wk_role_ops {
   const char *name;
   /* Validates ev and builds the role's private state for it in *state.
@@ -47,11 +54,21 @@ typedef struct wk_role_ops {
   int (*decode)(const chirp_event *ev, void **state, char *why, size_t whylen);
   /* Applies the event inside the open transaction.  0 or a CHIRP_E… code. */
   int (*apply)(wk_ctx *ctx, const chirp_event *ev, void *state);
+  /* May be NULL; only for a role without claims.  apply for the events of
+     a batch, in order, in one call (so a role can send one statement for
+     many events).  On an error the loop retries the batch event by event
+     with apply, so a bad event is found and dead-lettered alone. */
+  int (*apply_many)(wk_ctx *ctx, const wk_item *items, size_t n);
   /* After the commit, before the ack: the Redis side; may be NULL.  A
      CHIRP_EUNAVAILABLE return makes the loop wait and call it again (the
      messages stay unacked), so it must be idempotent; other errors are
      logged and the message acked. */
   int (*after_commit)(wk_ctx *ctx, const chirp_event *ev, void *state);
+  /* Instead of after_commit, when set: the Redis side of every event the
+     batch applied, in order, in one call (so a role can pipeline across
+     events).  CHIRP_EUNAVAILABLE makes the loop wait and call it again
+     with the same items, so it must be idempotent as a whole. */
+  int (*after_commit_many)(wk_ctx *ctx, const wk_item *items, size_t n);
   /* 1: record each event id in processed_events with its effect, and skip
      an event seen before (for effects that are not idempotent by
      themselves).  0: apply and after_commit run again on a redelivery, so

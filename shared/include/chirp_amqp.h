@@ -7,8 +7,12 @@
  *   exchange "chirp"      topic, durable: every event, routing key = type
  *   exchange "chirp.dlx"  fanout, durable: dead letters
  *   queue "chirp.dead"    durable: what a worker rejected, with x-death
- *   queue "chirp.<role>"  durable, one per worker role, bound to the keys
- *                         that role needs, dead-lettering to chirp.dlx
+ *   queue "chirp.<role>"  durable, one per worker role, bound to exactly
+ *                         the keys that role uses, dead-lettering to chirp.dlx
+ *
+ * Routing key = event type, except a tweet.created that mentions someone:
+ * tweet.created.mention (the notify role needs only those).  A message
+ * holds one event or a batch of events of one key (chirp_event.h).
  *
  * An amqp_connection_state_t is not thread-safe: one per thread.  Channel 1
  * is the only channel used.
@@ -29,12 +33,18 @@ typedef struct chirp_amqp_role {
   const char *name;            /* "persist" */
   const char *queue;           /* "chirp.persist" */
   const char *const *bindings; /* NULL-terminated routing-key patterns */
+  const char *const *unbind;   /* bindings of earlier versions, removed */
 } chirp_amqp_role;
 
 /* The role named name, or NULL. Borrowed, static. */
 const chirp_amqp_role *chirp_amqp_role_find(const char *name);
 /* All roles, terminated by an entry whose name is NULL. */
 const chirp_amqp_role *chirp_amqp_roles(void);
+/* 1 when events of routing key may share a message (a batch); 0 for the
+   keys the like batcher consumes (it acks per event, at different times). */
+int chirp_amqp_key_packs(const char *key);
+/* The routing key of a tweet.created: with mentions or without. */
+const char *chirp_amqp_tweet_created_key(int mentions);
 
 /* Connects to an amqp:// URL, logs in, opens channel 1, with every socket
    wait bounded by timeout_ms.  heartbeat is in seconds (0 = none).  On

@@ -6,6 +6,14 @@
  *
  * Ids travel as decimal strings, like everywhere in the API.  Workers apply
  * an event at most once per role by its event_id.
+ *
+ * A message may also carry many events of one routing key (a batch):
+ *
+ *   {"events": [<envelope>, <envelope>, …]}
+ *
+ * (what the gateway sends when several requests wait on one confirm).
+ * Each envelope in it is an event of its own: its own id, its own claim,
+ * its own dead letter.  Consumers accept both forms.
  */
 #ifndef CHIRP_EVENT_H
 #define CHIRP_EVENT_H
@@ -34,6 +42,17 @@ int chirp_event_encode(int64_t event_id, const char *type, int64_t occurred_ms,
    reason into why, and ev holds nothing to release. */
 int chirp_event_decode(const char *buf, size_t len, chirp_event *ev, char *why, size_t whylen);
 void chirp_event_cleanup(chirp_event *ev);
+/* chirp_event_decode for an envelope already parsed (root borrowed). */
+int chirp_event_from_json(const json_t *root, chirp_event *ev, char *why, size_t whylen);
+
+/* Joins n encoded envelopes (bodies[i] of lens[i] bytes, each a JSON
+   object) into one batch message {"events":[…]}.  On success *out is a new
+   malloc'd NUL-terminated buffer (free) of *len bytes.  n >= 1. */
+int chirp_event_batch_join(char *const *bodies, const size_t *lens, size_t n, char **out,
+                           size_t *len);
+/* The "events" array of a parsed batch message (borrowed), or NULL when
+   root is not a batch (then it is read as one envelope). */
+json_t *chirp_event_batch_events(const json_t *root);
 
 /* Reads a decimal-string id member of obj; 0 or CHIRP_EMALFORMED. */
 int chirp_json_get_id(const json_t *obj, const char *key, int64_t *out);

@@ -31,6 +31,17 @@ enum chirp_list_kind { CHIRP_LIST_FEED, CHIRP_LIST_TIMELINE };
 /* Inserts tweet_id, in order, into the lists of owners[0..n). */
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap);
+/* One push of a batch: tweet_id into the kind lists of owners[0..n). */
+typedef struct chirp_feed_push_req {
+  enum chirp_list_kind kind;
+  int64_t tweet_id;
+  const int64_t *owners; /* borrowed */
+  size_t n;
+} chirp_feed_push_req;
+/* Every push of reqs[0..nreq), in order, pipelined together: one round
+   trip for the lot (a worker's batch of tweets).  0, or CHIRP_EUNAVAILABLE
+   (then repeat it whole: each push is idempotent). */
+int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap);
 /* Removes tweet_id from the lists of owners[0..n). */
 int chirp_feed_remove(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
                       size_t n, int64_t tweet_id);

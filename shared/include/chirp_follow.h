@@ -36,6 +36,16 @@ int chirp_follow_list(PGconn *pg, int64_t id, int followers, int64_t before, int
 int chirp_follow_followers_range(PGconn *pg, int64_t followee, int64_t from, int64_t to,
                                  size_t max, int64_t **out, size_t *n);
 
+/* A range of one account's followers: ids in [from, to]. */
+typedef struct chirp_follow_range {
+  int64_t followee, from, to;
+} chirp_follow_range;
+/* The active followers in each of ranges[0..n), at most max each, in ONE
+   statement (a worker's batch of tweets or chunks): those of ranges[i]
+   are (*ids)[(*offsets)[i] .. (*offsets)[i+1]), in id order.  *ids and
+   *offsets (n + 1 entries) are new arrays (free). */
+int chirp_follow_followers_many(PGconn *pg, const chirp_follow_range *ranges, size_t n, size_t max,
+                                int64_t **ids, size_t **offsets);
 /* followers_count of an account (CHIRP_ENOTFOUND if none). */
 int chirp_follow_count(PGconn *pg, int64_t account, int64_t *followers);
 

@@ -25,9 +25,19 @@
 #define CHIRP_LIVE_DELETED "tweet.deleted"
 #define CHIRP_LIVE_NOTIFICATION "notification"
 
-/* Publishes "<kind> <id>" to the channel of each of readers[0..n) whose
-   presence key exists.  Two round trips when someone listens, one when
-   nobody does.  0 or CHIRP_EUNAVAILABLE / CHIRP_ENOMEM. */
+/* One announcement: "<kind> <id>" to readers[0..n) (borrowed). */
+typedef struct chirp_live_note {
+  const char *kind;
+  int64_t id;
+  const int64_t *readers;
+  size_t n;
+} chirp_live_note;
+
+/* Publishes each note to the channel of each of its readers whose presence
+   key exists: every note of a batch in two round trips when someone
+   listens, one when nobody does.  0 or CHIRP_EUNAVAILABLE / CHIRP_ENOMEM. */
+int chirp_live_announce_many(redisContext *r, const chirp_live_note *notes, size_t nn);
+/* The same for one note. */
 int chirp_live_announce(redisContext *r, const int64_t *readers, size_t n, const char *kind,
                         int64_t id);
 

@@ -52,6 +52,9 @@ int64_t chirp_tweet_version(const chirp_tweet *t);
    worker, a replay, or a delete that overtook it), in which case the caller
    must not cache t as the tweet's state.  inserted may be NULL. */
 int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted);
+/* chirp_tweet_store_create for n tweets in ONE statement (a worker's
+   batch; the same tweet twice is stored once). */
+int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, size_t n);
 /* Applies an edit carried by event_id: t is the new state, prev_text and
    prev_since_ms the version it replaced (kept in the history).  Only a
    tweet of t->author_id changes: *authored (may be NULL) is 0 when the

@@ -54,6 +54,8 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 # shellcheck source=tests/bench/feed_lib.sh
 source tests/bench/feed_lib.sh
+# shellcheck source=tests/bench/cost_lib.sh
+source tests/bench/cost_lib.sh
 
 THREADS_LIST=${CHIRP_BENCH_THREADS:-8 32}
 WRITE_THREADS=${CHIRP_BENCH_WRITE_THREADS:-32}
@@ -287,6 +289,8 @@ if phase fanout; then
   # shellcheck disable=SC2046
   cpu_snap "gateway:$GW_PID" $(printf '%s\n' "${WORKER_PIDS[@]}" | grep '^fanout:') $(procs_of_stack)
   eps_all=() fo_notes=()
+  COST_BASE=$BASE COST_REDIS=(-h 127.0.0.1 -p "$FL_REDIS_PORT")
+  cost_snap
   for ((k = 1; k <= FAN_REPEAT; k++)); do
     fo=$("$FEED_LOAD" fanout -g "127.0.0.1:$GW_PORT" -t "$(token_of $FAN_AUTHOR)" -B "$BENCH/fl-post.json" \
       -r "127.0.0.1:$FL_REDIS_PORT" -c chirp:m:events:fanout:processed -x "$events" \
@@ -298,6 +302,9 @@ if phase fanout; then
   done
   focpu=$(cpu_report)
   say "CPU: $focpu"
+  focost=$(cost_report $((FAN_N * FAN_REPEAT)) "feed entry")
+  say "cost: $focost"
+  NOTES+=("fan-out cost $focost")
   ref_b=$(redis_lpush_ref)
   ref=$(mean "$ref_a" "$ref_b")
   eps=$(printf '%s\n' "${eps_all[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
@@ -325,6 +332,8 @@ if phase fresh; then
     "$FEED_LOAD" purge -a "$CHIRP_AMQP_URL" chirp.fanout chirp.persist chirp.notify >/dev/null
     sleep 5
     p0=$(rcli GET chirp:m:events:fanout:processed)
+    COST_BASE=$BASE COST_REDIS=(-h 127.0.0.1 -p "$FL_REDIS_PORT")
+    cost_snap
     bg=$(background_load)
     # shellcheck disable=SC2046
     cpu_snap "gateway:$GW_PID" "${WORKER_PIDS[@]}" $(procs_of_stack)
@@ -348,6 +357,9 @@ if phase fresh; then
       "$(lt "$p99" 100)$([[ $(kv "$fr" missing) == 0 ]] || echo " ($(kv "$fr" missing) never seen)")"
     NOTES+=("freshness @$R/s: $(kv "$fr" accepted)/$(kv "$fr" posted) posts accepted (failed: $(kv "$fr" failed_statuses)), $(kv "$fr" late_starts) sent >5 ms late; POST p50 $(kv "$fr" post_p50_ms) ms p99 $(kv "$fr" post_p99_ms) ms; visible from the 202: p50 $(kv "$fr" vis202_p50_ms) p99 $(kv "$fr" vis202_p99_ms) ms, max from send $(kv "$fr" vis_max_ms) ms; poll every $FRESH_POLL_US us (the oldest 64 unseen; up to 10x slower while none shows); at most $(kv "$fr" max_unseen) accepted tweets unseen at once; fanout workers processed $((p1 - p0)) events ($fan_rate/s over the run and its wait); queue depths after: $depth")
     NOTES+=("freshness @$R/s: machine load before (not ours) $bg; CPU: $frcpu")
+    frcost=$(cost_report "$(kv "$fr" accepted)" "accepted tweet (100 followers)")
+    say "cost: $frcost"
+    NOTES+=("freshness @$R/s cost $frcost")
   done
 fi
 

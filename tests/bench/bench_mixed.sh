@@ -32,6 +32,11 @@
 #                               timeline read once, then /healthz until the end
 #   CHIRP_CLUSTER_STACK         the cluster's stack (default here: cluster, the
 #                               dedicated one; see deploy/cluster.sh)
+#   CHIRP_BENCH_ONE_PORT / CHIRP_BENCH_ONE_STATS  the one-gateway HAProxy's port
+#                               (8001) and stats address (127.0.0.1:8405); with
+#                               CHIRP_CLUSTER_STACK=run, CHIRP_STACK_*_PORT,
+#                               CHIRP_CLUSTER_GATEWAYS, CHIRP_LB_PORT and
+#                               CHIRP_LB_STATS_BIND move everything else
 # A cluster that is already up is used as it is (and left running); otherwise it
 # is started here with CHIRP_LOG_LEVEL=warn and CHIRP_LB_LOG_LEVEL=notice (no log
 # line per request) and stopped at the end. Files: var/cluster/bench/.
@@ -47,8 +52,8 @@ CONNS=${CHIRP_BENCH_CONNECTIONS:-64}
 WRK_THREADS=${CHIRP_BENCH_WRK_THREADS:-2}
 ACCOUNTS=${CHIRP_BENCH_ACCOUNTS:-10000}
 WARMUP=${CHIRP_BENCH_WARMUP:-45}
-ONE_PORT=8001
-ONE_STATS=127.0.0.1:8405
+ONE_PORT=${CHIRP_BENCH_ONE_PORT:-8001}
+ONE_STATS=${CHIRP_BENCH_ONE_STATS:-127.0.0.1:8405}
 DRAIN_WAIT=180
 OUT=$TOP/var/cluster/bench
 LUA=$TOP/tests/bench/mixed_wrk.lua

@@ -424,6 +424,9 @@ reference_publisher() {
   kv "$out" rate
 }
 mean() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (a + b) / 2 }'; }
+# shellcheck source=tests/bench/cost_lib.sh
+source "$TOP/tests/bench/cost_lib.sh"
+COST_REDIS=(-u "$CHIRP_REDIS_URL")
 
 ref_max=$(reference_publisher "$REF_WINDOW_MAX")
 
@@ -484,6 +487,8 @@ for T in $THREADS_LIST; do
     # (e) reference publisher, POST, reference publisher
     bg_post=$(background_load)
     ref_a=$(reference_publisher "$CONNS")
+    COST_BASE=$base
+    cost_snap
     cpu_snap "${procs[@]}"
     post=$(run_wrk "post-t$T" "$base/api/v1/tweets" POST 202 "$BENCH/post_body.json" "$token")
     post_cpu=$(cpu_report)
@@ -512,6 +517,8 @@ for T in $THREADS_LIST; do
     drain=$(awk -v a="$t0" -v b="$drain_t" 'BEGIN { printf "%.1f", b - a }')
     say "persisted $stored of $accepted accepted tweets ${drain} s after the POST run; $backlog message(s) left in the role queues"
     dead=$(dead_letters "$base")
+    post_cost=$(cost_report "$stored" "stored tweet (POST and every worker, until drained)")
+    say "POST cost: $post_cost"
     ref_b=$(reference_publisher "$CONNS")
 
   fi
@@ -576,6 +583,7 @@ for T in $THREADS_LIST; do
   ROWS+=("$(printf "$ROW_FMT" "" "  (same, vs. best case)" "$post_rps" "" \
     "confirm_publisher w=$REF_WINDOW_MAX" "$ref_max" "-" "" "$(ratio "$post_rps" "$ref_max")" "info" "")")
   NOTES+=("threads=$T: CPU during POST: $post_cpu")
+  NOTES+=("threads=$T: POST $post_cost")
   NOTES+=("threads=$T: persisted $stored/$accepted accepted tweets, the last ${drain} s after the run; $backlog left queued; chirp.dead holds $dead")
   if awk -v a="$post_rps" -v b="$best_post" 'BEGIN { exit !(a > b) }'; then best_post=$post_rps best_post_t=$T; fi
   fi

@@ -7,7 +7,9 @@
 # The stack is deploy/stack.sh copied under var/bench/fl-stack/ and run with
 # the "test" settings (no fsync, Redis without persistence) on its own ports:
 # PostgreSQL 54325, Redis 63795, AMQP 56725, dist 56735, epmd 56745, CLI
-# 56781-56790, node chirp-flbench@localhost.  It is ours alone, so each run
+# 56781-56790, node chirp-flbench@localhost (CHIRP_BENCH_FL_PG_PORT, _REDIS_PORT,
+# _AMQP_PORT, _DIST_PORT, _EPMD_PORT, _CTL_PORT_MIN/_MAX, CHIRP_BENCH_FL_NODE
+# move them).  It is ours alone, so each run
 # starts from an empty database, Redis and queues (fl_reset).  It is started
 # if down and then stopped at the end (CHIRP_BENCH_KEEP_STACK=1 leaves it up).
 #
@@ -25,10 +27,10 @@ LOG=$BENCH/fl-log
 FL_BIN=$BENCH/fl-bin
 FL_BUILD=$BENCH/fl-build
 FL_STACK=$BENCH/fl-stack
-# (Moved with CHIRP_BENCH_PG_PORT, _REDIS_PORT, _AMQP_PORT, _DIST_PORT,
-# _EPMD_PORT, _CTL_PORT_MIN/MAX and CHIRP_BENCH_NODE.)
-FL_PG_PORT=${CHIRP_BENCH_PG_PORT:-54325} FL_REDIS_PORT=${CHIRP_BENCH_REDIS_PORT:-63795}
-FL_AMQP_PORT=${CHIRP_BENCH_AMQP_PORT:-56725}
+# (Moved with CHIRP_BENCH_FL_PG_PORT, _REDIS_PORT, _AMQP_PORT, _DIST_PORT,
+# _EPMD_PORT, _CTL_PORT_MIN/MAX and CHIRP_BENCH_FL_NODE.)
+FL_PG_PORT=${CHIRP_BENCH_FL_PG_PORT:-54325} FL_REDIS_PORT=${CHIRP_BENCH_FL_REDIS_PORT:-63795}
+FL_AMQP_PORT=${CHIRP_BENCH_FL_AMQP_PORT:-56725}
 FIRST_PORT=${CHIRP_BENCH_PORT:-28580}
 RATE_BIG=100000000
 
@@ -70,10 +72,11 @@ nginx_stop() {
 
 stack() {
   CHIRP_STACK_PG_PORT=$FL_PG_PORT CHIRP_STACK_REDIS_PORT=$FL_REDIS_PORT \
-    CHIRP_STACK_AMQP_PORT=$FL_AMQP_PORT CHIRP_STACK_DIST_PORT=${CHIRP_BENCH_DIST_PORT:-56735} \
-    CHIRP_STACK_EPMD_PORT=${CHIRP_BENCH_EPMD_PORT:-56745} \
-    CHIRP_STACK_CTL_PORT_MIN=${CHIRP_BENCH_CTL_PORT_MIN:-56781} CHIRP_STACK_CTL_PORT_MAX=${CHIRP_BENCH_CTL_PORT_MAX:-56790} \
-    CHIRP_STACK_NODE=${CHIRP_BENCH_NODE:-chirp-flbench@localhost} bash "$FL_STACK/deploy/stack.sh" test "$1"
+    CHIRP_STACK_AMQP_PORT=$FL_AMQP_PORT CHIRP_STACK_DIST_PORT=${CHIRP_BENCH_FL_DIST_PORT:-56735} \
+    CHIRP_STACK_EPMD_PORT=${CHIRP_BENCH_FL_EPMD_PORT:-56745} \
+    CHIRP_STACK_CTL_PORT_MIN=${CHIRP_BENCH_FL_CTL_PORT_MIN:-56781} \
+    CHIRP_STACK_CTL_PORT_MAX=${CHIRP_BENCH_FL_CTL_PORT_MAX:-56790} \
+    CHIRP_STACK_NODE=${CHIRP_BENCH_FL_NODE:-chirp-flbench@localhost} bash "$FL_STACK/deploy/stack.sh" test "$1"
 }
 
 # shellcheck disable=SC2317 # (runs from the EXIT trap)

@@ -64,6 +64,15 @@ static int publish_event(amqp_connection_state_t c, int64_t event_id, const char
   return rc;
 }
 
+/* The envelope of an event (payload released): a new string (free). */
+static char *encode_event(int64_t event_id, const char *type, int64_t actor, json_t *payload) {
+  char *body = NULL;
+  size_t len;
+  if (chirp_event_encode(event_id, type, chirp_time_now_ms(), actor, payload, &body, &len)) body = NULL;
+  json_decref(payload);
+  return body;
+}
+
 static long long scalar(PGconn *pg, const char *sql, int64_t arg) {
   char a[24];
   snprintf(a, sizeof a, "%lld", (long long)arg);
@@ -244,6 +253,25 @@ int main(void) {
   chirp_comment vc = {.id = vc_id, .tweet_id = v.id, .author_id = author,
                       .created_ms = chirp_id_time_ms(vc_id), .text = (char *)"my comment"};
   publish_forgeries(c, author, forger, &v, &vc);
+  /* A batch message (chirp_event.h): a good tweet, the same event again,
+     a forged tweet and an element that is no envelope.  The good one is
+     stored once; the two bad ones are dead-lettered, each alone. */
+  chirp_tweet d = tweet(author, "batched"), dforged = tweet(author, "batched forgery");
+  int64_t ev_d = chirp_idgen_next(&ids);
+  char *parts[4] = {encode_event(ev_d, "tweet.created", author, chirp_tweet_to_json(&d)),
+                    encode_event(ev_d, "tweet.created", author, chirp_tweet_to_json(&d)),
+                    encode_event(chirp_idgen_next(&ids), "tweet.created", forger,
+                                 chirp_tweet_to_json(&dforged)),
+                    strdup("17")};
+  REQUIRE(parts[0] && parts[1] && parts[2] && parts[3]);
+  size_t lens[4];
+  for (int i = 0; i < 4; i++) lens[i] = strlen(parts[i]);
+  char *joined;
+  size_t jlen;
+  REQUIRE(chirp_event_batch_join(parts, lens, 4, &joined, &jlen) == 0);
+  CHECK_INT_EQ(publish(c, "tweet.created", joined), 0);
+  free(joined);
+  for (int i = 0; i < 4; i++) free(parts[i]);
   /* Tweet C, last: once it is stored, everything before it was handled. */
   chirp_tweet sentinel = tweet(author, "sentinel");
   CHECK_INT_EQ(publish_event(c, chirp_idgen_next(&ids), "tweet.created", author,
@@ -262,12 +290,15 @@ int main(void) {
   CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'second words'", a.id), 1);
   CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND deleted_at IS NOT NULL", b.id), 1);
   CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", forged.id), 0);
+  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'batched'", d.id), 1);
+  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM processed_events WHERE event_id = $1", ev_d), 1);
+  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", dforged.id), 0);
   long long dead_after = -1;
-  for (int i = 0; i < 50 && dead_after < dead_before + 2; i++) {
+  for (int i = 0; i < 50 && dead_after < dead_before + 4; i++) {
     dead_after = dead_count(c);
-    if (dead_after < dead_before + 2) usleep(100000);
+    if (dead_after < dead_before + 4) usleep(100000);
   }
-  CHECK_INT_EQ(dead_after, dead_before + 2);
+  CHECK_INT_EQ(dead_after, dead_before + 4);
   check_forgeries_failed(pg, redis, &v, &vc);
 
   kill(pid, SIGTERM);
