@@ -85,13 +85,8 @@ static json_t *card_of(json_t *full) {
 static int accounts_from_pg(redisContext *r, const int64_t *ids, size_t n, json_t **out) {
   PGconn *pg = gw_pg();
   if (!pg) return CHIRP_EUNAVAILABLE;
-  char *arr = malloc(n * 21 + 3);
+  char *arr = chirp_pg_id_array(ids, n);
   if (!arr) return CHIRP_ENOMEM;
-  size_t o = 0;
-  arr[o++] = '{';
-  for (size_t i = 0; i < n; i++) o += (size_t)sprintf(arr + o, "%s%lld", i ? "," : "", (long long)ids[i]);
-  arr[o++] = '}';
-  arr[o] = '\0';
   char sql[512];
   snprintf(sql, sizeof sql, "SELECT %s FROM accounts WHERE id = ANY($1::bigint[])",
            chirp_account_columns);

@@ -146,24 +146,18 @@ int chirp_follow_followers_range(PGconn *pg, int64_t followee, int64_t from, int
   return rc;
 }
 
-/* Appends v to the array literal in buf at *w ("{" … "}" by the caller). */
-static void lit(char *buf, size_t *w, size_t i, int64_t v) {
-  *w += (size_t)snprintf(buf + *w, 22, "%s%lld", i ? "," : "", (long long)v);
-}
-
 int chirp_follow_followers_many(PGconn *pg, const chirp_follow_range *ranges, size_t n, size_t max,
                                 int64_t **ids, size_t **offsets) {
   size_t *off = calloc(n + 1, sizeof *off);
-  char *arr[3] = {malloc(n * 21 + 3), malloc(n * 21 + 3), malloc(n * 21 + 3)}, m[24];
-  int rc = off && arr[0] && arr[1] && arr[2] ? 0 : CHIRP_ENOMEM;
-  for (int k = 0; !rc && k < 3; k++) {
-    size_t w = 0;
-    arr[k][w++] = '{';
+  int64_t *col = malloc((n ? n : 1) * sizeof *col);
+  char *arr[3] = {NULL, NULL, NULL}, m[24];
+  int rc = off && col ? 0 : CHIRP_ENOMEM;
+  for (int k = 0; !rc && k < 3; k++) { /* the followees, the froms, the tos */
     for (size_t i = 0; i < n; i++)
-      lit(arr[k], &w, i, k == 0 ? ranges[i].followee : k == 1 ? ranges[i].from : ranges[i].to);
-    arr[k][w++] = '}';
-    arr[k][w] = '\0';
+      col[i] = k == 0 ? ranges[i].followee : k == 1 ? ranges[i].from : ranges[i].to;
+    if (!(arr[k] = chirp_pg_id_array(col, n))) rc = CHIRP_ENOMEM;
   }
+  free(col);
   fmt(m, (int64_t)max);
   const char *p[] = {arr[0], arr[1], arr[2], m};
   PGresult *r = NULL;

@@ -1,6 +1,7 @@
 /* chirp_pg.c — libpq connection and statement helpers. */
 #include "chirp_pg.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,18 @@ int chirp_pg_begin(PGconn *conn) { return chirp_pg_exec(conn, "BEGIN", 0, NULL, 
 int chirp_pg_commit(PGconn *conn) { return chirp_pg_exec(conn, "COMMIT", 0, NULL, NULL); }
 void chirp_pg_rollback(PGconn *conn) {
   if (PQstatus(conn) == CONNECTION_OK) (void)chirp_pg_exec(conn, "ROLLBACK", 0, NULL, NULL);
+}
+
+char *chirp_pg_id_array(const int64_t *ids, size_t n) {
+  char *arr = malloc(n * 21 + 3); /* each "-9223372036854775808" or ",…" */
+  if (!arr) return NULL;
+  size_t w = 0;
+  arr[w++] = '{';
+  for (size_t i = 0; i < n; i++)
+    w += (size_t)snprintf(arr + w, 22, "%s%lld", i ? "," : "", (long long)ids[i]);
+  arr[w++] = '}';
+  arr[w] = '\0';
+  return arr;
 }
 
 int chirp_pg_ids(const PGresult *r, int col, int64_t **out, size_t *n) {

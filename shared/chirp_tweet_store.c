@@ -184,13 +184,8 @@ int chirp_tweet_store_get_many(PGconn *pg, const int64_t *ids, size_t n, chirp_t
                                size_t *nout) {
   *out = NULL;
   *nout = 0;
-  char *arr = malloc(n * 21 + 3);
+  char *arr = chirp_pg_id_array(ids, n);
   if (!arr) return CHIRP_ENOMEM;
-  size_t o = 0;
-  arr[o++] = '{';
-  for (size_t i = 0; i < n; i++) o += (size_t)sprintf(arr + o, "%s%lld", i ? "," : "", (long long)ids[i]);
-  arr[o++] = '}';
-  arr[o] = '\0';
   const char *p[] = {arr};
   PGresult *r;
   int rc = chirp_pg_exec(pg, "SELECT " TWEET_COLS " FROM tweets WHERE id = ANY($1::bigint[])", 1, p,

@@ -169,17 +169,16 @@ static int claim(PGconn *pg, const char *role, int64_t event_id, int *is_new) {
    is 1 for the first occurrence of each event id the role had not claimed
    before (the same event twice in a batch is applied once). */
 static int claim_many(PGconn *pg, const char *role, const wk_msg *msgs, size_t n, int *fresh) {
-  char *arr = malloc(n * 21 + 3);
-  if (!arr) return CHIRP_ENOMEM;
-  size_t w = 0, k = 0;
-  arr[w++] = '{';
+  int64_t *ids = malloc((n ? n : 1) * sizeof *ids);
+  if (!ids) return CHIRP_ENOMEM;
+  size_t k = 0;
   for (size_t i = 0; i < n; i++) {
     fresh[i] = 0;
-    if (msgs[i].fate != FATE_APPLY) continue;
-    w += (size_t)snprintf(arr + w, 22, "%s%lld", k++ ? "," : "", (long long)msgs[i].ev.event_id);
+    if (msgs[i].fate == FATE_APPLY) ids[k++] = msgs[i].ev.event_id;
   }
-  arr[w++] = '}';
-  arr[w] = '\0';
+  char *arr = chirp_pg_id_array(ids, k);
+  free(ids);
+  if (!arr) return CHIRP_ENOMEM;
   const char *p[] = {role, arr};
   PGresult *r;
   int rc = chirp_pg_exec(pg,

@@ -320,18 +320,17 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
    event by event, and that one is dead-lettered alone. */
 static int apply_created_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   const chirp_tweet **tweets = malloc(n * sizeof *tweets);
-  size_t w = 0;
-  char *arr = malloc(n * 21 + 3), t[24];
-  int rc = tweets && arr ? 0 : CHIRP_ENOMEM;
-  for (size_t i = 0; !rc && i < n; i++) tweets[i] = &((struct fanout_state *)items[i].state)->tweet;
+  int64_t *authors = malloc(n * sizeof *authors);
+  char *arr = NULL, t[24];
+  int rc = tweets && authors ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    tweets[i] = &((struct fanout_state *)items[i].state)->tweet;
+    authors[i] = tweets[i]->author_id;
+  }
   if (!rc) rc = chirp_tweet_store_create_many(ctx->pg, tweets, n);
+  if (!rc && !(arr = chirp_pg_id_array(authors, n))) rc = CHIRP_ENOMEM;
   PGresult *r = NULL;
   if (!rc) {
-    arr[w++] = '{';
-    for (size_t i = 0; i < n; i++)
-      w += (size_t)snprintf(arr + w, 22, "%s%lld", i ? "," : "", (long long)tweets[i]->author_id);
-    arr[w++] = '}';
-    arr[w] = '\0';
     snprintf(t, sizeof t, "%d", ctx->cfg->huge_threshold);
     const char *p[] = {arr, t};
     rc = chirp_pg_exec(ctx->pg,
@@ -353,6 +352,7 @@ static int apply_created_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   }
   PQclear(r);
   free(arr);
+  free(authors);
   free(tweets);
   return rc;
 }

@@ -27,6 +27,11 @@ int chirp_pg_exec(PGconn *conn, const char *sql, int n, const char *const *param
    (free) of *n ids.  0 or CHIRP_ENOMEM. */
 int chirp_pg_ids(const PGresult *r, int col, int64_t **out, size_t *n);
 
+/* The array literal "{1,2,3}" of ids[0..n), to send as one bigint[]
+   parameter (WHERE id = ANY($1::bigint[])): a new string (free), or NULL
+   when out of memory. */
+char *chirp_pg_id_array(const int64_t *ids, size_t n);
+
 /* Statements this thread has sent (a per-thread counter, for the admin
    log's "database accesses per call"), and all threads together. */
 unsigned long chirp_pg_thread_queries(void);
