@@ -168,7 +168,7 @@ static int is_json_type(const char *ct) {
   return ct[16] == '\0' || ct[16] == ';' || ct[16] == ' ';
 }
 
-/* DESIGN.md: request lines or headers over 8 KiB are 414/431.  (Far larger
+/* The API: request lines or headers over 8 KiB are 414/431.  (Far larger
    ones never reach us: libmicrohttpd refuses them by itself.) */
 #define GW_MAX_LINE 8192
 #define GW_MAX_HEADERS 8192

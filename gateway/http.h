@@ -4,7 +4,7 @@
  * Every route goes through one dispatcher (gw_http_dispatch), which in order:
  * checks the body's size (413) and type (415) and parses it (400) when the
  * route takes one, resolves the bearer token (401) when the route needs
- * one, calls the handler, writes the reply or the error body of DESIGN.md,
+ * one, calls the handler, writes the reply or the API's error body,
  * and logs one line.  A handler only parses its inputs, validates, calls the
  * domain, and fills a gw_reply.
  */

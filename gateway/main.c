@@ -164,7 +164,7 @@ int main(int argc, char **argv) {
       {MHD_OPTION_SOCK_ADDR, 0, &addr},
       /* Request line and headers share this per-connection buffer: past it
          libmicrohttpd answers 414/431 by itself (in HTML).  It is kept well
-         above the 8 KiB limit of DESIGN.md so that the dispatcher, which
+         above the API's 8 KiB limit so that the dispatcher, which
          answers in JSON, sees every request up to about 20 KiB. */
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
       /* Idle or trickling connections: see connection_limit() and

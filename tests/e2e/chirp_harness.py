@@ -42,7 +42,7 @@ import urllib.parse
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 API = "/api/v1"
-# The fields every tweet object has (DESIGN: tweets).
+# The fields every tweet object has (the API's tweet).
 TWEET_KEYS = ("id", "author_id", "text", "reply_to", "created_at", "edited_at")
 
 # A random prefix per run: re-running against the same database never collides.

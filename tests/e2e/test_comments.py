@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: comments (DESIGN: comments).
+"""End-to-end: comments.
 
 POST /tweets/{id}/comments {"text"} -> 202 with the comment; GET
 /tweets/{id}/comments oldest first with cursor paging; PATCH / DELETE

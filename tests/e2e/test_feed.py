@@ -669,7 +669,7 @@ class HugeAccounts(FeedTestCase):
 
 
 class FeedCap(FeedTestCase):
-    """DESIGN: the feed has "endless paging".  The Redis list holds only the
+    """The feed pages "endlessly".  The Redis list holds only the
     newest CHIRP_FEED_CAP ids (10 here); paging on must still reach older
     tweets of the followed accounts."""
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: likes (DESIGN: likes, Like batcher).
+"""End-to-end: likes and the like batcher.
 
 - POST/DELETE /tweets/{id}/like: 202 {"tweet_id", "liked", "like_count"} when
   the state changes, 200 when it already holds; 404 on an unknown or deleted

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: notifications (DESIGN: notifications).
+"""End-to-end: notifications.
 
 Types follow, like, comment, mention (@username in a tweet or a comment) and
 poll_ended (tests/e2e/test_polls.py ends a poll); never for one's own action;

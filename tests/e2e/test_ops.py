@@ -44,7 +44,7 @@ class Ops(h.StackTestCase):
                 self.assertError(r, 404, "not_found")
 
     def test_unknown_method_on_a_known_path_is_a_json_error(self):
-        # DESIGN lists no 405; whatever the gateway answers must be a JSON error.
+        # The API lists no 405; whatever the gateway answers must be a JSON error.
         for method, path in (("PUT", API + "/tweets/1"), ("DELETE", "/healthz"),
                              ("POST", API + "/accounts/me")):
             with self.subTest(method=method, path=path):
@@ -60,7 +60,7 @@ class Ops(h.StackTestCase):
         self.assertStatus(r, 200)
 
     def test_request_line_over_8_kib_is_414(self):
-        # DESIGN: "request lines or headers over 8 KiB are 414/431".
+        # The API: "request lines or headers over 8 KiB are 414/431".
         r = self.http.get("/healthz?pad=" + "q" * 9000)
         self.assertStatus(r, 414)
 

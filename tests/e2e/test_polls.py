@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end: polls (DESIGN: polls).
+"""End-to-end: polls.
 
 A tweet may carry "poll": {"options": [2-4 strings of 1-50 characters],
 "expires_in": 300..604800 seconds, "multiple": bool}; invalid ones are 422
@@ -12,7 +12,7 @@ and in PostgreSQL (poll_counts).  When a poll ends, the notify role tells its
 author and its voters (poll_ended).
 
 Failing on purpose (reported): the poll of a deleted tweet still takes votes
-and answers GET /polls/{id} (DESIGN is silent; a real API answers 404).
+and answers GET /polls/{id} (as a real API does: 404).
 """
 
 import os

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration: `kill -9` of a fan-out worker in the middle of a 50 000-follower
-fan-out loses nothing and duplicates nothing (DESIGN: "Workers are idempotent
+fan-out loses nothing and duplicates nothing ("workers are idempotent
 ... a kill -9 loses nothing and duplicates nothing").
 
 An author signs up over HTTP; 50 000 follower accounts and their follows are

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration: `kill -9` of the like batcher loses no like and counts none
-twice (DESIGN: Like batcher: "It acks the underlying messages only after the
+twice (the like batcher "acks the underlying messages only after the
 flush commits").
 
 A gateway, one worker of each other role, and like batchers started by the

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Integration: `kill -9` of the persist worker loses nothing and duplicates
-nothing (DESIGN: "A worker acks only after its effect is committed").
+nothing ("a worker acks only after its effect is committed").
 
 A gateway and a persist worker (prefetch 500) run on the test stack.  16
 threads post 10 000 tweets over keep-alive connections and record every id
