@@ -89,12 +89,8 @@ if [[ $TSAN != 0 ]]; then
   # A race report stops the process at once with status 66; the harness
   # asserts status 0 of every gateway and worker, so the test fails with the
   # report in the tail of the process log.  Suppressions: tests/tsan.supp.
-  # e2e_streaming is left out of this tree, an open problem: in one of two
-  # TSan runs a gateway started moments before sent nothing to 20 new
-  # streams for 10 s (StreamingShutdown); never seen in the release or ASan
-  # tree, which both run it.
   TSAN_OPTIONS="halt_on_error=1 exitcode=66 second_deadlock_stack=1 suppressions=$TOP/tests/tsan.supp" \
-    ctest --test-dir build-tsan --output-on-failure -L e2e -E '^e2e_streaming$' "$@" ||
+    ctest --test-dir build-tsan --output-on-failure -L e2e "$@" ||
     rc=$((rc ? rc : $?))
   echo "tests: TSan tree done by $(elapsed)"
 fi

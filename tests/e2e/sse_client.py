@@ -15,10 +15,12 @@ import urllib.parse
 class Stream:
     """One stream.  token goes in the Authorization header, or with
     query_token=True as ?access_token=; last_id is sent as Last-Event-ID.
-    With reader=True a thread parses events into .events as they come."""
+    With reader=True a thread parses events into .events as they come.
+    read_after: seconds between sending the request and reading the answer
+    (so that the first events arrive together with the headers)."""
 
     def __init__(self, port, token=None, query_token=False, last_id=None, host="127.0.0.1",
-                 reader=True, path="/api/v1/streaming/user", timeout=10.0):
+                 reader=True, path="/api/v1/streaming/user", timeout=10.0, read_after=0.0):
         self.sock = socket.create_connection((host, port), timeout=timeout)
         q = ""
         if token and query_token:
@@ -30,6 +32,8 @@ class Stream:
         if last_id is not None:
             lines.append("Last-Event-ID: %s" % last_id)
         self.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        if read_after:
+            time.sleep(read_after)
         self.raw = b""
         while b"\r\n\r\n" not in self.raw:
             got = self.sock.recv(65536)
@@ -37,6 +41,7 @@ class Stream:
                 raise ConnectionError("closed before the headers")
             self.raw += got
         head, _, self.raw = self.raw.partition(b"\r\n\r\n")
+        self.early = len(self.raw)  # body bytes that came in the reads of the headers
         head = head.decode("latin-1").split("\r\n")
         self.status = int(head[0].split()[1])
         self.headers = {}
@@ -52,6 +57,10 @@ class Stream:
         self.cv = threading.Condition()
         self.thread = None
         if reader:
+            # The reads of the headers may have taken the first blocks too
+            # (a fast gateway sends them at once); the thread parses only
+            # what comes after, so those are parsed here.
+            self.events += self.feed(b"")
             self.sock.settimeout(None)
             self.thread = threading.Thread(target=self._run, daemon=True)
             self.thread.start()

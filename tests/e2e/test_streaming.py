@@ -264,7 +264,24 @@ class Streaming(h.StackTestCase):
 
 
 class StreamingShutdown(h.StackTestCase):
+    """The default heartbeat (20 s): nothing but the stream's own blocks
+    arrives within a test's waits."""
     ROLES = ("fanout",)
+
+    def test_first_block_read_with_the_headers(self):
+        # A fast gateway sends the stream's first id-only block right after
+        # the headers; a client that reads both in one recv() must still see
+        # it.  (The test client once parsed only what came after the
+        # headers' reads: then nothing until the first heartbeat, 20 s on.)
+        token, _ = h.sign_up(self.stack.client(), "fb")
+        s = sse_client.Stream(self.stack.port, token, read_after=1.0)
+        try:
+            self.assertEqual(s.status, 200)
+            self.assertGreater(s.early, 0, "the first block did not come with the headers")
+            s.wait_ready(3.0)
+            self.assertEqual(s.heartbeats, 0)
+        finally:
+            s.close()
 
     def test_sigterm_with_open_streams_then_resume_after_restart(self):
         token, reader = h.sign_up(self.http, "sd")
