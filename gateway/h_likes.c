@@ -127,10 +127,20 @@ void h_account_likes(gw_req *req, gw_reply *rep) {
   free(ids);
 }
 
+/* A single top-N list (limit, up to the usual maximum): a ranking that
+   moves with every like has no stable pages, so there is no cursor and
+   none is taken (an empty one is the first page, as on every list). */
 void h_trending_liked(gw_req *req, gw_reply *rep) {
   int64_t before;
   int limit;
   if (gw_param_paging(req, rep, "tr", &limit, &before)) return;
+  char raw[GW_MAX_CURSOR];
+  size_t len = 0;
+  if (gw_query_raw(req, "cursor", raw, sizeof raw, &len) != 0 && len > 0) {
+    gw_reply_error(rep, CHIRP_EMALFORMED, "invalid_cursor", "cursor",
+                   "trending is one list of the top tweets, without pages: send no cursor");
+    return;
+  }
   PGconn *pg = gw_pg();
   int64_t *ids = NULL;
   size_t n = 0;

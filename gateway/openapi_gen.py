@@ -437,8 +437,11 @@ OPS = [
        OPTIONAL, listing(S("FeedItem"), "A page of tweets, latest like first."), paging=True,
        params=["AccountRef"], errors=["404"]),
     Op("GET", "/trending/liked", "trendingLiked", "The most liked tweets of the last 24 hours",
-       "likes", OPTIONAL, listing(S("FeedItem"), "One page, most liked first (next_cursor is "
-                                                 "null)."), paging=True),
+       "likes", OPTIONAL, listing(S("FeedItem"), "The top limit tweets, most liked first "
+                                                 "(one list: next_cursor is null)."),
+       params=["Limit"], errors=["400", "422"],
+       desc="A single top-N list, not paged (the ranking moves with every like): a "
+            "non-empty cursor is 400 invalid_cursor (field cursor)."),
     # comments
     Op("POST", "/tweets/{id}/comments", "postComment", "Comment on a tweet", "comments", AUTH,
        ok(202, S("Comment"), "Published.", REPLAY), body="Text", params=["TweetId"],

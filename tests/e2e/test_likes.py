@@ -26,6 +26,7 @@ older events onto the live Redis set over newer ones (a user's unlike is
 undone for readers, and their next like is answered 200 and lost).
 """
 
+import base64
 import os
 import re
 import subprocess
@@ -288,6 +289,21 @@ class LikesApi(h.StackTestCase):
                 r = self.http.get(API + path, query={"limit": 1000})
                 self.assertStatus(r, 200)
                 self.assertLessEqual(len(r.json["items"]), 100)
+
+    def test_trending_takes_no_cursor(self):
+        # One top-N list: a cursor, even one well formed for this list
+        # ("tr:<id>", which the gateway never hands out), is refused rather
+        # than answered with the first page again (a client following it
+        # would loop).  An empty one is the first page, as everywhere.
+        forged = base64.urlsafe_b64encode(b"tr:%d" % (1 << 40)).rstrip(b"=").decode()
+        for c in (forged, "garbage!"):
+            with self.subTest(cursor=c):
+                self.assertError(self.http.get(API + "/trending/liked", query={"cursor": c}),
+                                 400, "invalid_cursor", "cursor")
+        r = self.http.get(API + "/trending/liked", query={"cursor": "", "limit": 5})
+        self.assertStatus(r, 200)
+        self.assertIsNone(r.json["next_cursor"])
+        self.assertLessEqual(len(r.json["items"]), 5)
 
     def test_account_likes_pages_newest_first(self):
         tu, u = h.sign_up(self.http, "lu")
