@@ -159,15 +159,14 @@ int main(int argc, char **argv) {
       /* ulfius's own callbacks, wrapped: a stream needs its MHD connection. */
       {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)gw_stream_request_completed, NULL},
       {MHD_OPTION_URI_LOG_CALLBACK, (intptr_t)gw_stream_uri_logger, NULL},
-      /* Open streams are connections too (the default limit is about 1 000). */
-      {MHD_OPTION_CONNECTION_LIMIT, 16384, NULL},
       {MHD_OPTION_SOCK_ADDR, 0, &addr},
       /* Request line and headers share this per-connection buffer: past it
          libmicrohttpd answers 414/431 by itself (in HTML).  It is kept well
          above the API's 8 KiB limit so that the dispatcher, which
          answers in JSON, sees every request up to about 20 KiB. */
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 32 * 1024, NULL},
-      /* Idle or trickling connections: see connection_limit() and
+      /* Open streams and idle or trickling connections count alike (the
+         default limit is about 1 000): see connection_limit() and
          docs/decisions.md (hostile clients). */
       {MHD_OPTION_CONNECTION_LIMIT, conn_limit, NULL},
       {MHD_OPTION_CONNECTION_TIMEOUT, GW_CONNECTION_TIMEOUT_S, NULL},
