@@ -230,6 +230,7 @@ class ListsTestCase(h.StackTestCase):
         for m in (a, b):
             self.assertStatus(self.add(tok, lst["id"], m["id"]), 202)
         self.member_applied(lst["id"], b["id"])
+        self.assertEqual(self.page(tok, lst["id"])["items"], [])  # built: pushes from now on
         stop = threading.Event()
         posted = {"a": [], "b": []}
         errors = []
@@ -238,7 +239,7 @@ class ListsTestCase(h.StackTestCase):
             client = self.stack.client()
             try:
                 i = 0
-                while not stop.is_set() and i < 40:
+                while not stop.is_set() and i < 300:
                     posted[name].append(h.post_tweet(client, token, "%s %d" % (name, i))["id"])
                     i += 1
             except Exception as e:  # noqa: BLE001 — reported below
@@ -250,7 +251,7 @@ class ListsTestCase(h.StackTestCase):
             t.start()
         time.sleep(0.3)
         self.assertStatus(self.remove(tok, lst["id"], a["id"]), 202)
-        time.sleep(0.3)
+        time.sleep(0.5)  # both keep posting after the removal
         stop.set()
         for t in threads:
             t.join(60)
@@ -263,6 +264,7 @@ class ListsTestCase(h.StackTestCase):
         in_redis = [x.decode() for x in h.redis_cmd("LRANGE", key, 0, -1)]
         self.assertFalse(set(in_redis) & set(posted["a"]), in_redis)
         self.assertEqual(in_redis, list(reversed(posted["b"]))[:len(in_redis)])
+        self.assertTrue(in_redis and in_redis[0] == posted["b"][-1], in_redis)  # pushed
 
     def test_paging_stable_and_endless(self):
         tok, me = self.user()
