@@ -160,7 +160,9 @@ int chirp_list_member_state(PGconn *pg, int64_t list, int64_t account, int *acti
   const char *p[] = {l, a};
   PGresult *r;
   int rc = chirp_pg_exec(pg,
-                         "SELECT 1 FROM list_members WHERE list_id = $1 AND account_id = $2 AND active",
+                         "SELECT 1 FROM list_members m JOIN lists l ON l.id = m.list_id "
+                         "WHERE m.list_id = $1 AND m.account_id = $2 AND m.active "
+                         "AND l.deleted_at IS NULL",
                          2, p, &r);
   if (rc) return rc;
   *active = PQntuples(r) > 0;

@@ -43,7 +43,8 @@ int chirp_list_count(PGconn *pg, int64_t owner, int64_t *n);
    most limit: *items a new JSON array; *next the cursor id or 0. */
 int chirp_list_page(PGconn *pg, int64_t owner, int64_t before, int limit, json_t **items,
                     int64_t *next);
-/* *active = 1 when account is a member of list. */
+/* *active = 1 when account is a member of list and the list is live (so
+   the fan-out never writes the feed of a deleted list back). */
 int chirp_list_member_state(PGconn *pg, int64_t list, int64_t account, int *active);
 /* How many members list has. */
 int chirp_list_member_count(PGconn *pg, int64_t list, int64_t *n);
