@@ -59,30 +59,35 @@ static void pending_set(const char *key, const char *value) {
   if (rr) freeReplyObject(rr);
 }
 
+/* owner's list id: a change in flight first, then PostgreSQL.  0 with
+   *list a new JSON object, CHIRP_ENOTFOUND (missing, deleted, another's),
+   or CHIRP_EUNAVAILABLE. */
+static int list_lookup(int64_t owner, int64_t id, json_t **list) {
+  char key[CHIRP_KEY_BUFSZ], *raw = NULL;
+  *list = NULL;
+  if (pending_get(chirp_key_list_pending(key, owner, id), &raw)) {
+    *list = raw[0] ? json_loads(raw, 0, NULL) : NULL;
+    int deleted = raw[0] == '\0';
+    free(raw);
+    if (deleted) return CHIRP_ENOTFOUND;
+    if (*list) return 0;
+  }
+  PGconn *pg = gw_pg();
+  return pg ? chirp_list_get(pg, owner, id, list) : CHIRP_EUNAVAILABLE;
+}
+
+static void reply_no_list(gw_reply *rep, int64_t id) {
+  gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "you have no list %lld", (long long)id);
+}
+
 /* The viewer's list named by the route parameter "id": 0 with *list a new
    JSON object, or -1 with a 404 / 503 reply set. */
 static int find_list(const gw_req *req, gw_reply *rep, int64_t *id, json_t **list) {
   if (gw_param_id(req, rep, "id", id)) return -1;
-  char key[CHIRP_KEY_BUFSZ], *raw = NULL;
-  *list = NULL;
-  if (pending_get(chirp_key_list_pending(key, req->account_id, *id), &raw)) {
-    *list = raw[0] ? json_loads(raw, 0, NULL) : NULL;
-    int deleted = raw[0] == '\0';
-    free(raw);
-    if (deleted) goto missing;
-    if (*list) return 0;
-  }
-  PGconn *pg = gw_pg();
-  int rc = pg ? chirp_list_get(pg, req->account_id, *id, list) : CHIRP_EUNAVAILABLE;
-  if (rc == CHIRP_ENOTFOUND) goto missing;
-  if (rc) {
-    gw_reply_from_err(rep, rc);
-    return -1;
-  }
-  return 0;
-missing:
-  gw_reply_error(rep, CHIRP_ENOTFOUND, NULL, "id", "you have no list %lld", (long long)*id);
-  return -1;
+  int rc = list_lookup(req->account_id, *id, list);
+  if (rc == CHIRP_ENOTFOUND) reply_no_list(rep, *id);
+  else if (rc) gw_reply_from_err(rep, rc);
+  return rc ? -1 : 0;
 }
 
 static int check_title(const gw_req *req, gw_reply *rep, const char **title) {
@@ -304,16 +309,28 @@ void h_list_members(gw_req *req, gw_reply *rep) {
 
 struct list_ref {
   int64_t owner, list;
+  int checked; /* list_lookup found it during this request */
 };
 
-/* The list feed's page from Redis, rebuilt from PostgreSQL when lost. */
+/* The list feed's page from Redis, rebuilt from PostgreSQL when lost.  A
+   built list feed of the viewer's hash tag is the viewer's own list (see
+   chirp_feed_list_page): the page costs one round trip; only a rebuild
+   looks the list up first (CHIRP_ENOTFOUND when it is not theirs). */
 static int list_redis_ids(void *arg, int64_t before, size_t want, int64_t *ids, size_t *n) {
-  const struct list_ref *l = arg;
+  struct list_ref *l = arg;
   for (int attempt = 0; attempt <= MAX_REBUILDS; attempt++) {
     redisContext *r = gw_redis();
     if (!r) return CHIRP_EUNAVAILABLE;
-    int rc = chirp_feed_list_page(r, l->owner, l->list, before, want, ids, n);
-    if (rc != CHIRP_ENOTFOUND) return rc;
+    int gone = 0;
+    int rc = chirp_feed_list_page(r, l->owner, l->list, before, want, ids, n, &gone);
+    if (rc != CHIRP_ENOTFOUND || gone) return rc;
+    if (!l->checked) {
+      json_t *found = NULL;
+      if ((rc = list_lookup(l->owner, l->list, &found))) return rc;
+      json_decref(found);
+      l->checked = 1;
+      if (!(r = gw_redis())) return CHIRP_EUNAVAILABLE;
+    }
     PGconn *pg = gw_pg();
     if (!pg) return CHIRP_EUNAVAILABLE;
     if ((rc = chirp_list_rebuild(r, pg, l->owner, l->list, gw.cfg.feed_cap))) return rc;
@@ -331,11 +348,10 @@ static int list_pg_ids(void *arg, PGconn *pg, int64_t before, size_t want, int64
 void h_list_tweets(gw_req *req, gw_reply *rep) {
   int64_t id, before;
   int limit;
-  json_t *list;
-  if (find_list(req, rep, &id, &list)) return;
-  json_decref(list);
-  if (gw_param_paging(req, rep, "list", &limit, &before)) return;
-  struct list_ref ref = {req->account_id, id};
+  if (gw_param_id(req, rep, "id", &id) || gw_param_paging(req, rep, "list", &limit, &before))
+    return;
+  struct list_ref ref = {req->account_id, id, 0};
   gw_feed_source src = {list_redis_ids, list_pg_ids, &ref, "list"};
   gw_feed_reply(req, rep, &src, limit, before);
+  if (rep->err == CHIRP_ENOTFOUND) reply_no_list(rep, id);
 }

@@ -67,12 +67,15 @@ static chirp_lua merge_script = CHIRP_LUA(
     "if KEYS[2] then redis.call('SET', KEYS[2], '1') end\n"
     "return #out\n");
 
-/* KEYS[1] feed, KEYS[2] built flag, KEYS[3] huge set (none for a list
-   feed); ARGV[1] before ('' =
+/* KEYS[1] feed, KEYS[2] built flag, KEYS[3] huge set — or, for a list feed
+   (ARGV[5] 'list'), the list's pending state ('' = being deleted: answers
+   {'gone'}, so a list page checks it in the same round trip); ARGV[1] before ('' =
    top), ARGV[2] want, ARGV[3]/ARGV[4] timeline key / flag prefixes.
    Returns ids, or {'rebuild'}, or {'timeline', author}. */
 static chirp_lua page_script = CHIRP_LUA(
     LUA_LT
+    "local list = ARGV[5] == 'list'\n"
+    "if list and redis.call('GET', KEYS[3]) == '' then return {'gone'} end\n"
     "if redis.call('EXISTS', KEYS[2]) == 0 then return {'rebuild'} end\n"
     "local before, want = ARGV[1], tonumber(ARGV[2])\n"
     "local function page(key)\n"
@@ -86,7 +89,7 @@ static chirp_lua page_script = CHIRP_LUA(
     "  return out\n"
     "end\n"
     "local res = page(KEYS[1])\n"
-    "local huge = KEYS[3] and redis.call('SMEMBERS', KEYS[3]) or {}\n"
+    "local huge = (not list) and redis.call('SMEMBERS', KEYS[3]) or {}\n"
     "if #huge == 0 then return res end\n"
     "for _, h in ipairs(huge) do\n"
     "  if redis.call('EXISTS', ARGV[4] .. h .. '}') == 0 then return {'timeline', h} end\n"
@@ -294,28 +297,25 @@ int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge) {
   return bad ? CHIRP_EUNAVAILABLE : 0;
 }
 
-/* The page script on a feed (huge set given) or a list feed (huge NULL). */
-static int run_page(redisContext *r, const char *feed, const char *ok, const char *huge,
-                    int64_t before, size_t want, int64_t *out, size_t *n, int64_t *stale) {
+/* The page script on a feed (third its huge set) or a list feed (third
+   its pending key, list set); *stale = -2 when the list is being deleted. */
+static int run_page(redisContext *r, const char *feed, const char *ok, const char *third,
+                    int list, int64_t before, size_t want, int64_t *out, size_t *n,
+                    int64_t *stale) {
   char b[24] = "", w[24];
   if (before > 0) snprintf(b, sizeof b, "%lld", (long long)before);
   snprintf(w, sizeof w, "%zu", want);
-  const char *argv[7];
-  int nk = 0;
-  argv[nk++] = feed;
-  argv[nk++] = ok;
-  if (huge) argv[nk++] = huge;
-  int na = nk;
-  argv[na++] = b;
-  argv[na++] = w;
-  argv[na++] = CHIRP_KEY_TIMELINE_PREFIX;
-  argv[na++] = CHIRP_KEY_TIMELINE_OK_PREFIX;
-  redisReply *rep = chirp_redis_eval(r, &page_script, nk, na, argv, NULL);
+  const char *argv[] = {feed, ok, third, b, w, CHIRP_KEY_TIMELINE_PREFIX,
+                        CHIRP_KEY_TIMELINE_OK_PREFIX, list ? "list" : ""};
+  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 8, argv, NULL);
   if (!rep) return CHIRP_EUNAVAILABLE;
   int rc = 0;
   *n = 0;
   if (rep->type != REDIS_REPLY_ARRAY) {
     rc = CHIRP_EUNAVAILABLE;
+  } else if (rep->elements == 1 && strcmp(rep->element[0]->str, "gone") == 0) {
+    *stale = -2;
+    rc = CHIRP_ENOTFOUND;
   } else if (rep->elements >= 1 && strcmp(rep->element[0]->str, "rebuild") == 0) {
     *stale = -1;
     rc = CHIRP_ENOTFOUND;
@@ -336,15 +336,18 @@ int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want,
                     size_t *n, int64_t *stale) {
   char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], huge[CHIRP_KEY_BUFSZ];
   return run_page(r, chirp_key_feed(feed, owner), chirp_key_feed_ok(ok, owner),
-                  chirp_key_feed_huge(huge, owner), before, want, out, n, stale);
+                  chirp_key_feed_huge(huge, owner), 0, before, want, out, n, stale);
 }
 
 int chirp_feed_list_page(redisContext *r, int64_t owner, int64_t list, int64_t before,
-                         size_t want, int64_t *out, size_t *n) {
-  char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ];
+                         size_t want, int64_t *out, size_t *n, int *gone) {
+  char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], pending[CHIRP_KEY_BUFSZ];
   int64_t stale = 0;
-  return run_page(r, chirp_key_list_feed(feed, owner, list), chirp_key_list_feed_ok(ok, owner, list),
-                  NULL, before, want, out, n, &stale);
+  int rc = run_page(r, chirp_key_list_feed(feed, owner, list),
+                    chirp_key_list_feed_ok(ok, owner, list),
+                    chirp_key_list_pending(pending, owner, list), 1, before, want, out, n, &stale);
+  *gone = rc == CHIRP_ENOTFOUND && stale == -2;
+  return rc;
 }
 
 static int query_ids(PGconn *pg, const char *sql, int nparams, const char *const *p, int64_t **out,

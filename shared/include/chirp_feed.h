@@ -88,9 +88,12 @@ int chirp_feed_list_fill(redisContext *r, int64_t owner, int64_t list, const int
 /* Deletes the list feed and its built flag. */
 int chirp_feed_list_drop(redisContext *r, int64_t owner, int64_t list);
 /* One page of the list feed, as chirp_feed_page: CHIRP_ENOTFOUND when it
-   must be rebuilt first. */
+   must be rebuilt first, or (*gone = 1) when the list's pending state
+   (chirp_key_list_pending) says it is being deleted.  One round trip: the
+   built flag proves the owner's list (it is set only by a rebuild after
+   the gateway checked the owner, and deleted with the list). */
 int chirp_feed_list_page(redisContext *r, int64_t owner, int64_t list, int64_t before,
-                         size_t want, int64_t *out, size_t *n);
+                         size_t want, int64_t *out, size_t *n, int *gone);
 
 /* Rebuilds an author's timeline list from PostgreSQL. */
 int chirp_timeline_rebuild(redisContext *r, PGconn *pg, int64_t author, int cap);

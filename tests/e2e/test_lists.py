@@ -28,11 +28,13 @@ from test_feed import redis_flushall, persisted  # noqa: E402
 API = h.API
 APPLY = 20.0  # seconds for the fan-out worker to apply an event
 LIST_KEYS = {"id", "owner_id", "title", "created_at"}
+ADMIN = "lists-admin-token-0123456789abcdef"
 
 
 class ListsTestCase(h.StackTestCase):
     WORKERS = 1  # per role: one fan-out worker applies events in publish order
-    ENV = {"CHIRP_LISTS_MAX": "4", "CHIRP_LIST_MEMBERS_MAX": "3", "CHIRP_FEED_CAP": "10"}
+    ENV = {"CHIRP_LISTS_MAX": "4", "CHIRP_LIST_MEMBERS_MAX": "3", "CHIRP_FEED_CAP": "10",
+           "CHIRP_ADMIN_TOKEN": ADMIN}
 
     @classmethod
     def setUpClass(cls):
@@ -309,6 +311,28 @@ class ListsTestCase(h.StackTestCase):
         cur = self.http.get(API + "/feed?limit=1", token=atok).json["next_cursor"]
         r = self.http.get(API + "/lists/%s/tweets?cursor=%s" % (lst["id"], cur), token=tok)
         self.assertError(r, 400, "invalid_cursor", "cursor")
+
+    def test_warm_page_asks_no_postgresql(self):
+        """A page of a built list feed is one page script (the owner check
+        included) plus the feed's hydration: no SQL statement."""
+        tok, me = self.user()
+        atok, a = self.user("a")
+        self.posts(atok, 3, "w")
+        lst = self.new_list(tok)
+        self.assertStatus(self.add(tok, lst["id"], a["id"]), 202)
+        h.wait_until(lambda: len(self.page(tok, lst["id"])["items"]) == 3, APPLY,
+                     what="member merged")
+        path = API + "/lists/%s/tweets" % lst["id"]
+        self.assertEqual(len(self.page(tok, lst["id"], 2)["items"]), 2)
+        calls = self.http.get(API + "/admin/logs?limit=100&after=0", token=ADMIN).json["items"]
+        seq = 0
+        while len(calls) == 100:  # to the newest calls
+            seq = calls[-1]["seq"]
+            calls = self.http.get(API + "/admin/logs?limit=100&after=%d" % seq,
+                                  token=ADMIN).json["items"]
+        mine = [c for c in calls if c["path"].startswith(path)]
+        self.assertTrue(mine, calls[-5:])
+        self.assertEqual(mine[-1]["db_queries"], 0, mine[-1])
 
     def test_flushall_then_same_page(self):
         tok, me = self.user()
