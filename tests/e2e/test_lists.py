@@ -193,6 +193,23 @@ class ListsTestCase(h.StackTestCase):
         self.assertEqual(self.http.get(API + "/lists", token=tok2).json["items"], [])
         self.assertStatus(self.http.get(API + "/lists/%s" % lid, token=tok), 200)
 
+    def test_account_deleted_takes_its_lists_and_memberships(self):
+        tok, me = self.user()
+        mtok, member = self.user("m")
+        lst = self.new_list(tok)
+        other = self.new_list(mtok, "the member's own")
+        self.assertStatus(self.add(tok, lst["id"], member["id"]), 202)
+        self.member_applied(lst["id"], member["id"])
+        self.wait_list_applied(other["id"])
+        r = self.http.delete(API + "/accounts/me", token=mtok, body={})
+        self.assertStatus(r, 202)
+        h.wait_until(lambda: h.psql("SELECT deleted_at IS NOT NULL FROM lists WHERE id = %s"
+                                    % h.id_literal(other["id"])) == "t", APPLY,
+                     what="the deleted account's list deleted")
+        self.member_applied(lst["id"], member["id"], active=False)
+        self.assertEqual(self.http.get(API + "/lists/%s/members" % lst["id"],
+                                       token=tok).json["items"], [])
+
     # ---- the list's timeline ----
 
     def test_tweets_after_member_add(self):
