@@ -380,7 +380,7 @@ OPS = [
        body="ProfileUpdate"),
     Op("DELETE", "/accounts/me", "deleteMe", "Delete one's account", "accounts", AUTH,
        ok(202, S("AccountDeleted"), "Deleted: its tokens and log-in fail at once; the workers "
-                                    "take its tweets, follows, likes, votes and comments away.",
+                                    "take its tweets, follows, lists, likes, votes and comments away.",
           REPLAY),
        body="AccountDelete", body_optional=True, errors=["403"],
        desc="The body is optional; a password sent must be right (403 wrong_password, nothing "
