@@ -4,24 +4,22 @@
  *
  * The page comes from the owner's Redis feed list (huge accounts merged in
  * by the same script); a feed or timeline missing from Redis is rebuilt
- * from PostgreSQL on the spot.  Deleted tweets still in a list are skipped
- * at hydration, and the next page starts below the last item shown, so a
- * page never repeats or skips an item however the feed changes meanwhile.
+ * from PostgreSQL on the spot.  The page loop (hydration, paging below
+ * the Redis cap from PostgreSQL, the cursor) is feed_page.c's, shared with
+ * the lists' feeds.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "chirp_cursor.h"
 #include "chirp_error.h"
 #include "chirp_feed.h"
 #include "chirp_log.h"
 #include "chirp_keys.h"
 #include "chirp_redis.h"
 #include "gw.h"
-#include "handlers.h"
 #include "feed_page.h"
-#include "hydrate.h"
+#include "handlers.h"
 #include "lcache.h"
 
 /* A read gives up after this many rebuilds (each fixes one missing list). */
