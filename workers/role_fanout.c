@@ -468,8 +468,7 @@ static int joins_run(const struct fanout_state *s) {
 }
 
 /* The list pushes of a run's new tweets, appended to reqs (the lists of
-   all the run's authors found in one statement), marked done so that the
-   big ones' single way does not push them again. */
+   all the run's authors found in one statement). */
 static int run_list_reqs(wk_ctx *ctx, const wk_item *items, size_t n, chirp_feed_push_req *reqs,
                          size_t *nreq, int64_t **pairs) {
   int64_t *tids = malloc(n * sizeof *tids), *authors = malloc(n * sizeof *authors);
@@ -482,10 +481,6 @@ static int run_list_reqs(wk_ctx *ctx, const wk_item *items, size_t n, chirp_feed
     authors[m++] = s->tweet.author_id;
   }
   if (!rc) rc = fl_tweet_reqs(ctx, tids, authors, m, reqs, nreq, pairs);
-  for (size_t i = 0; !rc && i < n; i++) {
-    struct fanout_state *s = items[i].state;
-    if (s->kind == EV_TWEET_CREATED) s->lists_done = 1;
-  }
   free(tids);
   free(authors);
   return rc;
@@ -544,6 +539,9 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   }
   if (!rc) rc = run_list_reqs(ctx, items, n, reqs, &nreq, &list_pairs);
   if (!rc) rc = chirp_feed_push_many(ctx->redis, reqs, nreq, ctx->cfg->feed_cap);
+  /* Pushed: the big ones' single way below must not push their lists again
+     (marked only now, so a failed pipeline repeated any way pushes them). */
+  for (size_t i = 0; !rc && i < n; i++) ((struct fanout_state *)items[i].state)->lists_done = 1;
   if (!rc) announce_pushes(ctx, reqs, nreq);
   /* The big ones, one by one, in order. */
   for (size_t i = 0; !rc && i < n; i++) {
