@@ -2,7 +2,7 @@
  * handlers.h — every route handler of the gateway, grouped by file:
  * h_ops.c (health, readiness, metrics), h_accounts.c (accounts and
  * sessions), h_tweets.c (tweets and timelines), h_follows.c (the social
- * graph), h_feed.c (the home feed), h_likes.c, h_comments.c, h_polls.c,
+ * graph), h_feed.c (the home feed), h_lists.c (lists), h_likes.c, h_comments.c, h_polls.c,
  * h_notifications.c, h_search.c (search and hashtag pages), h_admin.c,
  * h_openapi.c (the API's OpenAPI document).
  * routes.c puts them in one table.  Helpers that several handlers share
@@ -39,6 +39,17 @@ void h_unfollow(gw_req *req, gw_reply *rep);
 void h_followers(gw_req *req, gw_reply *rep);
 void h_following(gw_req *req, gw_reply *rep);
 void h_feed(gw_req *req, gw_reply *rep);
+
+/* h_lists.c */
+void h_list_create(gw_req *req, gw_reply *rep);
+void h_lists(gw_req *req, gw_reply *rep);
+void h_list_get(gw_req *req, gw_reply *rep);
+void h_list_update(gw_req *req, gw_reply *rep);
+void h_list_delete(gw_req *req, gw_reply *rep);
+void h_list_member_add(gw_req *req, gw_reply *rep);
+void h_list_member_remove(gw_req *req, gw_reply *rep);
+void h_list_members(gw_req *req, gw_reply *rep);
+void h_list_tweets(gw_req *req, gw_reply *rep);
 
 void h_like(gw_req *req, gw_reply *rep);
 void h_unlike(gw_req *req, gw_reply *rep);

@@ -75,6 +75,7 @@ SCHEMAS = {
                                 "unsupported_media_type, invalid_field, missing_field, "
                                 "wrong_type, too_long, too_few, too_many, out_of_range, "
                                 "empty, invalid_value, cannot_follow_self, poll_expired, "
+                                "invalid_id, no_such_account, "
                                 "idempotency_key_reused, rate_limited, unavailable, timeout..."},
         "message": {"type": "string", "minLength": 1, "description": "Human text."},
         "field": {"type": "string",
@@ -206,6 +207,15 @@ SCHEMAS = {
         "reply_to": nullable(S("Id")),
         "poll": nullable(S("PollCreate")),
     }, ["text"]),
+    "List": obj({"id": S("Id"), "owner_id": S("Id"),
+                 "title": {"type": "string", "minLength": 1,
+                           "description": "1-100 Unicode code points."},
+                 "created_at": S("Time")},
+                desc="A list: private to its owner (another's list is 404)."),
+    "ListTitle": obj({"title": {"type": "string",
+                                "description": "1-100 Unicode code points, not only spaces."}}),
+    "ListMemberAdd": obj({"account_id": S("Id")}),
+    "ListMember": obj({"list_id": S("Id"), "account_id": S("Id"), "member": BOOL}),
     "Text": obj({"text": {"type": "string",
                           "description": "1-280 Unicode code points, not only spaces."}}),
     "Vote": obj({"choices": {"type": "array", "minItems": 1, "maxItems": 4, "uniqueItems": True,
@@ -238,6 +248,11 @@ PARAMETERS = {
     "AccountRef": {"name": "id", "in": "path", "required": True,
                    "description": "An account id, or @username.",
                    "schema": {"type": "string"}},
+    "ListId": {"name": "id", "in": "path", "required": True,
+               "description": "One of the caller's lists (another's is 404).",
+               "schema": S("Id")},
+    "MemberId": {"name": "account_id", "in": "path", "required": True,
+                 "description": "The member's account id.", "schema": S("Id")},
     "TweetId": {"name": "id", "in": "path", "required": True, "description": "A tweet id.",
                 "schema": S("Id")},
     "CommentId": {"name": "id", "in": "path", "required": True, "description": "A comment id.",
@@ -365,7 +380,7 @@ OPS = [
        body="ProfileUpdate"),
     Op("DELETE", "/accounts/me", "deleteMe", "Delete one's account", "accounts", AUTH,
        ok(202, S("AccountDeleted"), "Deleted: its tokens and log-in fail at once; the workers "
-                                    "take its tweets, follows, likes, votes and comments away.",
+                                    "take its tweets, follows, lists, likes, votes and comments away.",
           REPLAY),
        body="AccountDelete", body_optional=True, errors=["403"],
        desc="The body is optional; a password sent must be right (403 wrong_password, nothing "
@@ -395,6 +410,47 @@ OPS = [
                               "hydrated."),
        paging=True, desc="Endless paging: a page never repeats or skips an item however the "
                          "feed changes meanwhile."),
+    # lists
+    Op("POST", "/lists", "createList", "Create a list", "lists", AUTH,
+       ok(202, S("List"), "Published: the list as it will be.", REPLAY), body="ListTitle",
+       desc="422 field title (1-100 characters), or too_many: an account owns at most "
+            "CHIRP_LISTS_MAX lists (100)."),
+    Op("GET", "/lists", "lists", "One's lists, newest first", "lists", AUTH,
+       listing(S("List"), "A page of the caller's lists (a list shows here once applied)."),
+       paging=True),
+    Op("GET", "/lists/{id}", "getList", "One of one's lists", "lists", AUTH,
+       ok(200, S("List"), "The list."), params=["ListId"], errors=["404"]),
+    Op("PATCH", "/lists/{id}", "renameList", "Rename a list", "lists", AUTH,
+       {**ok(202, S("List"), "Published: the list as it will be.", REPLAY),
+        **ok(200, S("List"), "Already so titled: nothing changed.", REPLAY)},
+       body="ListTitle", params=["ListId"], errors=["404"]),
+    Op("DELETE", "/lists/{id}", "deleteList", "Delete a list", "lists", AUTH,
+       ok(202, S("Deleted"), "Published: the list and its feed go.", REPLAY),
+       params=["ListId"], errors=["404"]),
+    Op("POST", "/lists/{id}/members", "addListMember", "Add an account to a list", "lists",
+       AUTH,
+       {**ok(202, S("ListMember"), "Published: the member's recent tweets join the list's feed.",
+             REPLAY),
+        **ok(200, S("ListMember"), "Already a member: nothing changed.", REPLAY)},
+       body="ListMemberAdd", params=["ListId"], errors=["404"],
+       desc="One account per request (Mastodon takes account_ids[]).  422 field account_id: "
+            "not an id (invalid_id), no such account (no_such_account), or too_many: a list "
+            "has at most CHIRP_LIST_MEMBERS_MAX members (1000)."),
+    Op("DELETE", "/lists/{id}/members/{account_id}", "removeListMember",
+       "Remove an account from a list", "lists", AUTH,
+       {**ok(202, S("ListMember"), "Published: the member's tweets leave the list's feed.",
+             REPLAY),
+        **ok(200, S("ListMember"), "Not a member: nothing changed.", REPLAY)},
+       params=["ListId", "MemberId"], errors=["404"]),
+    Op("GET", "/lists/{id}/members", "listMembers", "A list's members", "lists", AUTH,
+       listing(S("Account"), "A page of accounts, latest added first."), paging=True,
+       params=["ListId"], errors=["404"]),
+    Op("GET", "/lists/{id}/tweets", "listTweets", "A list's timeline", "lists", AUTH,
+       listing(S("FeedItem"), "A page of the members' tweets, newest first, hydrated like the "
+                              "home feed's."),
+       paging=True, params=["ListId"], errors=["404"],
+       desc="Endless paging with the home feed's guarantees: a page never repeats or skips an "
+            "item however the list changes meanwhile."),
     Op("POST", "/sessions", "logIn", "Log in", "accounts", NONE,
        ok(201, S("Session"), "A new session.", REPLAY), body="LogIn", errors=["401"],
        desc="A wrong login or password is 401 invalid_credentials (which half is not told)."),
@@ -541,7 +597,7 @@ OPS = [
             "as Authorization: Bearer or as access_token."),
 ]
 
-TAGS = ["accounts", "follows", "feed", "tweets", "likes", "comments", "polls",
+TAGS = ["accounts", "follows", "feed", "lists", "tweets", "likes", "comments", "polls",
         "notifications", "search", "streaming", "admin", "meta"]
 
 

@@ -70,6 +70,20 @@ static int purge_follows(PGconn *pg, const char *const *p, chirp_purge *out) {
                        1, p, NULL);
 }
 
+/* Deletes the account's lists and takes it out of every list; the event id
+   makes older member events that arrive later lose (newest wins). */
+static int purge_lists(PGconn *pg, const char *const *p) {
+  int rc = chirp_pg_exec(pg,
+                         "UPDATE lists SET deleted_at = " TS("$2") " "
+                         "WHERE owner_id = $1 AND deleted_at IS NULL",
+                         2, p, NULL);
+  if (rc) return rc;
+  return chirp_pg_exec(pg,
+                       "UPDATE list_members SET active = false, event_id = $3, changed_at = " TS("$2") " "
+                       "WHERE account_id = $1 AND active AND event_id < $3",
+                       3, p, NULL);
+}
+
 /* Deletes the account's live comments, each tweet's count moving down by
    the number it lost, in one statement. */
 static int purge_comments(PGconn *pg, const char *const *p, chirp_purge *out) {
@@ -154,6 +168,7 @@ int chirp_account_purge(PGconn *pg, int64_t account, int64_t event_id, int64_t a
   int rc = chirp_account_mark_deleted(pg, account, at_ms, &out->sessions, &out->nsessions);
   if (!rc) rc = purge_tweets(pg, p, out);
   if (!rc) rc = purge_follows(pg, p, out);
+  if (!rc) rc = purge_lists(pg, p);
   if (!rc) rc = purge_comments(pg, p, out);
   if (!rc) rc = purge_votes(pg, p, out);
   if (rc) chirp_purge_cleanup(out);

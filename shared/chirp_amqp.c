@@ -25,14 +25,15 @@ static const char *const persist_keys[] = {"tweet.created", "tweet.created.menti
    its bindings across restarts). */
 static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL};
 
-/* The fan-out role owns the follow graph (see docs/decisions.md) and
+/* The fan-out role owns the follow graph and the lists (see
+   docs/decisions.md) and
    re-publishes big fan-outs to itself in chunks.  tweet.edited changes no
    feed: the fan-out only announces it to the followers that have a stream
    open (chirp_live.h). */
 static const char *const fanout_keys[] = {"tweet.created", "tweet.created.mention",
                                           "tweet.deleted", "tweet.edited",
                                           "follow.*",      "fanout.*",
-                                          NULL};
+                                          "list.*",        NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,
    pending ones included (chirp_account_purge.h). */

@@ -67,11 +67,15 @@ static chirp_lua merge_script = CHIRP_LUA(
     "if KEYS[2] then redis.call('SET', KEYS[2], '1') end\n"
     "return #out\n");
 
-/* KEYS[1] feed, KEYS[2] built flag, KEYS[3] huge set; ARGV[1] before ('' =
+/* KEYS[1] feed, KEYS[2] built flag, KEYS[3] huge set — or, for a list feed
+   (ARGV[5] 'list'), the list's pending state ('' = being deleted: answers
+   {'gone'}, so a list page checks it in the same round trip); ARGV[1] before ('' =
    top), ARGV[2] want, ARGV[3]/ARGV[4] timeline key / flag prefixes.
    Returns ids, or {'rebuild'}, or {'timeline', author}. */
 static chirp_lua page_script = CHIRP_LUA(
     LUA_LT
+    "local list = ARGV[5] == 'list'\n"
+    "if list and redis.call('GET', KEYS[3]) == '' then return {'gone'} end\n"
     "if redis.call('EXISTS', KEYS[2]) == 0 then return {'rebuild'} end\n"
     "local before, want = ARGV[1], tonumber(ARGV[2])\n"
     "local function page(key)\n"
@@ -85,7 +89,7 @@ static chirp_lua page_script = CHIRP_LUA(
     "  return out\n"
     "end\n"
     "local res = page(KEYS[1])\n"
-    "local huge = redis.call('SMEMBERS', KEYS[3])\n"
+    "local huge = (not list) and redis.call('SMEMBERS', KEYS[3]) or {}\n"
     "if #huge == 0 then return res end\n"
     "for _, h in ipairs(huge) do\n"
     "  if redis.call('EXISTS', ARGV[4] .. h .. '}') == 0 then return {'timeline', h} end\n"
@@ -98,10 +102,17 @@ static chirp_lua page_script = CHIRP_LUA(
     "end\n"
     "return out\n");
 
-typedef char *(*key_fn)(char *, int64_t);
-
-static key_fn list_key(enum chirp_list_kind kind) {
-  return kind == CHIRP_LIST_FEED ? chirp_key_feed : chirp_key_timeline;
+/* The key of entry i of owners (of the kind: see CHIRP_LIST_LIST). */
+static char *kind_key(char *buf, enum chirp_list_kind kind, const int64_t *owners, size_t i) {
+  switch (kind) {
+    case CHIRP_LIST_FEED:
+      return chirp_key_feed(buf, owners[i]);
+    case CHIRP_LIST_TIMELINE:
+      return chirp_key_timeline(buf, owners[i]);
+    case CHIRP_LIST_LIST:
+      break;
+  }
+  return chirp_key_list_feed(buf, owners[2 * i], owners[2 * i + 1]);
 }
 
 /* Keys per script call: large fan-outs go in slices so one call never
@@ -135,10 +146,9 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
     const chirp_feed_push_req *req = &reqs[q];
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)req->tweet_id);
-    key_fn key = list_key(req->kind);
     for (size_t off = 0; !rc && off < req->n; off += SLICE) {
       size_t m = req->n - off < SLICE ? req->n - off : SLICE;
-      for (size_t i = 0; i < m; i++) argv[i] = key(keys[i], req->owners[off + i]);
+      for (size_t i = 0; i < m; i++) argv[i] = kind_key(keys[i], req->kind, req->owners, off + i);
       argv[m] = id;
       argv[m + 1] = capbuf;
       if (first) {
@@ -168,13 +178,13 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
 }
 
 /* Sends cmd[i] for each i with pipelining, then reads every reply. */
-static int pipeline_lrem(redisContext *r, key_fn key, const int64_t *owners, size_t n,
-                         const int64_t *ids, size_t nids) {
+static int pipeline_lrem(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
+                         size_t n, const int64_t *ids, size_t nids) {
   char k[CHIRP_KEY_BUFSZ];
   size_t sent = 0;
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
-    key(k, owners[i]);
+    kind_key(k, kind, owners, i);
     for (size_t j = 0; j < nids; j++) {
       if (chirp_redis_append(r, "LREM %s 0 %lld", k, (long long)ids[j]))
         return CHIRP_EUNAVAILABLE; /* the connection is marked broken */
@@ -192,11 +202,11 @@ static int pipeline_lrem(redisContext *r, key_fn key, const int64_t *owners, siz
 
 int chirp_feed_remove(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
                       size_t n, int64_t tweet_id) {
-  return pipeline_lrem(r, list_key(kind), owners, n, &tweet_id, 1);
+  return pipeline_lrem(r, kind, owners, n, &tweet_id, 1);
 }
 
 int chirp_feed_unmerge(redisContext *r, int64_t owner, const int64_t *ids, size_t n) {
-  return pipeline_lrem(r, chirp_key_feed, &owner, 1, ids, n);
+  return pipeline_lrem(r, CHIRP_LIST_FEED, &owner, 1, ids, n);
 }
 
 static int run_merge(redisContext *r, const char *list, const char *flag, const char *huge_set,
@@ -236,6 +246,34 @@ int chirp_feed_merge(redisContext *r, int64_t owner, const int64_t *ids, size_t 
   return run_merge(r, chirp_key_feed(k, owner), NULL, NULL, ids, n, NULL, 0, cap);
 }
 
+int chirp_feed_list_merge(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
+                          size_t n, int cap) {
+  char k[CHIRP_KEY_BUFSZ];
+  return run_merge(r, chirp_key_list_feed(k, owner, list), NULL, NULL, ids, n, NULL, 0, cap);
+}
+
+int chirp_feed_list_unmerge(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
+                            size_t n) {
+  int64_t pair[2] = {owner, list};
+  return pipeline_lrem(r, CHIRP_LIST_LIST, pair, 1, ids, n);
+}
+
+int chirp_feed_list_fill(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
+                         size_t n, int cap) {
+  char k[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ];
+  return run_merge(r, chirp_key_list_feed(k, owner, list), chirp_key_list_feed_ok(ok, owner, list),
+                   NULL, ids, n, NULL, 0, cap);
+}
+
+int chirp_feed_list_drop(redisContext *r, int64_t owner, int64_t list) {
+  char k[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ];
+  redisReply *rep = chirp_redis_command(r, "DEL %s %s", chirp_key_list_feed(k, owner, list),
+                                        chirp_key_list_feed_ok(ok, owner, list));
+  int bad = chirp_redis_reply_failed(r, rep);
+  if (rep) freeReplyObject(rep);
+  return bad ? CHIRP_EUNAVAILABLE : 0;
+}
+
 int chirp_feed_huge_add(redisContext *r, const int64_t *owners, size_t n, int64_t huge) {
   char k[CHIRP_KEY_BUFSZ];
   for (size_t i = 0; i < n; i++)
@@ -259,20 +297,25 @@ int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge) {
   return bad ? CHIRP_EUNAVAILABLE : 0;
 }
 
-int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want, int64_t *out,
-                    size_t *n, int64_t *stale) {
-  char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], huge[CHIRP_KEY_BUFSZ], b[24] = "", w[24];
+/* The page script on a feed (third its huge set) or a list feed (third
+   its pending key, list set); *stale = -2 when the list is being deleted. */
+static int run_page(redisContext *r, const char *feed, const char *ok, const char *third,
+                    int list, int64_t before, size_t want, int64_t *out, size_t *n,
+                    int64_t *stale) {
+  char b[24] = "", w[24];
   if (before > 0) snprintf(b, sizeof b, "%lld", (long long)before);
   snprintf(w, sizeof w, "%zu", want);
-  const char *argv[] = {chirp_key_feed(feed, owner), chirp_key_feed_ok(ok, owner),
-                        chirp_key_feed_huge(huge, owner), b, w, CHIRP_KEY_TIMELINE_PREFIX,
-                        CHIRP_KEY_TIMELINE_OK_PREFIX};
-  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 7, argv, NULL);
+  const char *argv[] = {feed, ok, third, b, w, CHIRP_KEY_TIMELINE_PREFIX,
+                        CHIRP_KEY_TIMELINE_OK_PREFIX, list ? "list" : ""};
+  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 8, argv, NULL);
   if (!rep) return CHIRP_EUNAVAILABLE;
   int rc = 0;
   *n = 0;
   if (rep->type != REDIS_REPLY_ARRAY) {
     rc = CHIRP_EUNAVAILABLE;
+  } else if (rep->elements == 1 && strcmp(rep->element[0]->str, "gone") == 0) {
+    *stale = -2;
+    rc = CHIRP_ENOTFOUND;
   } else if (rep->elements >= 1 && strcmp(rep->element[0]->str, "rebuild") == 0) {
     *stale = -1;
     rc = CHIRP_ENOTFOUND;
@@ -286,6 +329,24 @@ int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want,
     }
   }
   freeReplyObject(rep);
+  return rc;
+}
+
+int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want, int64_t *out,
+                    size_t *n, int64_t *stale) {
+  char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], huge[CHIRP_KEY_BUFSZ];
+  return run_page(r, chirp_key_feed(feed, owner), chirp_key_feed_ok(ok, owner),
+                  chirp_key_feed_huge(huge, owner), 0, before, want, out, n, stale);
+}
+
+int chirp_feed_list_page(redisContext *r, int64_t owner, int64_t list, int64_t before,
+                         size_t want, int64_t *out, size_t *n, int *gone) {
+  char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], pending[CHIRP_KEY_BUFSZ];
+  int64_t stale = 0;
+  int rc = run_page(r, chirp_key_list_feed(feed, owner, list),
+                    chirp_key_list_feed_ok(ok, owner, list),
+                    chirp_key_list_pending(pending, owner, list), 1, before, want, out, n, &stale);
+  *gone = rc == CHIRP_ENOTFOUND && stale == -2;
   return rc;
 }
 

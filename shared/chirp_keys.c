@@ -60,6 +60,23 @@ char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fp:{%lld}:%lld", (long long)follower, (long long)followee);
   return buf;
 }
+char *chirp_key_list_feed(char *buf, int64_t owner, int64_t list) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lf:{%lld}:%lld", (long long)owner, (long long)list);
+  return buf;
+}
+char *chirp_key_list_feed_ok(char *buf, int64_t owner, int64_t list) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lfok:{%lld}:%lld", (long long)owner, (long long)list);
+  return buf;
+}
+char *chirp_key_list_pending(char *buf, int64_t owner, int64_t list) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lp:{%lld}:%lld", (long long)owner, (long long)list);
+  return buf;
+}
+char *chirp_key_list_member_pending(char *buf, int64_t owner, int64_t list, int64_t account) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:lmp:{%lld}:%lld:%lld", (long long)owner, (long long)list,
+           (long long)account);
+  return buf;
+}
 char *chirp_key_likers(char *buf, int64_t id) {
   return id_key(buf, "chirp:lk:{", id);
 }

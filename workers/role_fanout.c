@@ -39,18 +39,21 @@
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
+#include "fanout_lists.h"
 #include "worker.h"
 
 enum fanout_op { OP_PUSH, OP_REMOVE, OP_MARK, OP_EDIT };
 
 struct fanout_state {
-  enum { EV_TWEET_CREATED, EV_TWEET_DELETED, EV_TWEET_EDITED, EV_CHUNK, EV_FOLLOW, EV_UNFOLLOW } kind;
+  enum { EV_TWEET_CREATED, EV_TWEET_DELETED, EV_TWEET_EDITED, EV_CHUNK, EV_FOLLOW, EV_UNFOLLOW, EV_LIST } kind;
   chirp_tweet tweet;           /* tweet events */
   enum fanout_op op;           /* chunks */
   int64_t tweet_id, author_id; /* chunks */
   int64_t from, to;            /* chunks: follower id range */
   int64_t follower, followee;  /* follows */
   int huge;                    /* the author / followee is merged at read time */
+  fl_event list;               /* list events (fanout_lists.h) */
+  int lists_done;              /* the tweet's list pushes are done (push_run) */
 };
 
 static const char *const op_names[] = {"push", "remove", "mark", "edit"};
@@ -59,6 +62,7 @@ static void fanout_free(void *arg) {
   struct fanout_state *s = arg;
   if (!s) return;
   chirp_tweet_cleanup(&s->tweet);
+  if (s->kind == EV_LIST) fl_cleanup(&s->list);
   free(s);
 }
 
@@ -99,7 +103,10 @@ static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t 
         s->follower == s->followee)
       rc = bad(why, n, "follow without follower_id (the actor) and another followee_id");
   } else {
-    rc = CHIRP_ENOTFOUND;
+    int is_list = 0;
+    rc = fl_decode(ev, &s->list, &is_list, why, n);
+    if (is_list) s->kind = EV_LIST;
+    else rc = CHIRP_ENOTFOUND;
   }
   if (rc) {
     fanout_free(s);
@@ -309,6 +316,8 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
                               ev->event_id, ev->occurred_ms, &changed);
       return rc ? rc : author_huge(ctx, s->followee, &s->huge);
     }
+    case EV_LIST:
+      return fl_apply(ctx, ev, &s->list);
   }
   return CHIRP_EINTERNAL;
 }
@@ -386,6 +395,8 @@ static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
                                  ctx->cfg->feed_cap)
                : chirp_feed_remove(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id);
   if (rc) return rc;
+  /* The lists containing the author: pushed to, huge or not. */
+  if (!s->lists_done && (rc = fl_tweet(ctx, created, t->id, t->author_id))) return rc;
   enum fanout_op op = created ? OP_PUSH : OP_REMOVE;
   if (s->huge) {
     rc = apply_ids(ctx, op, t->id, t->author_id, &t->author_id, 1); /* own feed only */
@@ -436,6 +447,9 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
     case EV_CHUNK:
       rc = apply_range(ctx, s->op, s->tweet_id, s->author_id, s->from, s->to);
       break;
+    case EV_LIST:
+      rc = fl_after_commit(ctx, &s->list);
+      break;
     default:
       rc = after_follow(ctx, s);
   }
@@ -453,6 +467,25 @@ static int joins_run(const struct fanout_state *s) {
   return s->kind == EV_TWEET_CREATED && !s->huge;
 }
 
+/* The list pushes of a run's new tweets, appended to reqs (the lists of
+   all the run's authors found in one statement). */
+static int run_list_reqs(wk_ctx *ctx, const wk_item *items, size_t n, chirp_feed_push_req *reqs,
+                         size_t *nreq, int64_t **pairs) {
+  int64_t *tids = malloc(n * sizeof *tids), *authors = malloc(n * sizeof *authors);
+  size_t m = 0;
+  int rc = tids && authors ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) {
+    struct fanout_state *s = items[i].state;
+    if (s->kind != EV_TWEET_CREATED) continue;
+    tids[m] = s->tweet.id;
+    authors[m++] = s->tweet.author_id;
+  }
+  if (!rc) rc = fl_tweet_reqs(ctx, tids, authors, m, reqs, nreq, pairs);
+  free(tids);
+  free(authors);
+  return rc;
+}
+
 /* Pushes a run of joins_run events together: the followers of all of them
    in one statement (chirp_follow_followers_many), then every push —
    timelines, followers' feeds, the authors' own feeds — in one pipeline
@@ -463,8 +496,8 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   size_t chunk = (size_t)ctx->cfg->fanout_chunk, nr = 0;
   chirp_follow_range *ranges = malloc(n * sizeof *ranges);
   size_t *which = malloc(n * sizeof *which); /* item -> range */
-  chirp_feed_push_req *reqs = malloc(2 * n * sizeof *reqs);
-  int64_t *ids = NULL, **owners = NULL;
+  chirp_feed_push_req *reqs = malloc(3 * n * sizeof *reqs);
+  int64_t *ids = NULL, **owners = NULL, *list_pairs = NULL;
   size_t *off = NULL;
   int rc = ranges && which && reqs ? 0 : CHIRP_ENOMEM;
   for (size_t i = 0; !rc && i < n; i++) {
@@ -504,7 +537,11 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
     reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_TIMELINE, s->tweet.id, &s->tweet.author_id, 1};
     reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet.id, owners[k], m + 1};
   }
+  if (!rc) rc = run_list_reqs(ctx, items, n, reqs, &nreq, &list_pairs);
   if (!rc) rc = chirp_feed_push_many(ctx->redis, reqs, nreq, ctx->cfg->feed_cap);
+  /* Pushed: the big ones' single way below must not push their lists again
+     (marked only now, so a failed pipeline repeated any way pushes them). */
+  for (size_t i = 0; !rc && i < n; i++) ((struct fanout_state *)items[i].state)->lists_done = 1;
   if (!rc) announce_pushes(ctx, reqs, nreq);
   /* The big ones, one by one, in order. */
   for (size_t i = 0; !rc && i < n; i++) {
@@ -515,6 +552,7 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   }
   for (size_t k = 0; owners && k < nr; k++) free(owners[k]);
   free(owners);
+  free(list_pairs);
   free(ids);
   free(off);
   free(reqs);

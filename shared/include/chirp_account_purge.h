@@ -9,6 +9,7 @@
  *     search answer and hashtag page; feeds skip them at hydration and a
  *     rebuilt feed never reads them);
  *   - its follows, both ways, end, with the counts of the other sides moved;
+ *   - its lists are deleted, and it leaves every list it was a member of;
  *   - its comments are deleted and its poll votes taken back, with their
  *     counts moved.
  * Its likes belong to the like batcher's table and go through the likes

@@ -37,6 +37,8 @@ typedef struct chirp_config {
   int feed_cap;            /* CHIRP_FEED_CAP 10-100000: entries kept per feed */
   int huge_threshold;      /* CHIRP_HUGE_THRESHOLD: more followers = merged at read time */
   int fanout_chunk;        /* CHIRP_FANOUT_CHUNK 10-100000: followers per fan-out message */
+  int lists_max;           /* CHIRP_LISTS_MAX 1-100000: lists an account may own (100) */
+  int list_members_max;    /* CHIRP_LIST_MEMBERS_MAX 1-100000: members of one list (1000) */
   int likes_flush_count;   /* CHIRP_LIKES_FLUSH_COUNT: flush a tweet with more pending likes */
   int likes_flush_age_ms;  /* CHIRP_LIKES_FLUSH_AGE_MS: ... or with an older pending like */
   int rate_read;           /* CHIRP_RATE_READ: GET requests per window per client */

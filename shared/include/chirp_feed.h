@@ -26,7 +26,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum chirp_list_kind { CHIRP_LIST_FEED, CHIRP_LIST_TIMELINE };
+/* CHIRP_LIST_LIST: the feed of one of an owner's lists (chirp_list.h).
+   Where a function takes owners[0..n) of a kind, for this kind it takes n
+   (owner, list) pairs instead: owners[2i] the owner, owners[2i+1] the list. */
+enum chirp_list_kind { CHIRP_LIST_FEED, CHIRP_LIST_TIMELINE, CHIRP_LIST_LIST };
 
 /* Inserts tweet_id, in order, into the lists of owners[0..n). */
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
@@ -70,6 +73,28 @@ int chirp_feed_page_pg(PGconn *pg, int64_t owner, int64_t before, size_t want, i
 /* Rebuilds owner's feed from PostgreSQL (followed accounts' and own recent
    tweets, the followed huge accounts), merging what is already there. */
 int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap);
+/* A list feed (CHIRP_LIST_LIST) of owner: the same structure as a home
+   feed, without huge accounts (lists push to every member, see
+   docs/decisions.md), under keys of the owner's hash tag. */
+/* Merges ids into the list feed (not marking it built). */
+int chirp_feed_list_merge(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
+                          size_t n, int cap);
+/* Removes ids from the list feed. */
+int chirp_feed_list_unmerge(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
+                            size_t n);
+/* Merges ids (read from PostgreSQL) into the list feed and marks it built. */
+int chirp_feed_list_fill(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
+                         size_t n, int cap);
+/* Deletes the list feed and its built flag. */
+int chirp_feed_list_drop(redisContext *r, int64_t owner, int64_t list);
+/* One page of the list feed, as chirp_feed_page: CHIRP_ENOTFOUND when it
+   must be rebuilt first, or (*gone = 1) when the list's pending state
+   (chirp_key_list_pending) says it is being deleted.  One round trip: the
+   built flag proves the owner's list (it is set only by a rebuild after
+   the gateway checked the owner, and deleted with the list). */
+int chirp_feed_list_page(redisContext *r, int64_t owner, int64_t list, int64_t before,
+                         size_t want, int64_t *out, size_t *n, int *gone);
+
 /* Rebuilds an author's timeline list from PostgreSQL. */
 int chirp_timeline_rebuild(redisContext *r, PGconn *pg, int64_t author, int cap);
 

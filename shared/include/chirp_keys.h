@@ -23,6 +23,13 @@ char *chirp_key_timeline(char *buf, int64_t author);     /* list: own tweet ids 
 char *chirp_key_timeline_ok(char *buf, int64_t author);  /* string: the timeline is built */
 char *chirp_key_huge_marked(char *buf, int64_t account); /* string: followers were told */
 char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee); /* "1"/"0" */
+/* Lists belong to their owner: every key of a list carries the owner's hash
+   tag, so a list page script touches one owner's keys. */
+char *chirp_key_list_feed(char *buf, int64_t owner, int64_t list);    /* list: tweet ids, newest first */
+char *chirp_key_list_feed_ok(char *buf, int64_t owner, int64_t list); /* string: the list feed is built */
+char *chirp_key_list_pending(char *buf, int64_t owner, int64_t list); /* string: list JSON in flight, "" deleted */
+char *chirp_key_list_member_pending(char *buf, int64_t owner, int64_t list,
+                                    int64_t account); /* "1"/"0": a change in flight */
 
 char *chirp_key_likers(char *buf, int64_t tweet);        /* set: user ids liking the tweet */
 char *chirp_key_likers_ok(char *buf, int64_t tweet);     /* string: the set is built */

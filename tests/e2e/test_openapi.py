@@ -127,6 +127,17 @@ class Walk(h.StackTestCase):
         self.ok(c.get(A + "/notifications/unread_count", token=t1))
         self.ok(c.post(A + "/notifications/%s/read" % notes[0]["id"], token=t1))
         self.ok(c.post(A + "/notifications/read_all", token=t1))
+        # lists
+        lst = self.ok(c.post(A + "/lists", {"title": "walkers"}, token=t2), 202)
+        lp = A + "/lists/" + lst["id"]
+        self.ok(c.get(lp, token=t2))
+        self.ok(c.patch(lp, {"title": "walkers all"}, token=t2), 202)
+        self.ok(c.post(lp + "/members", {"account_id": a1["id"]}, token=t2), 202)
+        self.items(A + "/lists", "the list applied", token=t2)
+        self.items(lp + "/members", "the member applied", token=t2)
+        self.items(lp + "/tweets", "the member's tweets in the list", token=t2)
+        self.ok(c.delete(lp + "/members/" + a1["id"], token=t2), 202)
+        self.ok(c.delete(lp, token=t2), 202)
         self.ok(c.get(A + "/admin/logs", token=ADMIN, query={"limit": 5}))
         self.ok(c.get(A + "/admin/services", token=ADMIN))
         self.ok(c.get(A + "/openapi.json"))

@@ -5,6 +5,7 @@
  */
 #include <sodium.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "../check.h"
 #include "chirp_config.h"
@@ -112,6 +113,39 @@ int main(void) {
   int all_one = 1;
   for (int i = 0; i < 600; i += 37) all_one &= llen(r, chirp_key_feed(key, owners[i])) == 1;
   CHECK(all_one);
+
+  /* List feeds: (owner, list) pairs, keys of the owner's hash tag, no
+     huge set; a pending delete answers "gone" in the same script. */
+  int64_t lists[2 * 3] = {owner, base + 90, owner, base + 91, base + 2, base + 92};
+  int64_t newest = ids[29] + 1000;
+  char lk[CHIRP_KEY_BUFSZ];
+  CHECK(strstr(chirp_key_list_feed(lk, owner, base + 90), "}:") != NULL);
+  int gone = 0;
+  CHECK_INT_EQ(chirp_feed_list_page(r, owner, base + 90, 0, 5, out, &n, &gone), CHIRP_ENOTFOUND);
+  CHECK_INT_EQ(gone, 0); /* not built */
+  CHECK_INT_EQ(chirp_feed_list_fill(r, owner, base + 90, ids, 3, 10), 0);
+  chirp_feed_push_req lreq = {CHIRP_LIST_LIST, newest, lists, 3};
+  CHECK_INT_EQ(chirp_feed_push_many(r, &lreq, 1, 10), 0);
+  CHECK_INT_EQ(chirp_feed_push_many(r, &lreq, 1, 10), 0); /* a repeat changes nothing */
+  CHECK_INT_EQ(llen(r, chirp_key_list_feed(lk, base + 2, base + 92)), 1);
+  CHECK_INT_EQ(chirp_feed_list_page(r, owner, base + 90, 0, 5, out, &n, &gone), 0);
+  CHECK_INT_EQ(n, 4);
+  CHECK_INT_EQ(out[0], newest);
+  CHECK_INT_EQ(out[1], ids[2]);
+  CHECK_INT_EQ(chirp_feed_list_page(r, owner, base + 90, ids[2], 5, out, &n, &gone), 0);
+  CHECK_INT_EQ(n, 2);
+  CHECK_INT_EQ(chirp_feed_list_unmerge(r, owner, base + 90, &newest, 1), 0);
+  CHECK_INT_EQ(chirp_feed_remove(r, CHIRP_LIST_LIST, lists + 2, 2, newest), 0);
+  CHECK_INT_EQ(llen(r, chirp_key_list_feed(lk, owner, base + 90)), 3);
+  CHECK_INT_EQ(llen(r, chirp_key_list_feed(lk, base + 2, base + 92)), 0);
+  redisReply *pr = redisCommand(r, "SET %s %s", chirp_key_list_pending(lk, owner, base + 90), "");
+  if (pr) freeReplyObject(pr);
+  CHECK_INT_EQ(chirp_feed_list_page(r, owner, base + 90, 0, 5, out, &n, &gone), CHIRP_ENOTFOUND);
+  CHECK_INT_EQ(gone, 1);
+  CHECK_INT_EQ(chirp_feed_list_drop(r, owner, base + 90), 0);
+  CHECK_INT_EQ(llen(r, chirp_key_list_feed(lk, owner, base + 90)), 0);
+  pr = redisCommand(r, "DEL %s", chirp_key_list_pending(lk, owner, base + 90));
+  if (pr) freeReplyObject(pr);
   redisFree(r);
   CHECK_DONE();
 }

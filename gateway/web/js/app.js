@@ -11,6 +11,7 @@ import { profile } from './views/profile.js';
 import { tweetPage } from './views/tweet.js';
 import { notifications } from './views/notifications.js';
 import { search, hashtag } from './views/search.js';
+import { listsPage, listPage } from './views/lists.js';
 
 function nav() {
   const box = document.getElementById('nav');
@@ -24,6 +25,7 @@ function nav() {
   put(box, 
     h('a', { href: '/' }, 'Home'),
     h('a', { href: '/search' }, 'Search'),
+    h('a', { href: '/lists' }, 'Lists'),
     h('a', { href: '/notifications', id: 'nav-notifications' }, 'Notifications ', badge),
     me ? h('a', { href: '/@' + me.username, id: 'nav-profile' }, 'Profile') : null,
     h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, 'Log out'));
@@ -47,6 +49,8 @@ route('/login', login);
 route('/signup', signup);
 route('/notifications', needLogin(notifications));
 route('/search', search);
+route('/lists', needLogin(listsPage));
+route('/lists/:id', needLogin(listPage));
 route('/tags/:tag', hashtag);
 route('/tweets/:id', tweetPage);
 route('/@:username', (m, p) => profile(m, p, 'tweets'));

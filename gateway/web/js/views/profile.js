@@ -9,6 +9,7 @@ import { accountCard, avatar } from '../account_card.js';
 import { followingIds, resetFollowing, remember, forget } from '../accounts.js';
 import { describe, field, formError, submitting, toastError } from '../errors.js';
 import { hydrated } from '../hydrate.js';
+import { listControl } from './lists.js';
 
 function followButton(acct, onChange) {
   const btn = h('button', { type: 'button', class: 'follow', disabled: true }, 'Follow');
@@ -88,6 +89,7 @@ export async function profile(main, { username }, tab) {
         mine ? h('button', { type: 'button', class: 'edit', onclick: () => put(head, editForm(a, (u) => paintHead(u || a))) }, 'Edit profile')
           : (me ? followButton(a, (d) => setFollowers(Number(followers.textContent) + d)) : null)),
       a.bio ? h('p', { class: 'bio' }, a.bio) : null,
+      me && !mine ? listControl(a) : null,
       h('p', { class: 'stats' },
         h('a', { href: `/@${a.username}/followers` }, followers, followersWord), ' · ',
         h('a', { href: `/@${a.username}/following` }, String(a.following_count), ' following')));
