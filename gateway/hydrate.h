@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chirp_feed.h"
 #include "http.h"
 
 /* A growing text buffer (malloc'd; the owner frees buf). */
@@ -37,6 +38,15 @@ typedef struct gw_buf {
    a caller can cut the text after any item without parsing it. */
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
                    size_t *ends, size_t *nshown);
+
+/* gw_hydrate_raw for feed entries: each item is its entry's tweet, with
+   for a repost "repost_id" and "reposted_by" (the reposter's card);
+   shown[k] receives the k-th item's entry key (the feed's cursor).  A
+   quoting tweet carries "quote": the quoted tweet hydrated one level
+   deep, or {"id", "unavailable": true} when it is gone — the page's
+   quoted tweets come in ONE more round trip, only when it has any. */
+int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, gw_buf *out,
+                       int64_t *shown, size_t *ends, size_t *nshown);
 
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,

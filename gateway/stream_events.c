@@ -222,19 +222,26 @@ void gw_ev_catch_up(hub_user *u) {
 }
 
 /* The hydrated text of tweet id for viewer u: the batch's shared text
-   (hydrated for nobody) with liked_by_me as the viewer's, or NULL. */
+   (hydrated for nobody) with liked_by_me as the viewer's, or NULL.  The
+   item's own liked_by_me is the first one in its text (string values are
+   escaped; a quoted tweet inside comes after the item's numbers). */
 static const char *tweet_for(const hydrated *h, const struct msg *m, size_t *len, char **owned) {
-  static const char no[] = "\"liked_by_me\":false}";
+  static const char no[] = "\"liked_by_me\":false";
   const char *t;
   *owned = NULL;
   if (hydrated_find(h, m->id, &t, len)) return NULL;
   if (!m->liked) return t;
   size_t nl = sizeof no - 1;
-  if (*len < nl || memcmp(t + *len - nl, no, nl) != 0) return NULL; /* not our shape */
+  const char *at = NULL;
+  for (size_t k = 0; !at && k + nl <= *len; k++)
+    if (t[k] == '"' && memcmp(t + k, no, nl) == 0) at = t + k;
+  if (!at) return NULL; /* not our shape */
+  size_t off = (size_t)(at - t) + nl - 5; /* where "false" starts */
   char *c = malloc(*len);
   if (!c) return NULL;
-  memcpy(c, t, *len - 6);
-  memcpy(c + *len - 6, "true}", 5);
+  memcpy(c, t, off);
+  memcpy(c + off, "true", 4);
+  memcpy(c + off + 4, t + off + 5, *len - off - 5);
   *len -= 1;
   *owned = c;
   return c;

@@ -32,13 +32,13 @@ static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL
 static const char *const fanout_keys[] = {"tweet.created", "tweet.created.mention",
                                           "tweet.deleted", "tweet.edited",
                                           "follow.*",      "fanout.*",
-                                          NULL};
+                                          "repost.*",      NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,
    pending ones included (chirp_account_purge.h). */
 static const char *const likes_keys[] = {"like.*", "account.deleted", NULL};
 static const char *const notify_keys[] = {"follow.added", "comment.created",
-                                          "tweet.created.mention", NULL};
+                                          "tweet.created.mention", "repost.added", NULL};
 static const char *const notify_old[] = {"tweet.created", NULL};
 static const char *const none[] = {NULL};
 
