@@ -497,10 +497,20 @@ int chirp_feed_page_pg_entries(PGconn *pg, int64_t owner, int64_t before, size_t
   const char *p[] = {o, b, l};
   char **e = NULL;
   size_t got = 0;
+  /* Below the Redis list the collapse is by the whole feed: a repost
+     shows unless the original is one of the feed's own tweets or a newer
+     repost of it is in the feed too (so what Redis collapsed does not come
+     back below it). */
   int rc = query_entries(pg,
-                         "SELECT t.e FROM (SELECT $1::bigint AS a UNION "
-                         "  SELECT followee_id FROM follows WHERE follower_id = $1 AND active) s, "
-                         AUTHOR_ENTRIES("AND id < $2", "AND r.repost_id < $2", "$3")
+                         "WITH s AS (SELECT $1::bigint AS a UNION "
+                         "  SELECT followee_id FROM follows WHERE follower_id = $1 AND active) "
+                         "SELECT t.e FROM s, "
+                         AUTHOR_ENTRIES("AND id < $2",
+                                        "AND r.repost_id < $2 AND o.author_id NOT IN (SELECT a FROM s) "
+                                        "AND NOT EXISTS (SELECT 1 FROM reposts r2 JOIN s s2 ON "
+                                        "s2.a = r2.user_id WHERE r2.tweet_id = r.tweet_id AND "
+                                        "r2.active AND r2.repost_id > r.repost_id)",
+                                        "$3")
                          "ORDER BY t.k DESC LIMIT $3",
                          3, p, &e, &got);
   if (rc) return rc;
