@@ -2,6 +2,8 @@
  * h_feed.c — the home feed: the followed accounts' and own tweets, newest
  * first, endless paging by "ids below the last one shown".
  *
+ * A list entry is a tweet or a repost (chirp_feed.h): a repost shows as the
+ * original tweet with reposted_by and repost_id, and pages by its own id.
  * The page comes from the owner's Redis feed list (huge accounts merged in
  * by the same script); a feed or timeline missing from Redis is rebuilt
  * from PostgreSQL on the spot.  Deleted tweets still in a list are skipped

@@ -4,7 +4,8 @@
  * comment counts and liked_by_me.
  *
  * Two Redis round trips whatever the page size: the cached tweets, then the
- * authors and every tweet's numbers together; PostgreSQL only for misses,
+ * authors (and reposters) and every tweet's numbers together — one more,
+ * for the quoted tweets, only on a page that has quotes; PostgreSQL only for misses,
  * which are written back (the tweets' misses in one statement per page, the
  * authors' misses in another).  Both round trips are
  * pipelined, so nothing synchronous may run on the connection between
