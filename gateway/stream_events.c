@@ -115,22 +115,30 @@ static void emit_tweet(gw_stream *s, const hydrated *h, int64_t id) {
 
 /* --- catching up from the feed and the inbox --- */
 
-/* The newest ids of reader's feed (rebuilt from PostgreSQL when Redis
-   lost it, as GET /feed does). */
+/* The tweet ids of the newest entries of reader's feed (a repost's: the
+   tweet it shows), rebuilt from PostgreSQL when Redis lost it, as GET
+   /feed does. */
 static int feed_top(int64_t reader, size_t want, int64_t *ids, size_t *n) {
-  for (int attempt = 0; attempt <= MAX_REBUILDS; attempt++) {
+  chirp_feed_entry *e = malloc((want ? want : 1) * sizeof *e);
+  int rc = e ? CHIRP_EINTERNAL : CHIRP_ENOMEM;
+  for (int attempt = 0; e && attempt <= MAX_REBUILDS; attempt++) {
     redisContext *r = gw_redis();
-    if (!r) return CHIRP_EUNAVAILABLE;
+    PGconn *pg = NULL;
     int64_t stale = 0;
-    int rc = chirp_feed_page(r, reader, 0, want, ids, n, &stale);
-    if (rc != CHIRP_ENOTFOUND) return rc;
-    PGconn *pg = gw_pg();
-    if (!pg) return CHIRP_EUNAVAILABLE;
+    rc = r ? chirp_feed_page_entries(r, reader, 0, want, e, n, &stale) : CHIRP_EUNAVAILABLE;
+    for (size_t i = 0; !rc && i < *n; i++) ids[i] = e[i].tweet;
+    if (rc != CHIRP_ENOTFOUND) break;
+    if (!(pg = gw_pg())) {
+      rc = CHIRP_EUNAVAILABLE;
+      break;
+    }
     rc = stale < 0 ? chirp_feed_rebuild(r, pg, reader, gw.cfg.feed_cap)
                    : chirp_timeline_rebuild(r, pg, stale, gw.cfg.feed_cap);
-    if (rc) return rc;
+    if (rc) break;
+    rc = CHIRP_EINTERNAL;
   }
-  return CHIRP_EINTERNAL;
+  free(e);
+  return rc;
 }
 
 /* The newest notifications of reader, newest first, hydrated for them
