@@ -254,5 +254,35 @@ class Reposts(h.StackTestCase):
         self.assertStatus(self.repost(tb, t1["id"]), 200)
 
 
+class HugeReposter(Reposts):
+    """A reposter past the huge threshold is not pushed: its reposts go to its
+    timeline list, merged into its followers' pages at read time."""
+
+    ENV = dict(NO_RATE_LIMITS, CHIRP_HUGE_THRESHOLD="1")
+
+    def test_a_huge_accounts_repost_is_merged_at_read_time(self):
+        tv, v = self.user("hv")
+        tw, w = self.user("hw")
+        tb, b = self.user("hb")
+        tc, c = self.user("hc")
+        self.follow(tv, v, b)
+        self.follow(tw, w, b)
+        h.wait_until(lambda: h.psql("SELECT huge FROM accounts WHERE id = %s"
+                                    % h.id_literal(b["id"])) == "t", APPLY, 0.05, "b huge")
+        t = h.post_tweet(self.http, tc, "shared by a star")
+        self.assertStatus(self.repost(tb, t["id"]), 202)
+        self.wait_feed(tv, lambda f: (t["id"], b["id"]) in f, "the huge repost merged into v's page")
+        key = "chirp:ut:{%s}" % h.id_literal(b["id"])
+        self.assertTrue(any(x.decode().endswith(":%s:%s" % (t["id"], b["id"]))
+                            for x in h.redis_cmd("LRANGE", key, 0, -1)), "in b's timeline list")
+        self.assertStatus(self.unrepost(tb, t["id"]), 202)
+        self.wait_feed(tv, lambda f: (t["id"], b["id"]) not in f, "the undone huge repost gone")
+
+    # The plain class's tests are not repeated here.
+    for name in [n for n in dir(Reposts) if n.startswith("test_")]:
+        locals()[name] = None
+    del name
+
+
 if __name__ == "__main__":
     h.main()
