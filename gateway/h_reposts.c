@@ -94,7 +94,8 @@ void h_tweet_reposts(gw_req *req, gw_reply *rep) {
   int64_t *ids = NULL;
   size_t n = 0;
   redisContext *r = gw_redis();
-  int rc = r ? chirp_repost_page(r, gw_pg(), id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
+  int rc = r ? chirp_repost_page(r, gw_pg(), id, before, limit, &ids, &n, &next)
+             : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
   json_t **accts = calloc(n ? n : 1, sizeof *accts), *items = json_array();
   rc = accts && items ? gw_hydrate_accounts(ids, n, 0, accts) : CHIRP_ENOMEM;

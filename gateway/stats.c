@@ -185,7 +185,8 @@ static int read_replies(redisContext *r, const int64_t *ids, size_t n, int64_t v
   char k[CHIRP_KEY_BUFSZ];
   for (size_t i = 0; i < n; i++) {
     struct plan *p = &plan[i];
-    if (group_read(r, G_LIKES, ids[i], viewer, &p->g[G_LIKES], &out[i].likes, &out[i].liked_by_me) ||
+    if (group_read(r, G_LIKES, ids[i], viewer, &p->g[G_LIKES], &out[i].likes,
+                   &out[i].liked_by_me) ||
         group_read(r, G_REPOSTS, ids[i], viewer, &p->g[G_REPOSTS], &out[i].reposts,
                    &out[i].reposted_by_me))
       return -1;
@@ -258,8 +259,9 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
     }
     if (out[i].quotes < 0) {
       if ((rc = chirp_repost_quote_count(pg, ids[i], &out[i].quotes))) return rc;
-      redisReply *w = chirp_redis_command(r, "SET %s %lld NX EX %d", chirp_key_quote_count(k3, ids[i]),
-                                          out[i].quotes, COUNT_TTL_S);
+      redisReply *w = chirp_redis_command(r, "SET %s %lld NX EX %d",
+                                          chirp_key_quote_count(k3, ids[i]), out[i].quotes,
+                                          COUNT_TTL_S);
       if (w) freeReplyObject(w);
     }
   }
