@@ -218,6 +218,22 @@ class Reposts(h.StackTestCase):
         self.assertStatus(self.http.delete(API + "/tweets/%s" % t2["id"], token=td), 202)
         self.wait_feed(tv, lambda f: all(x[0] != t2["id"] for x in f), "t2's repost gone")
 
+    def test_a_deleted_accounts_reposts_end(self):
+        tv, v = self.user("rv")
+        tb, b = self.user("rb")
+        ta, a = self.user("ra")
+        self.follow(tv, v, b)
+        t = h.post_tweet(self.http, ta, "reposted by someone who leaves")
+        self.assertStatus(self.repost(tb, t["id"]), 202)
+        self.wait_feed(tv, lambda f: (t["id"], b["id"]) in f, "the repost in v's feed")
+        h.wait_until(lambda: pg_reposts(t["id"]) == 1, APPLY, 0.05, "the repost applied")
+        r = self.http.delete(API + "/accounts/me", token=tb, body={"password": "correct horse 1"})
+        self.assertStatus(r, 202)
+        h.wait_until(lambda: pg_reposts(t["id"]) == 0, APPLY, 0.05, "the repost ended")
+        h.wait_until(lambda: self.get_tweet(t["id"])["repost_count"] == 0, APPLY, 0.05,
+                     "repost_count 0")
+        self.wait_feed(tv, lambda f: (t["id"], b["id"]) not in f, "the repost out of v's feed")
+
     def test_original_in_the_window_absorbs_a_repost(self):
         tv, v = self.user("rv")
         ta, a = self.user("ra")
