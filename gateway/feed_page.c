@@ -38,7 +38,8 @@ static int reply_page(gw_req *req, gw_reply *rep, const gw_buf *items, const cha
 void gw_feed_reply(gw_req *req, gw_reply *rep, const gw_feed_source *src, int limit,
                    int64_t before) {
   size_t want = (size_t)limit + 1; /* one more tells whether a next page exists */
-  int64_t *ids = malloc(want * sizeof *ids), *shown = malloc(want * sizeof *shown);
+  chirp_feed_entry *ids = malloc(want * sizeof *ids);
+  int64_t *shown = malloc(want * sizeof *shown);
   size_t *ends = malloc(want * sizeof *ends); /* ends[k]: the items text's length after item k */
   gw_buf items = {0};
   size_t total = 0;
@@ -57,9 +58,9 @@ void gw_feed_reply(gw_req *req, gw_reply *rep, const gw_feed_source *src, int li
     }
     if (rc) break;
     if (n > 0) {
-      rc = gw_hydrate_raw(ids, n, req->account_id, &items, shown + total, ends + total, &got);
+      rc = gw_hydrate_entries(ids, n, req->account_id, &items, shown + total, ends + total, &got);
       total += got;
-      before = ids[n - 1];
+      before = ids[n - 1].key;
     }
     if (n < asked) { /* this source has no more */
       if (from_pg) break;

@@ -4,7 +4,7 @@
  *
  * The ids come from the source's Redis list (capped, rebuilt from
  * PostgreSQL when lost), and below its oldest entry from PostgreSQL, so
- * paging is endless; every item is hydrated with gw_hydrate_raw (the same
+ * paging is endless; every item is hydrated with gw_hydrate_entries (the same
  * items, and the same filters, everywhere).  The page is read on until it
  * is full or the list ends (deleted tweets thin it out).
  */
@@ -15,14 +15,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chirp_feed.h"
 #include "http.h"
 
 typedef struct gw_feed_source {
-  /* Ids below before (0 = top), newest first, at most want, from Redis
-     (rebuilding a lost list): fewer than want when the Redis list ends. */
-  int (*redis_ids)(void *arg, int64_t before, size_t want, int64_t *ids, size_t *n);
+  /* Entries (tweets, reposts: chirp_feed.h) whose key is below before
+     (0 = top), newest first, at most want, from Redis (rebuilding a lost
+     list): fewer than want when the Redis list ends. */
+  int (*redis_ids)(void *arg, int64_t before, size_t want, chirp_feed_entry *ids, size_t *n);
   /* The same from PostgreSQL alone (for paging past the Redis cap). */
-  int (*pg_ids)(void *arg, PGconn *pg, int64_t before, size_t want, int64_t *ids, size_t *n);
+  int (*pg_ids)(void *arg, PGconn *pg, int64_t before, size_t want, chirp_feed_entry *ids,
+                size_t *n);
   void *arg;               /* borrowed, passed to both */
   const char *cursor_kind; /* chirp_cursor kind of the list */
 } gw_feed_source;

@@ -2,6 +2,8 @@
  * h_feed.c — the home feed: the followed accounts' and own tweets, newest
  * first, endless paging by "ids below the last one shown".
  *
+ * A list entry is a tweet or a repost (chirp_feed.h): a repost shows as the
+ * original tweet with reposted_by and repost_id, and pages by its own id.
  * The page comes from the owner's Redis feed list (huge accounts merged in
  * by the same script); a feed or timeline missing from Redis is rebuilt
  * from PostgreSQL on the spot.  The page loop (hydration, paging below
@@ -17,8 +19,8 @@
 #include "chirp_log.h"
 #include "chirp_keys.h"
 #include "chirp_redis.h"
-#include "gw.h"
 #include "feed_page.h"
+#include "gw.h"
 #include "handlers.h"
 #include "lcache.h"
 
@@ -27,12 +29,12 @@
 
 /* The page of a whole feed list held here: the ids below before (after
    it when it is in the list), as the page script answers. */
-static void page_of(const int64_t *list, size_t len, int64_t before, size_t want, int64_t *ids,
-                    size_t *n) {
+static void page_of(const chirp_feed_entry *list, size_t len, int64_t before, size_t want,
+                    chirp_feed_entry *ids, size_t *n) {
   size_t i = 0;
   *n = 0;
   if (before > 0)
-    while (i < len && list[i] >= before) i++; /* newest first: past before */
+    while (i < len && list[i].key >= before) i++; /* newest first: past before */
   for (; i < len && *n < want; i++) ids[(*n)++] = list[i];
 }
 
@@ -43,7 +45,7 @@ static void page_of(const int64_t *list, size_t len, int64_t before, size_t want
    1 with the page, 0 when the script must answer (huge accounts, not built,
    Redis failed). */
 static int read_ids_local(redisContext *r, int64_t owner, int64_t before, size_t want,
-                          int64_t *ids, size_t *n) {
+                          chirp_feed_entry *ids, size_t *n) {
   char ok[CHIRP_KEY_BUFSZ], huge[CHIRP_KEY_BUFSZ], feed[CHIRP_KEY_BUFSZ];
   chirp_key_feed_ok(ok, owner);
   chirp_key_feed_huge(huge, owner);
@@ -52,7 +54,7 @@ static int read_ids_local(redisContext *r, int64_t owner, int64_t before, size_t
   char v1[8], v2[8];
   int held = gw_lcache_get_into(ok, v1, sizeof v1, &l1) && strcmp(v1, "1") == 0 &&
              gw_lcache_get_into(huge, v2, sizeof v2, &l2) && strcmp(v2, "0") == 0;
-  int64_t *list = held ? gw_lcache_get(feed, &l3) : NULL;
+  chirp_feed_entry *list = held ? gw_lcache_get(feed, &l3) : NULL;
   held = list && l3 % sizeof *list == 0;
   if (held) {
     page_of(list, l3 / sizeof *list, before, want, ids, n);
@@ -74,14 +76,17 @@ static int read_ids_local(redisContext *r, int64_t owner, int64_t before, size_t
   if (!got && chirp_redis_pending(r)) chirp_redis_abandon(r, "feed read failed midway");
   int usable = got && a->type == REDIS_REPLY_INTEGER && a->integer == 1 &&
                b->type == REDIS_REPLY_INTEGER && b->integer == 0 && c->type == REDIS_REPLY_ARRAY;
-  int64_t *all = usable ? malloc((c->elements ? c->elements : 1) * sizeof *all) : NULL;
+  chirp_feed_entry *all = usable ? malloc((c->elements ? c->elements : 1) * sizeof *all) : NULL;
   if (all) {
+    size_t m = 0;
     for (size_t i = 0; i < c->elements; i++)
-      all[i] = c->element[i]->type == REDIS_REPLY_STRING ? strtoll(c->element[i]->str, NULL, 10) : 0;
+      if (c->element[i]->type == REDIS_REPLY_STRING &&
+          chirp_feed_entry_parse(c->element[i]->str, &all[m]) == 0)
+        m++;
     (void)gw_lcache_put(ok, "1", 1, 0, &t1);
     (void)gw_lcache_put(huge, "0", 1, 0, &t2);
-    (void)gw_lcache_put(feed, all, c->elements * sizeof *all, 0, &t3);
-    page_of(all, c->elements, before, want, ids, n);
+    (void)gw_lcache_put(feed, all, m * sizeof *all, 0, &t3);
+    page_of(all, m, before, want, ids, n);
     free(all);
   }
   if (a) freeReplyObject(a);
@@ -90,14 +95,14 @@ static int read_ids_local(redisContext *r, int64_t owner, int64_t before, size_t
   return all != NULL;
 }
 
-static int read_ids(int64_t owner, int64_t before, size_t want, int64_t *ids, size_t *n) {
+static int read_ids(int64_t owner, int64_t before, size_t want, chirp_feed_entry *ids, size_t *n) {
   for (int attempt = 0; attempt <= MAX_REBUILDS; attempt++) {
     redisContext *r = gw_redis();
     if (!r) return CHIRP_EUNAVAILABLE;
     if (read_ids_local(r, owner, before, want, ids, n)) return 0;
     if (!(r = gw_redis())) return CHIRP_EUNAVAILABLE; /* (dropped if it failed) */
     int64_t stale = 0;
-    int rc = chirp_feed_page(r, owner, before, want, ids, n, &stale);
+    int rc = chirp_feed_page_entries(r, owner, before, want, ids, n, &stale);
     if (rc != CHIRP_ENOTFOUND) return rc;
     PGconn *pg = gw_pg();
     if (!pg) return CHIRP_EUNAVAILABLE;
@@ -110,13 +115,14 @@ static int read_ids(int64_t owner, int64_t before, size_t want, int64_t *ids, si
   return CHIRP_EINTERNAL;
 }
 
-static int feed_redis_ids(void *arg, int64_t before, size_t want, int64_t *ids, size_t *n) {
+static int feed_redis_ids(void *arg, int64_t before, size_t want, chirp_feed_entry *ids,
+                          size_t *n) {
   return read_ids(*(const int64_t *)arg, before, want, ids, n);
 }
 
-static int feed_pg_ids(void *arg, PGconn *pg, int64_t before, size_t want, int64_t *ids,
+static int feed_pg_ids(void *arg, PGconn *pg, int64_t before, size_t want, chirp_feed_entry *ids,
                        size_t *n) {
-  return chirp_feed_page_pg(pg, *(const int64_t *)arg, before, want, ids, n);
+  return chirp_feed_page_pg_entries(pg, *(const int64_t *)arg, before, want, ids, n);
 }
 
 void h_feed(gw_req *req, gw_reply *rep) {

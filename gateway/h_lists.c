@@ -316,8 +316,8 @@ struct list_ref {
    built list feed of the viewer's hash tag is the viewer's own list (see
    chirp_feed_list_page): the page costs one round trip; only a rebuild
    looks the list up first (CHIRP_ENOTFOUND when it is not theirs). */
-static int list_redis_ids(void *arg, int64_t before, size_t want, int64_t *ids, size_t *n) {
-  struct list_ref *l = arg;
+static int list_redis_page(struct list_ref *l, int64_t before, size_t want, int64_t *ids,
+                           size_t *n) {
   for (int attempt = 0; attempt <= MAX_REBUILDS; attempt++) {
     redisContext *r = gw_redis();
     if (!r) return CHIRP_EUNAVAILABLE;
@@ -339,10 +339,39 @@ static int list_redis_ids(void *arg, int64_t before, size_t want, int64_t *ids, 
   return CHIRP_EINTERNAL;
 }
 
-static int list_pg_ids(void *arg, PGconn *pg, int64_t before, size_t want, int64_t *ids,
-                       size_t *n) {
-  const struct list_ref *l = arg;
+/* A list feed holds tweets only: a page of its ids as feed entries. */
+typedef int (*list_ids_fn)(struct list_ref *l, PGconn *pg, int64_t before, size_t want,
+                           int64_t *ids, size_t *n);
+
+static int as_entries(list_ids_fn fn, struct list_ref *l, PGconn *pg, int64_t before,
+                      size_t want, chirp_feed_entry *out, size_t *n) {
+  int64_t *ids = malloc((want ? want : 1) * sizeof *ids);
+  if (!ids) return CHIRP_ENOMEM;
+  int rc = fn(l, pg, before, want, ids, n);
+  for (size_t i = 0; !rc && i < *n; i++) out[i] = (chirp_feed_entry){ids[i], ids[i], 0};
+  free(ids);
+  return rc;
+}
+
+static int list_redis_fn(struct list_ref *l, PGconn *pg, int64_t before, size_t want,
+                         int64_t *ids, size_t *n) {
+  (void)pg;
+  return list_redis_page(l, before, want, ids, n);
+}
+
+static int list_pg_fn(struct list_ref *l, PGconn *pg, int64_t before, size_t want, int64_t *ids,
+                      size_t *n) {
   return chirp_list_tweets_pg(pg, l->list, before, want, ids, n);
+}
+
+static int list_redis_ids(void *arg, int64_t before, size_t want, chirp_feed_entry *out,
+                          size_t *n) {
+  return as_entries(list_redis_fn, arg, NULL, before, want, out, n);
+}
+
+static int list_pg_ids(void *arg, PGconn *pg, int64_t before, size_t want, chirp_feed_entry *out,
+                       size_t *n) {
+  return as_entries(list_pg_fn, arg, pg, before, want, out, n);
 }
 
 void h_list_tweets(gw_req *req, gw_reply *rep) {

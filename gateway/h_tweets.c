@@ -58,8 +58,10 @@ static int check_text(const gw_req *req, gw_reply *rep, const char **text) {
 }
 
 void h_tweet_create(gw_req *req, gw_reply *rep) {
-  const char *text, *reply_to;
-  if (check_text(req, rep, &text) || gw_body_string(req, rep, "reply_to", 0, &reply_to)) return;
+  const char *text, *reply_to, *quote_of;
+  if (check_text(req, rep, &text) || gw_body_string(req, rep, "reply_to", 0, &reply_to) ||
+      gw_body_string(req, rep, "quote_of", 0, &quote_of))
+    return;
   chirp_tweet t = {.author_id = req->account_id};
   const json_t *poll = json_object_get(req->body, "poll");
   if (poll && !json_is_null(poll)) {
@@ -87,6 +89,22 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
     }
     chirp_tweet_cleanup(&parent);
   }
+  if (quote_of) { /* as reply_to: a tweet that is not there to quote is the body's fault */
+    chirp_tweet quoted;
+    if (chirp_id_parse(quote_of, &t.quote_of) != 0) {
+      gw_reply_error(rep, CHIRP_EINVAL, "invalid_id", "quote_of", "quote_of must be a tweet id");
+      json_decref(t.poll);
+      return;
+    }
+    if (gw_load_tweet(t.quote_of, &quoted, rep)) {
+      if (rep->err == CHIRP_ENOTFOUND)
+        gw_reply_error(rep, CHIRP_EINVAL, "not_found", "quote_of",
+                       "quote_of names no live tweet");
+      json_decref(t.poll);
+      return;
+    }
+    chirp_tweet_cleanup(&quoted);
+  }
   /* Ids through the Idempotency-Key: a retry of an ambiguous publish makes
      the same tweet (and poll) again, not a second one. */
   if (t.poll) json_object_set_new(t.poll, "id", chirp_json_id(gw_idem_next_id()));
@@ -107,9 +125,10 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
 /* The cached JSON with the live numbers spliced in before its closing
    brace: the hot path never decodes and re-encodes the tweet. */
 static int splice_stats(gw_reply *rep, char *raw, size_t len, const gw_tweet_stats *st) {
-  char tail[128];
-  int n = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
-                   st->likes, st->comments, st->liked_by_me ? "true" : "false");
+  char tail[256];
+  int n = gw_stats_tail(st, tail, sizeof tail - 1);
+  tail[n++] = '}';
+  tail[n] = '\0';
   char *out = len && raw[len - 1] == '}' ? realloc(raw, len + (size_t)n) : NULL;
   if (!out) {
     free(raw);

@@ -171,31 +171,25 @@ int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out) {
   return rc;
 }
 
-int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
-                   size_t *ends, size_t *nshown) {
-  *nshown = 0;
-  if (n == 0) return 0;
-  redisContext *r = gw_redis();
-  if (!r) return CHIRP_EUNAVAILABLE;
-  int rc = CHIRP_ENOMEM;
-  char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
-  redisReply **replies = calloc(n, sizeof *replies);
-  int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
-  gw_tweet_stats *stats = calloc(n, sizeof *stats);
-  /* local[i]: tweet i was held here; alocal[k]: author k's card was. */
-  int *miss = calloc(n, sizeof *miss), *local = calloc(n, sizeof *local);
-  int *alocal = calloc(n, sizeof *alocal);
-  gw_lc_ticket *tickets = calloc(n, sizeof *tickets), *atickets = calloc(n, sizeof *atickets);
-  size_t na = 0;
-  char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss || !local ||
-      !alocal || !tickets || !atickets)
-    goto out;
+/* The id after "key":" in a tweet's JSON text (0 when absent or null);
+   see author_of for why the bare spelling is only ever the key. */
+static int64_t id_field(const char *json, const char *key) {
+  const char *p = strstr(json, key);
+  return p ? strtoll(p + strlen(key), NULL, 10) : 0;
+}
 
-  /* Round trip 1: the tweets.  Every reply is read before any miss is
-     filled in: filling sends commands of its own on this connection. */
-  /* The tweets held in the gateway (lcache.h) cost nothing; the others
-     come in this round trip and are held for the next reader. */
+/* Round trip 1: the JSON texts of ids[0..n) into tweets[] (NULL: deleted
+   or unknown): the ones held here cost nothing, the others come in one
+   pipeline, the misses from PostgreSQL in one statement (written back). */
+static int fetch_tweets(redisContext *r, const int64_t *ids, size_t n, char **tweets) {
+  int rc = CHIRP_ENOMEM;
+  redisReply **replies = calloc(n, sizeof *replies);
+  int *miss = calloc(n, sizeof *miss), *local = calloc(n, sizeof *local);
+  gw_lc_ticket *tickets = calloc(n, sizeof *tickets);
+  char key[CHIRP_KEY_BUFSZ];
+  if (!replies || !miss || !local || !tickets) goto out;
+  /* Every reply is read before any miss is filled in: filling sends
+     commands of its own on this connection. */
   rc = CHIRP_EUNAVAILABLE;
   gw_lcache_track(r);
   for (size_t i = 0; i < n; i++) {
@@ -220,33 +214,121 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     freeReplyObject(replies[i]);
     replies[i] = NULL;
   }
-  /* The misses in one statement for the page. */
-  if ((rc = tweets_from_pg(r, ids, n, miss, tweets))) goto out;
-  rc = CHIRP_EUNAVAILABLE;
+  rc = tweets_from_pg(r, ids, n, miss, tweets);
+out:
+  if (chirp_redis_pending(r)) chirp_redis_abandon(r, "hydration failed midway");
+  for (size_t i = 0; replies && i < n; i++)
+    if (replies[i]) freeReplyObject(replies[i]);
+  free(replies);
+  free(miss);
+  free(local);
+  free(tickets);
+  return rc;
+}
+
+/* The accounts an item involves — its author, its reposter, the quoted
+   tweet's author (0 when none) — gathered in one place: a filter of
+   hidden accounts (blocks, mutes) decides here whether an item shows. */
+typedef struct item_accounts {
+  int64_t author, reposter, quoted_author;
+} item_accounts;
+
+/* The block filter's hook: 1 when the viewer must not see an item that
+   involves these accounts.  Nothing is hidden yet; a check of the
+   viewer's hidden accounts (fetched with the page's other reads) goes
+   here. */
+static int item_hidden(int64_t viewer, const item_accounts *a) {
+  (void)viewer;
+  (void)a;
+  return 0;
+}
+
+/* The index of account a in accts[0..na), adding it (room given). */
+static size_t account_slot(int64_t *accts, size_t *na, int64_t a) {
+  size_t k = 0;
+  while (k < *na && accts[k] != a) k++;
+  if (k == *na) accts[(*na)++] = a;
+  return k;
+}
+
+/* Appends one tweet's text with its author card and numbers, without the
+   closing brace: the caller adds what follows (a quote, a repost) and it. */
+static int add_tweet_body(gw_buf *out, const char *tweet, size_t tl, const char *card,
+                          const gw_tweet_stats *st) {
+  char tail[256];
+  int m = gw_stats_tail(st, tail, sizeof tail);
+  int rc;
+  if ((rc = buf_add(out, tweet, tl - 1))) return rc;
+  /* (texts cached before quotes existed lack the field) */
+  if (!strstr(tweet, "\"quote_of\":") && (rc = buf_add(out, ",\"quote_of\":null", 16))) return rc;
+  if ((rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, card, strlen(card))) ||
+      (rc = buf_add(out, tail, (size_t)m)))
+    return rc;
+  return 0;
+}
+
+int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, gw_buf *out,
+                       int64_t *shown, size_t *ends, size_t *nshown) {
+  *nshown = 0;
+  if (n == 0) return 0;
+  redisContext *r = gw_redis();
+  if (!r) return CHIRP_EUNAVAILABLE;
+  int rc = CHIRP_ENOMEM;
+  /* all[0..n) the items' tweets, all[n..n+nq) the tweets they quote. */
+  int64_t *all = calloc(2 * n, sizeof *all);
+  char **tweets = calloc(2 * n, sizeof *tweets);
+  /* Accounts: every tweet's author and every reposter, each once. */
+  int64_t *accts = calloc(3 * n, sizeof *accts), *missing = calloc(3 * n, sizeof *missing);
+  char **cards = calloc(3 * n, sizeof *cards);
+  redisReply **replies = calloc(3 * n, sizeof *replies);
+  int *alocal = calloc(3 * n, sizeof *alocal);
+  gw_lc_ticket *atickets = calloc(3 * n, sizeof *atickets);
+  gw_tweet_stats *stats = calloc(2 * n, sizeof *stats);
+  size_t na = 0, nq = 0;
+  char key[CHIRP_KEY_BUFSZ];
+  if (!all || !tweets || !accts || !missing || !cards || !replies || !alocal || !atickets || !stats)
+    goto out;
+  for (size_t i = 0; i < n; i++) all[i] = items[i].tweet;
+  if ((rc = fetch_tweets(r, all, n, tweets))) goto out;
+  /* The quoted tweets, each once: one more round trip, only for a page
+     that has quotes. */
   for (size_t i = 0; i < n; i++) {
-    int64_t a = tweets[i] ? author_of(tweets[i]) : 0;
-    size_t k = 0;
-    while (k < na && authors[k] != a) k++;
-    if (a && k == na) authors[na++] = a;
+    int64_t q = tweets[i] ? id_field(tweets[i], "\"quote_of\":\"") : 0;
+    size_t k = n;
+    while (q && k < n + nq && all[k] != q) k++;
+    if (q && k == n + nq) all[n + nq++] = q;
   }
-  /* Round trip 2: the authors, each once, and every tweet's numbers (the
+  if (nq) {
+    if (!(r = gw_redis())) {
+      rc = CHIRP_EUNAVAILABLE;
+      goto out;
+    }
+    if ((rc = fetch_tweets(r, all + n, nq, tweets + n))) goto out;
+  }
+  for (size_t i = 0; i < n + nq; i++)
+    if (tweets[i]) (void)account_slot(accts, &na, author_of(tweets[i]));
+  for (size_t i = 0; i < n; i++)
+    if (items[i].reposter) (void)account_slot(accts, &na, items[i].reposter);
+  /* Round trip 2: the accounts, each once, and every tweet's numbers (the
      numbers' script goes by its SHA: nothing synchronous may run while
      these replies are queued). */
-  gw_lcache_track(r); /* (tweets_from_pg may have replaced the connection) */
+  rc = CHIRP_EUNAVAILABLE;
+  if (!(r = gw_redis())) goto out;
+  gw_lcache_track(r); /* (a fetch may have replaced the connection) */
   for (size_t k = 0; k < na; k++) {
-    /* Held here: the author's card, made from the account JSON of
-       Redis's key (and dropped with it). */
+    /* Held here: the card, made from the account JSON of Redis's key (and
+       dropped with it). */
     size_t len;
-    cards[k] = gw_lcache_get(chirp_key_account(key, authors[k]), &len);
+    cards[k] = gw_lcache_get(chirp_key_account(key, accts[k]), &len);
     alocal[k] = cards[k] != NULL;
     if (alocal[k]) continue;
     gw_lcache_ticket(key, &atickets[k]);
     if (chirp_redis_append(r, "GET %s", key)) goto out;
   }
-  if (gw_stats_append(r, ids, n, viewer)) goto out;
+  if (gw_stats_append(r, all, n + nq, viewer)) goto out;
   for (size_t k = 0; k < na; k++)
     if (!alocal[k] && chirp_redis_read(r, &replies[k])) goto out;
-  if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
+  if ((rc = gw_stats_read(r, all, n + nq, viewer, stats))) goto out;
   /* The cards: from the cache replies, the misses from PostgreSQL in one
      query for the page (written back). */
   size_t nm = 0;
@@ -260,9 +342,9 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     cards[k] = card_text(full);
     json_decref(full);
     if (cards[k])
-      (void)gw_lcache_put(chirp_key_account(key, authors[k]), cards[k], strlen(cards[k]), 0,
+      (void)gw_lcache_put(chirp_key_account(key, accts[k]), cards[k], strlen(cards[k]), 0,
                           &atickets[k]);
-    if (!cards[k]) missing[nm++] = authors[k];
+    if (!cards[k]) missing[nm++] = accts[k];
   }
   if (nm) {
     json_t **got = calloc(nm, sizeof *got);
@@ -281,38 +363,74 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
 
   for (size_t i = 0; i < n && !rc; i++) {
     size_t tl = tweets[i] ? strlen(tweets[i]) : 0;
-    int64_t a = tl ? author_of(tweets[i]) : 0;
-    size_t k = 0;
-    while (k < na && authors[k] != a) k++;
-    if (!tl || tweets[i][tl - 1] != '}' || k == na || !cards[k]) continue; /* gone */
-    char tail[160];
-    int m = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
-                     stats[i].likes, stats[i].comments, stats[i].liked_by_me ? "true" : "false");
-    if ((out->len && (rc = buf_add(out, ",", 1))) || (rc = buf_add(out, tweets[i], tl - 1)) ||
-        (rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, cards[k], strlen(cards[k]))) ||
-        (rc = buf_add(out, tail, (size_t)m)))
+    if (!tl || tweets[i][tl - 1] != '}') continue; /* gone */
+    item_accounts who = {author_of(tweets[i]), items[i].reposter, 0};
+    const char *card = cards[account_slot(accts, &na, who.author)];
+    const char *rcard = who.reposter ? cards[account_slot(accts, &na, who.reposter)] : NULL;
+    if (!card || (who.reposter && !rcard)) continue; /* an account gone */
+    /* The quoted tweet, when there is one and it is there to show. */
+    int64_t q = id_field(tweets[i], "\"quote_of\":\"");
+    size_t qi = n, ql = 0;
+    while (q && qi < n + nq && all[qi] != q) qi++;
+    const char *qcard = NULL;
+    if (q && qi < n + nq && tweets[qi]) {
+      ql = strlen(tweets[qi]);
+      who.quoted_author = author_of(tweets[qi]);
+      qcard = cards[account_slot(accts, &na, who.quoted_author)];
+    }
+    if (item_hidden(viewer, &who)) continue;
+    if ((out->len && (rc = buf_add(out, ",", 1))) ||
+        (rc = add_tweet_body(out, tweets[i], tl, card, &stats[i])))
       break;
+    if (q) {
+      if (qcard && ql && tweets[qi][ql - 1] == '}') {
+        rc = buf_add(out, ",\"quote\":", 9);
+        if (!rc) rc = add_tweet_body(out, tweets[qi], ql, qcard, &stats[qi]);
+        if (!rc) rc = buf_add(out, "}", 1);
+      } else { /* deleted (or its author gone): shown as unavailable */
+        char gone[96];
+        int m = snprintf(gone, sizeof gone, ",\"quote\":{\"id\":\"%lld\",\"unavailable\":true}",
+                         (long long)q);
+        rc = buf_add(out, gone, (size_t)m);
+      }
+      if (rc) break;
+    }
+    if (who.reposter) {
+      char rid[64];
+      int m = snprintf(rid, sizeof rid, ",\"repost_id\":\"%lld\",\"reposted_by\":",
+                       (long long)items[i].key);
+      if ((rc = buf_add(out, rid, (size_t)m)) || (rc = buf_add(out, rcard, strlen(rcard)))) break;
+    }
+    if ((rc = buf_add(out, "}", 1))) break;
     if (ends) ends[*nshown] = out->len;
-    shown[(*nshown)++] = ids[i];
+    shown[(*nshown)++] = items[i].key;
   }
 out:
   /* A pipeline given up midway leaves replies queued: drop the connection. */
-  if (chirp_redis_pending(r)) chirp_redis_abandon(r, "hydration failed midway");
-  for (size_t i = 0; tweets && i < n; i++) free(tweets[i]);
-  for (size_t k = 0; cards && k < n; k++) free(cards[k]);
-  for (size_t k = 0; replies && k < n; k++)
+  if (r && chirp_redis_pending(r)) chirp_redis_abandon(r, "hydration failed midway");
+  for (size_t i = 0; tweets && i < 2 * n; i++) free(tweets[i]);
+  for (size_t k = 0; cards && k < 3 * n; k++) free(cards[k]);
+  for (size_t k = 0; replies && k < 3 * n; k++)
     if (replies[k]) freeReplyObject(replies[k]);
   free(replies);
   free(tweets);
   free(cards);
-  free(authors);
+  free(all);
+  free(accts);
   free(missing);
-  free(miss);
-  free(local);
   free(alocal);
-  free(tickets);
   free(atickets);
   free(stats);
+  return rc;
+}
+
+int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
+                   size_t *ends, size_t *nshown) {
+  chirp_feed_entry *items = malloc((n ? n : 1) * sizeof *items);
+  if (!items) return CHIRP_ENOMEM;
+  for (size_t i = 0; i < n; i++) items[i] = (chirp_feed_entry){ids[i], ids[i], 0};
+  int rc = gw_hydrate_entries(items, n, viewer, out, shown, ends, nshown);
+  free(items);
   return rc;
 }
 

@@ -4,7 +4,8 @@
  * comment counts and liked_by_me.
  *
  * Two Redis round trips whatever the page size: the cached tweets, then the
- * authors and every tweet's numbers together; PostgreSQL only for misses,
+ * authors (and reposters) and every tweet's numbers together — one more,
+ * for the quoted tweets, only on a page that has quotes; PostgreSQL only for misses,
  * which are written back (the tweets' misses in one statement per page, the
  * authors' misses in another).  Both round trips are
  * pipelined, so nothing synchronous may run on the connection between
@@ -22,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "chirp_feed.h"
 #include "http.h"
 
 /* A growing text buffer (malloc'd; the owner frees buf). */
@@ -37,6 +39,15 @@ typedef struct gw_buf {
    a caller can cut the text after any item without parsing it. */
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
                    size_t *ends, size_t *nshown);
+
+/* gw_hydrate_raw for feed entries: each item is its entry's tweet, with
+   for a repost "repost_id" and "reposted_by" (the reposter's card);
+   shown[k] receives the k-th item's entry key (the feed's cursor).  A
+   quoting tweet carries "quote": the quoted tweet hydrated one level
+   deep, or {"id", "unavailable": true} when it is gone — the page's
+   quoted tweets come in ONE more round trip, only when it has any. */
+int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, gw_buf *out,
+                       int64_t *shown, size_t *ends, size_t *nshown);
 
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,

@@ -120,12 +120,31 @@ SCHEMAS = {
         "created_at": S("Time"),
         "edited_at": nullable(S("Time")),
         "poll": nullable(S("Poll")),
+        "quote_of": {"anyOf": [S("Id"), {"type": "null"}],
+                     "description": "The tweet this one quotes (null: none)."},
     }, ["id", "author_id", "text", "reply_to", "created_at", "edited_at"]),
-    "TweetStats": obj({"like_count": COUNT, "comment_count": COUNT, "liked_by_me": BOOL},
-                      desc="Live numbers (liked_by_me is false for anonymous readers)."),
+    "TweetStats": obj({"like_count": COUNT, "comment_count": COUNT, "liked_by_me": BOOL,
+                       "repost_count": COUNT, "reposted_by_me": BOOL, "quote_count": COUNT},
+                      desc="Live numbers (liked_by_me and reposted_by_me are false for "
+                           "anonymous readers; quote_count counts live quoting tweets)."),
     "TweetWithStats": {"allOf": [S("Tweet"), S("TweetStats")]},
-    "FeedItem": {"allOf": [S("Tweet"), S("TweetStats"), obj({"author": S("AuthorCard")})],
-                 "description": "A hydrated tweet: with its author and live numbers."},
+    "QuotedTweet": {"allOf": [S("Tweet"), S("TweetStats"), obj({"author": S("AuthorCard")})],
+                    "description": "The quoted tweet hydrated one level deep (its own quote "
+                                   "is only its quote_of id)."},
+    "QuoteUnavailable": obj({"id": S("Id"), "unavailable": {"const": True}},
+                            desc="A quoted tweet that was deleted."),
+    "FeedItem": {"allOf": [S("Tweet"), S("TweetStats"), obj({
+        "author": S("AuthorCard"),
+        "quote": {"anyOf": [S("QuotedTweet"), S("QuoteUnavailable")],
+                  "description": "Present when quote_of is set."},
+        "repost_id": {"allOf": [S("Id")], "description": "A feed item that is a repost: the "
+                                                          "repost's own id (its feed position)."},
+        "reposted_by": {"allOf": [S("AuthorCard")],
+                        "description": "A feed item that is a repost: who reposted it."},
+    }, ["author"])],
+                 "description": "A hydrated tweet: with its author and live numbers; a repost "
+                                "in a feed is the original tweet with repost_id and "
+                                "reposted_by."},
     "Deleted": obj({"id": S("Id"), "deleted": {"const": True}, "deleted_at": S("Time")}),
     "AccountDeleted": {"allOf": [S("Deleted"), obj({"username": STR})]},
     "HistoryEntry": obj({"text": STR, "since": S("Time"), "until": nullable(S("Time"))},
@@ -147,7 +166,7 @@ SCHEMAS = {
     "Notification": obj({
         "id": S("Id"),
         "type": {"type": "string", "enum": ["follow", "like", "comment", "mention",
-                                            "poll_ended"]},
+                                            "poll_ended", "repost"]},
         "actor_id": nullable(S("Id")),
         "actor": nullable(S("AuthorCard")),
         "tweet_id": nullable(S("Id")),
@@ -163,6 +182,13 @@ SCHEMAS = {
     "SessionStatus": obj({"authenticated": {"const": True}, "account": S("Account")}),
     "FollowState": obj({"follower_id": S("Id"), "followee_id": S("Id"), "following": BOOL}),
     "LikeState": obj({"tweet_id": S("Id"), "liked": BOOL, "like_count": COUNT}),
+    "RepostState": obj({"tweet_id": S("Id"), "user_id": S("Id"), "reposted": BOOL,
+                        "repost_count": COUNT,
+                        "repost_id": {"allOf": [S("Id")],
+                                      "description": "The active repost's own id (reposted)."},
+                        "created_at": {"allOf": [S("Time")],
+                                       "description": "When the repost was made (reposted)."}},
+                       ["tweet_id", "user_id", "reposted", "repost_count"]),
     "HashtagCount": obj({"tag": {"type": "string", "description": "Without the #."},
                          "count": COUNT}),
     "Count": obj({"count": COUNT}),
@@ -205,6 +231,7 @@ SCHEMAS = {
     "TweetCreate": obj({
         "text": {"type": "string", "description": "1-280 Unicode code points, not only spaces."},
         "reply_to": nullable(S("Id")),
+        "quote_of": nullable(S("Id")),
         "poll": nullable(S("PollCreate")),
     }, ["text"]),
     "List": obj({"id": S("Id"), "owner_id": S("Id"),
@@ -461,7 +488,7 @@ OPS = [
     # tweets
     Op("POST", "/tweets", "postTweet", "Post a tweet", "tweets", AUTH,
        ok(202, S("Tweet"), "Published: the tweet as it will be.", REPLAY), body="TweetCreate",
-       desc="422 with field text, reply_to (not a live tweet), or poll.options / "
+       desc="422 with field text, reply_to or quote_of (not a live tweet), or poll.options / "
             "poll.expires_in / poll.multiple."),
     Op("GET", "/tweets/{id}", "getTweet", "A tweet", "tweets", OPTIONAL,
        ok(200, S("TweetWithStats"), "The tweet with its live numbers."), params=["TweetId"],
@@ -498,6 +525,24 @@ OPS = [
        params=["Limit"], errors=["400", "422"],
        desc="A single top-N list, not paged (the ranking moves with every like): a "
             "non-empty cursor is 400 invalid_cursor (field cursor)."),
+    # reposts and quotes
+    Op("POST", "/tweets/{id}/repost", "repost", "Repost a tweet", "reposts", AUTH,
+       {**ok(202, S("RepostState"), "Published; repost_count is live.", REPLAY),
+        **ok(200, S("RepostState"), "Already reposted: nothing changed (the same repost).",
+             REPLAY)},
+       params=["TweetId"], errors=["404"],
+       desc="The repost goes to the reposter's followers' feeds (and their own) as the "
+            "original tweet with reposted_by; 404 for a deleted or unknown tweet."),
+    Op("DELETE", "/tweets/{id}/repost", "unrepost", "Undo a repost", "reposts", AUTH,
+       {**ok(202, S("RepostState"), "Published: the repost leaves the feeds.", REPLAY),
+        **ok(200, S("RepostState"), "Not reposted: nothing changed.", REPLAY)},
+       params=["TweetId"], errors=["404"]),
+    Op("GET", "/tweets/{id}/reposts", "tweetReposts", "Who reposted a tweet", "reposts",
+       OPTIONAL, listing(S("Account"), "A page of accounts, newest repost first."),
+       paging=True, params=["TweetId"], errors=["404"]),
+    Op("GET", "/tweets/{id}/quotes", "tweetQuotes", "The tweets quoting a tweet", "reposts",
+       OPTIONAL, listing(S("FeedItem"), "A page of quoting tweets, newest first."),
+       paging=True, params=["TweetId"], errors=["404"]),
     # comments
     Op("POST", "/tweets/{id}/comments", "postComment", "Comment on a tweet", "comments", AUTH,
        ok(202, S("Comment"), "Published.", REPLAY), body="Text", params=["TweetId"],
@@ -597,7 +642,7 @@ OPS = [
             "as Authorization: Bearer or as access_token."),
 ]
 
-TAGS = ["accounts", "follows", "feed", "lists", "tweets", "likes", "comments", "polls",
+TAGS = ["accounts", "follows", "feed", "lists", "tweets", "likes", "reposts", "comments", "polls",
         "notifications", "search", "streaming", "admin", "meta"]
 
 

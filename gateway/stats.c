@@ -10,6 +10,7 @@
 #include "chirp_keys.h"
 #include "chirp_like.h"
 #include "chirp_redis.h"
+#include "chirp_repost.h"
 #include "gw.h"
 #include "lcache.h"
 
@@ -34,15 +35,29 @@ struct likers {
   char member[LIKERS_VIEWERS];
 };
 
+/* Two such set groups per tweet (likers, reposters) and two counters
+   (comments, quoting tweets), each handled alike. */
+enum { G_LIKES, G_REPOSTS, NGROUPS };
+enum { C_COMMENTS, C_QUOTES, NCOUNTERS };
+typedef char *(*key_fn)(char *, int64_t);
+static const key_fn ok_key[NGROUPS] = {chirp_key_likers_ok, chirp_key_reposters_ok};
+static const key_fn set_key[NGROUPS] = {chirp_key_likers, chirp_key_reposters};
+static const key_fn counter_key[NCOUNTERS] = {chirp_key_comment_count, chirp_key_quote_count};
+
 /* What gw_stats_append sent for each tweet, for gw_stats_read (the two
    run back to back on one thread). */
-enum { NEED_OK = 1, NEED_COUNT = 2, NEED_MEMBER = 4, NEED_COMMENTS = 8 };
-struct plan {
+enum { NEED_OK = 1, NEED_COUNT = 2, NEED_MEMBER = 4 };
+struct group_plan {
   unsigned need;
-  gw_lc_ticket t_ok, t_likers, t_comments;
-  struct likers have; /* the local liker entry when there was one */
-  int has_likers;
-  long long comments; /* the local counter when there was one */
+  gw_lc_ticket t_ok, t_set;
+  struct likers have; /* the local entry when there was one */
+  int has;
+};
+struct plan {
+  struct group_plan g[NGROUPS];
+  int need_counter[NCOUNTERS];
+  gw_lc_ticket t_counter[NCOUNTERS];
+  long long counter[NCOUNTERS]; /* the local counter when there was one */
 };
 static _Thread_local struct plan *plan;
 static _Thread_local size_t plan_n;
@@ -53,6 +68,31 @@ static int member_of(const struct likers *l, int64_t viewer) {
   for (int k = 0; k < l->n; k++)
     if (l->viewer[k] == viewer) return l->member[k];
   return -1;
+}
+
+static int group_append(redisContext *r, int g, int64_t id, int64_t viewer, struct group_plan *p) {
+  char k[CHIRP_KEY_BUFSZ], v[32];
+  size_t len;
+  if (!gw_lcache_get_into(ok_key[g](k, id), v, sizeof v, &len) || strcmp(v, "1") != 0) {
+    p->need |= NEED_OK;
+    gw_lcache_ticket(k, &p->t_ok);
+    if (chirp_redis_append(r, "EXISTS %s", k)) return -1;
+  }
+  char lb[sizeof(struct likers) + 1];
+  if (gw_lcache_get_into(set_key[g](k, id), lb, sizeof lb, &len) && len == sizeof(struct likers)) {
+    memcpy(&p->have, lb, sizeof p->have);
+    p->has = 1;
+  }
+  if (!p->has || member_of(&p->have, viewer) < 0) {
+    gw_lcache_ticket(k, &p->t_set);
+    p->need |= NEED_COUNT;
+    if (chirp_redis_append(r, "SCARD %s", k)) return -1;
+    if (viewer) {
+      p->need |= NEED_MEMBER;
+      if (chirp_redis_append(r, "SISMEMBER %s %lld", k, (long long)viewer)) return -1;
+    }
+  }
+  return 0;
 }
 
 int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer) {
@@ -67,35 +107,18 @@ int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewe
   char k[CHIRP_KEY_BUFSZ];
   for (size_t i = 0; i < n; i++) {
     struct plan *p = &plan[i];
-    size_t len;
-    char v[32];
-    if (!gw_lcache_get_into(chirp_key_likers_ok(k, ids[i]), v, sizeof v, &len) ||
-        strcmp(v, "1") != 0) {
-      p->need |= NEED_OK;
-      gw_lcache_ticket(k, &p->t_ok);
-      if (chirp_redis_append(r, "EXISTS %s", k)) goto fail;
-    }
-    char lb[sizeof(struct likers) + 1];
-    if (gw_lcache_get_into(chirp_key_likers(k, ids[i]), lb, sizeof lb, &len) &&
-        len == sizeof(struct likers)) {
-      memcpy(&p->have, lb, sizeof p->have);
-      p->has_likers = 1;
-    }
-    if (!p->has_likers || member_of(&p->have, viewer) < 0) {
-      gw_lcache_ticket(k, &p->t_likers);
-      p->need |= NEED_COUNT;
-      if (chirp_redis_append(r, "SCARD %s", k)) goto fail;
-      if (viewer) {
-        p->need |= NEED_MEMBER;
-        if (chirp_redis_append(r, "SISMEMBER %s %lld", k, (long long)viewer)) goto fail;
+    for (int g = 0; g < NGROUPS; g++)
+      if (group_append(r, g, ids[i], viewer, &p->g[g])) goto fail;
+    for (int c = 0; c < NCOUNTERS; c++) {
+      size_t len;
+      char v[32];
+      if (gw_lcache_get_into(counter_key[c](k, ids[i]), v, sizeof v, &len)) {
+        p->counter[c] = strtoll(v, NULL, 10);
+      } else {
+        p->need_counter[c] = 1;
+        gw_lcache_ticket(k, &p->t_counter[c]);
+        if (chirp_redis_append(r, "GET %s", k)) goto fail;
       }
-    }
-    if (gw_lcache_get_into(chirp_key_comment_count(k, ids[i]), v, sizeof v, &len)) {
-      p->comments = strtoll(v, NULL, 10);
-    } else {
-      p->need |= NEED_COMMENTS;
-      gw_lcache_ticket(k, &p->t_comments);
-      if (chirp_redis_append(r, "GET %s", k)) goto fail;
     }
   }
   return 0;
@@ -125,6 +148,36 @@ static int read_int(redisContext *r, long long *v) {
   return ok ? 0 : -1;
 }
 
+/* One group's replies: *count (-1 when the set is not built) and
+   *member. */
+static int group_read(redisContext *r, int g, int64_t id, int64_t viewer, struct group_plan *p,
+                      long long *count_out, int *member_out) {
+  char k[CHIRP_KEY_BUFSZ];
+  long long ok = 1, count = p->have.count, member = member_of(&p->have, viewer);
+  if (p->need & NEED_OK) {
+    if (read_int(r, &ok)) return -1;
+    if (ok == 1) (void)gw_lcache_put(ok_key[g](k, id), "1", 1, 0, &p->t_ok);
+  }
+  if (p->need & NEED_COUNT) {
+    if (read_int(r, &count)) return -1;
+    member = 0;
+    if ((p->need & NEED_MEMBER) && read_int(r, &member)) return -1;
+    if (ok == 1) { /* a set not built yet is rebuilt below, not held */
+      struct likers l = p->has ? p->have : (struct likers){0};
+      l.count = count;
+      if (viewer) {
+        int slot = l.n < LIKERS_VIEWERS ? l.n++ : (int)(id % LIKERS_VIEWERS);
+        l.viewer[slot] = viewer;
+        l.member[slot] = member == 1;
+      }
+      (void)gw_lcache_put(set_key[g](k, id), &l, sizeof l, 0, &p->t_set);
+    }
+  }
+  *count_out = ok == 1 ? count : -1;
+  *member_out = member == 1;
+  return 0;
+}
+
 /* Fills out from the replies and the local entries; stores what Redis
    answered.  -1 when a reply failed (the rest are then abandoned). */
 static int read_replies(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
@@ -132,46 +185,47 @@ static int read_replies(redisContext *r, const int64_t *ids, size_t n, int64_t v
   char k[CHIRP_KEY_BUFSZ];
   for (size_t i = 0; i < n; i++) {
     struct plan *p = &plan[i];
-    long long ok = 1, count = p->have.count, member = member_of(&p->have, viewer);
-    if (p->need & NEED_OK) {
-      if (read_int(r, &ok)) return -1;
-      if (ok == 1) (void)gw_lcache_put(chirp_key_likers_ok(k, ids[i]), "1", 1, 0, &p->t_ok);
-    }
-    if (p->need & NEED_COUNT) {
-      if (read_int(r, &count)) return -1;
-      member = 0;
-      if ((p->need & NEED_MEMBER) && read_int(r, &member)) return -1;
-      if (ok == 1) { /* a set not built yet is rebuilt below, not held */
-        struct likers l = p->has_likers ? p->have : (struct likers){0};
-        l.count = count;
-        if (viewer) {
-          int slot = l.n < LIKERS_VIEWERS ? l.n++ : (int)(ids[i] % LIKERS_VIEWERS);
-          l.viewer[slot] = viewer;
-          l.member[slot] = member == 1;
-        }
-        (void)gw_lcache_put(chirp_key_likers(k, ids[i]), &l, sizeof l, 0, &p->t_likers);
+    if (group_read(r, G_LIKES, ids[i], viewer, &p->g[G_LIKES], &out[i].likes,
+                   &out[i].liked_by_me) ||
+        group_read(r, G_REPOSTS, ids[i], viewer, &p->g[G_REPOSTS], &out[i].reposts,
+                   &out[i].reposted_by_me))
+      return -1;
+    long long *dst[NCOUNTERS] = {&out[i].comments, &out[i].quotes};
+    for (int c = 0; c < NCOUNTERS; c++) {
+      if (!p->need_counter[c]) {
+        *dst[c] = p->counter[c];
+        continue;
       }
-    }
-    out[i].likes = ok == 1 ? count : -1;
-    out[i].liked_by_me = member == 1;
-    if (p->need & NEED_COMMENTS) {
       redisReply *rep = NULL;
       if (chirp_redis_read(r, &rep)) return -1;
-      out[i].comments = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
+      *dst[c] = rep->type == REDIS_REPLY_STRING ? strtoll(rep->str, NULL, 10) : -1;
       if (rep->type == REDIS_REPLY_STRING)
-        (void)gw_lcache_put(chirp_key_comment_count(k, ids[i]), rep->str, rep->len, 0,
-                            &p->t_comments);
+        (void)gw_lcache_put(counter_key[c](k, ids[i]), rep->str, rep->len, 0, &p->t_counter[c]);
       freeReplyObject(rep);
-    } else {
-      out[i].comments = p->comments;
     }
   }
   return 0;
 }
 
+/* A set group Redis lost, rebuilt from PostgreSQL and read again. */
+static int group_rebuild(redisContext *r, PGconn *pg, int g, int64_t id, int64_t viewer,
+                         long long *count, int *member) {
+  int rc = g == G_LIKES ? chirp_like_build(r, pg, id) : chirp_repost_build(r, pg, id);
+  if (rc) return rc;
+  char k[CHIRP_KEY_BUFSZ];
+  set_key[g](k, id);
+  redisReply *a = chirp_redis_command(r, "SCARD %s", k);
+  redisReply *b = chirp_redis_command(r, "SISMEMBER %s %lld", k, (long long)viewer);
+  if (a && a->type == REDIS_REPLY_INTEGER) *count = a->integer;
+  if (b && b->type == REDIS_REPLY_INTEGER) *member = b->integer == 1;
+  if (a) freeReplyObject(a);
+  if (b) freeReplyObject(b);
+  return *count < 0 ? CHIRP_EUNAVAILABLE : 0;
+}
+
 int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_tweet_stats *out) {
-  char k1[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ];
+  char k3[CHIRP_KEY_BUFSZ];
   int rc = 0;
   if (!plan || plan_n != n) {
     chirp_error("stats: read without its append (a bug)");
@@ -187,24 +241,27 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
   }
   /* What Redis lost comes from PostgreSQL, once, and is put back. */
   for (size_t i = 0; i < n; i++) {
-    if (out[i].likes >= 0 && out[i].comments >= 0) continue;
+    if (out[i].likes >= 0 && out[i].comments >= 0 && out[i].reposts >= 0 && out[i].quotes >= 0)
+      continue;
     PGconn *pg = gw_pg();
     if (!pg) return CHIRP_EUNAVAILABLE;
-    if (out[i].likes < 0) {
-      if ((rc = chirp_like_build(r, pg, ids[i]))) return rc;
-      chirp_key_likers(k1, ids[i]);
-      redisReply *a = chirp_redis_command(r, "SCARD %s", k1);
-      redisReply *b = chirp_redis_command(r, "SISMEMBER %s %lld", k1, (long long)viewer);
-      if (a && a->type == REDIS_REPLY_INTEGER) out[i].likes = a->integer;
-      if (b && b->type == REDIS_REPLY_INTEGER) out[i].liked_by_me = b->integer == 1;
-      if (a) freeReplyObject(a);
-      if (b) freeReplyObject(b);
-      if (out[i].likes < 0) return CHIRP_EUNAVAILABLE;
-    }
+    if (out[i].likes < 0 &&
+        (rc = group_rebuild(r, pg, G_LIKES, ids[i], viewer, &out[i].likes, &out[i].liked_by_me)))
+      return rc;
+    if (out[i].reposts < 0 && (rc = group_rebuild(r, pg, G_REPOSTS, ids[i], viewer, &out[i].reposts,
+                                                  &out[i].reposted_by_me)))
+      return rc;
     if (out[i].comments < 0) {
       if ((rc = chirp_comment_store_count(pg, ids[i], &out[i].comments))) return rc;
       redisReply *w = chirp_redis_command(r, "SET %s %lld NX EX %d", chirp_key_comment_count(k3, ids[i]),
                                    out[i].comments, COUNT_TTL_S);
+      if (w) freeReplyObject(w);
+    }
+    if (out[i].quotes < 0) {
+      if ((rc = chirp_repost_quote_count(pg, ids[i], &out[i].quotes))) return rc;
+      redisReply *w = chirp_redis_command(r, "SET %s %lld NX EX %d",
+                                          chirp_key_quote_count(k3, ids[i]), out[i].quotes,
+                                          COUNT_TTL_S);
       if (w) freeReplyObject(w);
     }
   }
@@ -215,4 +272,15 @@ void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s) {
   json_object_set_new(tweet, "like_count", json_integer(s->likes));
   json_object_set_new(tweet, "comment_count", json_integer(s->comments));
   json_object_set_new(tweet, "liked_by_me", json_boolean(s->liked_by_me));
+  json_object_set_new(tweet, "repost_count", json_integer(s->reposts));
+  json_object_set_new(tweet, "reposted_by_me", json_boolean(s->reposted_by_me));
+  json_object_set_new(tweet, "quote_count", json_integer(s->quotes));
+}
+
+int gw_stats_tail(const gw_tweet_stats *s, char *buf, size_t cap) {
+  return snprintf(buf, cap,
+                  ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s,"
+                  "\"repost_count\":%lld,\"reposted_by_me\":%s,\"quote_count\":%lld",
+                  s->likes, s->comments, s->liked_by_me ? "true" : "false", s->reposts,
+                  s->reposted_by_me ? "true" : "false", s->quotes);
 }

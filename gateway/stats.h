@@ -16,7 +16,13 @@ typedef struct gw_tweet_stats {
   long long likes;
   long long comments;
   int liked_by_me;
+  long long reposts; /* repost_count */
+  int reposted_by_me;
+  long long quotes;  /* quote_count: live quoting tweets */
 } gw_tweet_stats;
+/* The numbers' tail spliced into a tweet's JSON text after liked_by_me:
+   ",\"like_count\":..,\"quote_count\":.." (no closing brace); the length. */
+int gw_stats_tail(const gw_tweet_stats *s, char *buf, size_t cap);
 
 /* Fills out[0..n) for ids[0..n) as seen by viewer (0 = anonymous). */
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out);

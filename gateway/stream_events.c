@@ -115,22 +115,30 @@ static void emit_tweet(gw_stream *s, const hydrated *h, int64_t id) {
 
 /* --- catching up from the feed and the inbox --- */
 
-/* The newest ids of reader's feed (rebuilt from PostgreSQL when Redis
-   lost it, as GET /feed does). */
+/* The tweet ids of the newest entries of reader's feed (a repost's: the
+   tweet it shows), rebuilt from PostgreSQL when Redis lost it, as GET
+   /feed does. */
 static int feed_top(int64_t reader, size_t want, int64_t *ids, size_t *n) {
-  for (int attempt = 0; attempt <= MAX_REBUILDS; attempt++) {
+  chirp_feed_entry *e = malloc((want ? want : 1) * sizeof *e);
+  int rc = e ? CHIRP_EINTERNAL : CHIRP_ENOMEM;
+  for (int attempt = 0; e && attempt <= MAX_REBUILDS; attempt++) {
     redisContext *r = gw_redis();
-    if (!r) return CHIRP_EUNAVAILABLE;
+    PGconn *pg = NULL;
     int64_t stale = 0;
-    int rc = chirp_feed_page(r, reader, 0, want, ids, n, &stale);
-    if (rc != CHIRP_ENOTFOUND) return rc;
-    PGconn *pg = gw_pg();
-    if (!pg) return CHIRP_EUNAVAILABLE;
+    rc = r ? chirp_feed_page_entries(r, reader, 0, want, e, n, &stale) : CHIRP_EUNAVAILABLE;
+    for (size_t i = 0; !rc && i < *n; i++) ids[i] = e[i].tweet;
+    if (rc != CHIRP_ENOTFOUND) break;
+    if (!(pg = gw_pg())) {
+      rc = CHIRP_EUNAVAILABLE;
+      break;
+    }
     rc = stale < 0 ? chirp_feed_rebuild(r, pg, reader, gw.cfg.feed_cap)
                    : chirp_timeline_rebuild(r, pg, stale, gw.cfg.feed_cap);
-    if (rc) return rc;
+    if (rc) break;
+    rc = CHIRP_EINTERNAL;
   }
-  return CHIRP_EINTERNAL;
+  free(e);
+  return rc;
 }
 
 /* The newest notifications of reader, newest first, hydrated for them
@@ -222,19 +230,26 @@ void gw_ev_catch_up(hub_user *u) {
 }
 
 /* The hydrated text of tweet id for viewer u: the batch's shared text
-   (hydrated for nobody) with liked_by_me as the viewer's, or NULL. */
+   (hydrated for nobody) with liked_by_me as the viewer's, or NULL.  The
+   item's own liked_by_me is the first one in its text (string values are
+   escaped; a quoted tweet inside comes after the item's numbers). */
 static const char *tweet_for(const hydrated *h, const struct msg *m, size_t *len, char **owned) {
-  static const char no[] = "\"liked_by_me\":false}";
+  static const char no[] = "\"liked_by_me\":false";
   const char *t;
   *owned = NULL;
   if (hydrated_find(h, m->id, &t, len)) return NULL;
   if (!m->liked) return t;
   size_t nl = sizeof no - 1;
-  if (*len < nl || memcmp(t + *len - nl, no, nl) != 0) return NULL; /* not our shape */
+  const char *at = NULL;
+  for (size_t k = 0; !at && k + nl <= *len; k++)
+    if (t[k] == '"' && memcmp(t + k, no, nl) == 0) at = t + k;
+  if (!at) return NULL; /* not our shape */
+  size_t off = (size_t)(at - t) + nl - 5; /* where "false" starts */
   char *c = malloc(*len);
   if (!c) return NULL;
-  memcpy(c, t, *len - 6);
-  memcpy(c + *len - 6, "true}", 5);
+  memcpy(c, t, off);
+  memcpy(c + off, "true", 4);
+  memcpy(c + off + 4, t + off + 5, *len - off - 5);
   *len -= 1;
   *owned = c;
   return c;

@@ -9,10 +9,12 @@
 #include "chirp_account.h"
 #include "chirp_comment.h"
 #include "chirp_error.h"
+#include "chirp_feed.h"
 #include "chirp_keys.h"
 #include "chirp_pg.h"
 #include "chirp_poll.h"
 #include "chirp_redis.h"
+#include "chirp_repost.h"
 #include "chirp_search.h"
 #include "chirp_tweet.h"
 
@@ -27,6 +29,8 @@ void chirp_purge_cleanup(chirp_purge *p) {
   free(p->vote_choices);
   free(p->vote_nchoices);
   free(p->accounts);
+  free(p->reposts);
+  free(p->repost_tweets);
   memset(p, 0, sizeof *p);
 }
 
@@ -82,6 +86,27 @@ static int purge_lists(PGconn *pg, const char *const *p) {
                        "UPDATE list_members SET active = false, event_id = $3, changed_at = " TS("$2") " "
                        "WHERE account_id = $1 AND active AND event_id < $3",
                        3, p, NULL);
+}
+
+/* Ends the account's reposts: every row takes the deletion's event id (so
+   an older repost event arriving later loses); the ones that were active
+   come back for the Redis side. */
+static int purge_reposts(PGconn *pg, const char *const *p, chirp_purge *out) {
+  PGresult *r;
+  int rc = chirp_pg_exec(pg,
+                         "WITH old AS (SELECT tweet_id, repost_id, active FROM reposts "
+                         "    WHERE user_id = $1 AND event_id < $3 FOR UPDATE), "
+                         "u AS (UPDATE reposts r SET active = false, event_id = $3, changed_at = "
+                         TS("$2") " FROM old WHERE r.user_id = $1 AND r.tweet_id = old.tweet_id "
+                         "    RETURNING r.tweet_id) "
+                         "SELECT repost_id, tweet_id FROM old WHERE active",
+                         3, p, &r);
+  if (rc) return rc;
+  rc = chirp_pg_ids(r, 0, &out->reposts, &out->nreposts);
+  size_t n2 = 0;
+  if (!rc) rc = chirp_pg_ids(r, 1, &out->repost_tweets, &n2);
+  PQclear(r);
+  return rc;
 }
 
 /* Deletes the account's live comments, each tweet's count moving down by
@@ -171,6 +196,8 @@ int chirp_account_purge(PGconn *pg, int64_t account, int64_t event_id, int64_t a
   if (!rc) rc = purge_lists(pg, p);
   if (!rc) rc = purge_comments(pg, p, out);
   if (!rc) rc = purge_votes(pg, p, out);
+  if (!rc) rc = purge_reposts(pg, p, out);
+  out->event_id = event_id;
   if (rc) chirp_purge_cleanup(out);
   return rc;
 }
@@ -202,6 +229,14 @@ int chirp_account_purge_cache(redisContext *r, const chirp_purge *p, int cache_t
                                    chirp_key_timeline_ok(ok, p->account_id));
     if (chirp_redis_reply_failed(r, rep)) rc = CHIRP_EUNAVAILABLE;
     if (rep) freeReplyObject(rep);
+  }
+  for (size_t i = 0; !rc && i < p->nreposts; i++) {
+    char e[CHIRP_FEED_ENTRY_BUFSZ];
+    chirp_feed_entry fe = {p->reposts[i], p->repost_tweets[i], p->account_id};
+    rc = chirp_repost_sync(r, p->repost_tweets[i], p->account_id, p->event_id, 0);
+    if (!rc && p->naccounts)
+      rc = chirp_feed_remove_entry(r, CHIRP_LIST_FEED, p->accounts, p->naccounts,
+                                   chirp_feed_entry_format(&fe, e));
   }
   if (!rc) rc = chirp_search_bump(r);
   return rc;

@@ -26,20 +26,23 @@ static const char *const persist_keys[] = {"tweet.created", "tweet.created.menti
 static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL};
 
 /* The fan-out role owns the follow graph and the lists (see
-   docs/decisions.md) and
-   re-publishes big fan-outs to itself in chunks.  tweet.edited changes no
-   feed: the fan-out only announces it to the followers that have a stream
+   docs/decisions.md) and re-publishes big fan-outs to itself in chunks; it
+   also owns reposts (applied and fanned out in one queue, like follows).
+   tweet.edited changes no feed: the fan-out only announces it to the followers that have a stream
    open (chirp_live.h). */
 static const char *const fanout_keys[] = {"tweet.created", "tweet.created.mention",
                                           "tweet.deleted", "tweet.edited",
                                           "follow.*",      "fanout.*",
-                                          "list.*",        NULL};
+                                          "list.*",        "repost.*",
+                                          NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,
    pending ones included (chirp_account_purge.h). */
+/* notify: repost.added for the repost notification (not removed: an undo
+   takes no notification back). */
 static const char *const likes_keys[] = {"like.*", "account.deleted", NULL};
 static const char *const notify_keys[] = {"follow.added", "comment.created",
-                                          "tweet.created.mention", NULL};
+                                          "tweet.created.mention", "repost.added", NULL};
 static const char *const notify_old[] = {"tweet.created", NULL};
 static const char *const none[] = {NULL};
 

@@ -17,19 +17,69 @@
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 
-#define LUA_LT "local function lt(a, b) return #a < #b or (#a == #b and a < b) end\n"
+/* An entry is a tweet id, or a repost "repost_id:tweet_id:reposter_id"
+   (chirp_feed.h): entries order by their leading id (nk), and tw() is
+   the tweet an entry shows. */
+#define LUA_LT                                                                         \
+  "local function nk(v) local c = string.find(v, ':', 1, true) "                        \
+  "  if c then return string.sub(v, 1, c - 1) end return v end\n"                       \
+  "local function tw(v) local c = string.find(v, ':', 1, true) "                        \
+  "  if not c then return v end local d = string.find(v, ':', c + 1, true) "            \
+  "  return string.sub(v, c + 1, (d or 0) - 1) end\n"                                   \
+  "local function lt(a, b) a = nk(a) b = nk(b) return #a < #b or (#a == #b and a < b) end\n"
+
+/* Collapse of reposts: within the newest COLLAPSE_WINDOW entries a tweet
+   shows once.  A repost arriving when that tweet is already there as the
+   original is not added; when it is there as an older repost, the newer
+   repost replaces it; an older repost than the one there is dropped. */
+#define COLLAPSE_WINDOW "40"
+/* collapse(all): all sorted newest first and deduplicated; returns the
+   entries the pushes, made oldest first, would have left. */
+#define LUA_COLLAPSE                                                                   \
+  "local function collapse(all)\n"                                                     \
+  "  local kept = {}\n"                                                                \
+  "  for i = #all, 1, -1 do\n"                                                         \
+  "    local v = all[i] local t = tw(v) local add = true\n"                            \
+  "    if v ~= t then\n"                                                               \
+  "      for j = #kept, math.max(1, #kept - " COLLAPSE_WINDOW " + 1), -1 do\n"          \
+  "        local w = kept[j]\n"                                                        \
+  "        if tw(w) == t then\n"                                                       \
+  "          if w == t then add = false else table.remove(kept, j) end\n"              \
+  "          break\n"                                                                  \
+  "        end\n"                                                                      \
+  "      end\n"                                                                        \
+  "    end\n"                                                                          \
+  "    if add then kept[#kept + 1] = v end\n"                                          \
+  "  end\n"                                                                            \
+  "  local out = {}\n"                                                                 \
+  "  for i = #kept, 1, -1 do out[#out + 1] = kept[i] end\n"                            \
+  "  return out\n"                                                                     \
+  "end\n"
 
 /* How far below the top a late (out-of-order) id is looked for; a repeat
    of a push is found and skipped within this window. */
 #define PUSH_WINDOW "100"
 
-/* KEYS: lists; ARGV[1] id, ARGV[2] cap. */
+/* KEYS: lists; ARGV[1] entry, ARGV[2] cap.  A repost first collapses
+   against the top of each list (LUA_COLLAPSE's rule). */
 static chirp_lua push_script = CHIRP_LUA(
     LUA_LT
     "local id, cap = ARGV[1], tonumber(ARGV[2])\n"
+    "local t = tw(id)\n"
     "for _, k in ipairs(KEYS) do\n"
-    "  local head = redis.call('LINDEX', k, 0)\n"
-    "  if not head or lt(head, id) then\n"
+    "  local go = true\n"
+    "  if t ~= id then\n"
+    "    for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
+    "      if v == id then go = false break end\n"
+    "      if tw(v) == t then\n"
+    "        if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) else go = false end\n"
+    "        break\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "  local head = go and redis.call('LINDEX', k, 0)\n"
+    "  if not go then\n"
+    "  elseif not head or lt(head, id) then\n"
     "    if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
     "  elseif head ~= id then\n"
     "    local win = redis.call('LRANGE', k, 0, " PUSH_WINDOW " - 1)\n"
@@ -48,15 +98,17 @@ static chirp_lua push_script = CHIRP_LUA(
    ARGV[1] cap, ARGV[2] number of ids n, ARGV[3..2+n] ids, then huge ids.
    Union of the list and the ids, sorted, deduplicated, capped. */
 static chirp_lua merge_script = CHIRP_LUA(
-    LUA_LT
+    LUA_LT LUA_COLLAPSE
     "local cap, n = tonumber(ARGV[1]), tonumber(ARGV[2])\n"
     "local all = redis.call('LRANGE', KEYS[1], 0, -1)\n"
     "for i = 3, 2 + n do all[#all + 1] = ARGV[i] end\n"
     "table.sort(all, function(a, b) return lt(b, a) end)\n"
-    "local out, last = {}, nil\n"
+    "local uniq, last = {}, nil\n"
     "for _, v in ipairs(all) do\n"
-    "  if v ~= last then out[#out + 1] = v last = v if #out >= cap then break end end\n"
+    "  if v ~= last then uniq[#uniq + 1] = v last = v end\n"
     "end\n"
+    "local out = collapse(uniq)\n"
+    "for i = #out, cap + 1, -1 do out[i] = nil end\n"
     "redis.call('DEL', KEYS[1])\n"
     "for i = 1, #out, 500 do\n"
     "  redis.call('RPUSH', KEYS[1], unpack(out, i, math.min(i + 499, #out)))\n"
@@ -96,9 +148,11 @@ static chirp_lua page_script = CHIRP_LUA(
     "  for _, v in ipairs(page(ARGV[3] .. h .. '}')) do res[#res + 1] = v end\n"
     "end\n"
     "table.sort(res, function(a, b) return lt(b, a) end)\n"
-    "local out, last = {}, nil\n"
+    "local out, last, seen = {}, nil, {}\n"
     "for _, v in ipairs(res) do\n"
-    "  if v ~= last then out[#out + 1] = v last = v if #out >= want then break end end\n"
+    "  if v ~= last and not seen[tw(v)] then\n"
+    "    out[#out + 1] = v last = v seen[tw(v)] = true if #out >= want then break end\n"
+    "  end\n"
     "end\n"
     "return out\n");
 
@@ -121,7 +175,7 @@ static char *kind_key(char *buf, enum chirp_list_kind kind, const int64_t *owner
 
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap) {
-  chirp_feed_push_req req = {kind, tweet_id, owners, n};
+  chirp_feed_push_req req = {kind, tweet_id, owners, n, NULL};
   return chirp_feed_push_many(r, &req, 1, cap);
 }
 
@@ -144,8 +198,9 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
   int first = 1;
   for (size_t q = 0; !rc && q < nreq; q++) {
     const chirp_feed_push_req *req = &reqs[q];
-    char id[24];
-    snprintf(id, sizeof id, "%lld", (long long)req->tweet_id);
+    char idbuf[24];
+    snprintf(idbuf, sizeof idbuf, "%lld", (long long)req->tweet_id);
+    const char *id = req->entry ? req->entry : idbuf;
     for (size_t off = 0; !rc && off < req->n; off += SLICE) {
       size_t m = req->n - off < SLICE ? req->n - off : SLICE;
       for (size_t i = 0; i < m; i++) argv[i] = kind_key(keys[i], req->kind, req->owners, off + i);
@@ -177,16 +232,16 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
   return rc;
 }
 
-/* Sends cmd[i] for each i with pipelining, then reads every reply. */
+/* LREM of each of entries[0..nids) from the kind lists of owners, pipelined. */
 static int pipeline_lrem(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
-                         size_t n, const int64_t *ids, size_t nids) {
+                         size_t n, const char *const *entries, size_t nids) {
   char k[CHIRP_KEY_BUFSZ];
   size_t sent = 0;
   int rc = 0;
   for (size_t i = 0; i < n; i++) {
     kind_key(k, kind, owners, i);
     for (size_t j = 0; j < nids; j++) {
-      if (chirp_redis_append(r, "LREM %s 0 %lld", k, (long long)ids[j]))
+      if (chirp_redis_append(r, "LREM %s 0 %s", k, entries[j]))
         return CHIRP_EUNAVAILABLE; /* the connection is marked broken */
       sent++;
     }
@@ -200,20 +255,48 @@ static int pipeline_lrem(redisContext *r, enum chirp_list_kind kind, const int64
   return rc;
 }
 
+/* Decimal texts of ids (one allocation: free the array). */
+static char **id_texts(const int64_t *ids, size_t n) {
+  char **out = malloc((n ? n : 1) * (sizeof(char *) + 24));
+  if (!out) return NULL;
+  char *buf = (char *)(out + (n ? n : 1));
+  for (size_t i = 0; i < n; i++) {
+    out[i] = buf + 24 * i;
+    snprintf(out[i], 24, "%lld", (long long)ids[i]);
+  }
+  return out;
+}
+
 int chirp_feed_remove(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
                       size_t n, int64_t tweet_id) {
-  return pipeline_lrem(r, kind, owners, n, &tweet_id, 1);
+  char id[24];
+  snprintf(id, sizeof id, "%lld", (long long)tweet_id);
+  const char *e[] = {id};
+  return pipeline_lrem(r, kind, owners, n, e, 1);
+}
+
+int chirp_feed_remove_entry(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
+                            size_t n, const char *entry) {
+  return pipeline_lrem(r, kind, owners, n, &entry, 1);
 }
 
 int chirp_feed_unmerge(redisContext *r, int64_t owner, const int64_t *ids, size_t n) {
-  return pipeline_lrem(r, CHIRP_LIST_FEED, &owner, 1, ids, n);
+  char **e = id_texts(ids, n);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = pipeline_lrem(r, CHIRP_LIST_FEED, &owner, 1, (const char *const *)e, n);
+  free(e);
+  return rc;
+}
+
+int chirp_feed_unmerge_entries(redisContext *r, int64_t owner, char *const *entries, size_t n) {
+  return pipeline_lrem(r, CHIRP_LIST_FEED, &owner, 1, (const char *const *)entries, n);
 }
 
 static int run_merge(redisContext *r, const char *list, const char *flag, const char *huge_set,
-                     const int64_t *ids, size_t n, const int64_t *huge, size_t nh, int cap) {
+                     char *const *items, size_t n, const int64_t *huge, size_t nh, int cap) {
   size_t argc = 3 + 2 + n + nh;
   const char **argv = calloc(argc, sizeof *argv);
-  char *nums = calloc(n + nh + 2, 24);
+  char *nums = calloc(nh + 2, 24);
   if (!argv || !nums) {
     free(argv);
     free(nums);
@@ -228,41 +311,65 @@ static int run_merge(redisContext *r, const char *list, const char *flag, const 
   snprintf(nums + 24, 24, "%zu", n);
   argv[a++] = nums;
   argv[a++] = nums + 24;
-  for (size_t i = 0; i < n + nh; i++) {
+  for (size_t i = 0; i < n; i++) argv[a++] = items[i];
+  for (size_t i = 0; i < nh; i++) {
     char *s = nums + 24 * (i + 2);
-    snprintf(s, 24, "%lld", (long long)(i < n ? ids[i] : huge[i - n]));
+    snprintf(s, 24, "%lld", (long long)huge[i]);
     argv[a++] = s;
   }
   redisReply *rep = chirp_redis_eval(r, &merge_script, numkeys, (int)a, argv, NULL);
   free(argv);
   free(nums);
   if (!rep) return CHIRP_EUNAVAILABLE;
+  int bad = rep->type == REDIS_REPLY_ERROR;
   freeReplyObject(rep);
-  return 0;
+  return bad ? CHIRP_EUNAVAILABLE : 0;
 }
 
 int chirp_feed_merge(redisContext *r, int64_t owner, const int64_t *ids, size_t n, int cap) {
   char k[CHIRP_KEY_BUFSZ];
-  return run_merge(r, chirp_key_feed(k, owner), NULL, NULL, ids, n, NULL, 0, cap);
+  char **e = id_texts(ids, n);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = run_merge(r, chirp_key_feed(k, owner), NULL, NULL, e, n, NULL, 0, cap);
+  free(e);
+  return rc;
+}
+
+int chirp_feed_merge_entries(redisContext *r, int64_t owner, char *const *entries, size_t n,
+                             int cap) {
+  char k[CHIRP_KEY_BUFSZ];
+  return run_merge(r, chirp_key_feed(k, owner), NULL, NULL, entries, n, NULL, 0, cap);
 }
 
 int chirp_feed_list_merge(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
                           size_t n, int cap) {
   char k[CHIRP_KEY_BUFSZ];
-  return run_merge(r, chirp_key_list_feed(k, owner, list), NULL, NULL, ids, n, NULL, 0, cap);
+  char **e = id_texts(ids, n);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = run_merge(r, chirp_key_list_feed(k, owner, list), NULL, NULL, e, n, NULL, 0, cap);
+  free(e);
+  return rc;
 }
 
 int chirp_feed_list_unmerge(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
                             size_t n) {
   int64_t pair[2] = {owner, list};
-  return pipeline_lrem(r, CHIRP_LIST_LIST, pair, 1, ids, n);
+  char **e = id_texts(ids, n);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = pipeline_lrem(r, CHIRP_LIST_LIST, pair, 1, (const char *const *)e, n);
+  free(e);
+  return rc;
 }
 
 int chirp_feed_list_fill(redisContext *r, int64_t owner, int64_t list, const int64_t *ids,
                          size_t n, int cap) {
   char k[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ];
-  return run_merge(r, chirp_key_list_feed(k, owner, list), chirp_key_list_feed_ok(ok, owner, list),
-                   NULL, ids, n, NULL, 0, cap);
+  char **e = id_texts(ids, n);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = run_merge(r, chirp_key_list_feed(k, owner, list),
+                     chirp_key_list_feed_ok(ok, owner, list), NULL, e, n, NULL, 0, cap);
+  free(e);
+  return rc;
 }
 
 int chirp_feed_list_drop(redisContext *r, int64_t owner, int64_t list) {
@@ -297,10 +404,34 @@ int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge) {
   return bad ? CHIRP_EUNAVAILABLE : 0;
 }
 
+int chirp_feed_entry_parse(const char *s, chirp_feed_entry *e) {
+  char *end;
+  memset(e, 0, sizeof *e);
+  e->key = strtoll(s, &end, 10);
+  if (end == s) return CHIRP_EMALFORMED;
+  e->tweet = e->key;
+  if (*end != ':') return *end ? CHIRP_EMALFORMED : 0;
+  const char *t = end + 1;
+  e->tweet = strtoll(t, &end, 10);
+  if (end == t || *end != ':') return CHIRP_EMALFORMED;
+  t = end + 1;
+  e->reposter = strtoll(t, &end, 10);
+  return end == t || *end ? CHIRP_EMALFORMED : 0;
+}
+
+char *chirp_feed_entry_format(const chirp_feed_entry *e, char buf[CHIRP_FEED_ENTRY_BUFSZ]) {
+  if (e->reposter)
+    snprintf(buf, CHIRP_FEED_ENTRY_BUFSZ, "%lld:%lld:%lld", (long long)e->key,
+             (long long)e->tweet, (long long)e->reposter);
+  else
+    snprintf(buf, CHIRP_FEED_ENTRY_BUFSZ, "%lld", (long long)e->tweet);
+  return buf;
+}
+
 /* The page script on a feed (third its huge set) or a list feed (third
    its pending key, list set); *stale = -2 when the list is being deleted. */
 static int run_page(redisContext *r, const char *feed, const char *ok, const char *third,
-                    int list, int64_t before, size_t want, int64_t *out, size_t *n,
+                    int list, int64_t before, size_t want, chirp_feed_entry *out, size_t *n,
                     int64_t *stale) {
   char b[24] = "", w[24];
   if (before > 0) snprintf(b, sizeof b, "%lld", (long long)before);
@@ -325,7 +456,7 @@ static int run_page(redisContext *r, const char *feed, const char *ok, const cha
   } else {
     for (size_t i = 0; i < rep->elements && i < want; i++) {
       const redisReply *e = rep->element[i];
-      if (e->type == REDIS_REPLY_STRING) out[(*n)++] = strtoll(e->str, NULL, 10);
+      if (e->type == REDIS_REPLY_STRING && chirp_feed_entry_parse(e->str, &out[*n]) == 0) (*n)++;
     }
   }
   freeReplyObject(rep);
@@ -334,6 +465,16 @@ static int run_page(redisContext *r, const char *feed, const char *ok, const cha
 
 int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want, int64_t *out,
                     size_t *n, int64_t *stale) {
+  chirp_feed_entry *e = malloc((want ? want : 1) * sizeof *e);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = chirp_feed_page_entries(r, owner, before, want, e, n, stale);
+  for (size_t i = 0; !rc && i < *n; i++) out[i] = e[i].key;
+  free(e);
+  return rc;
+}
+
+int chirp_feed_page_entries(redisContext *r, int64_t owner, int64_t before, size_t want,
+                            chirp_feed_entry *out, size_t *n, int64_t *stale) {
   char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], huge[CHIRP_KEY_BUFSZ];
   return run_page(r, chirp_key_feed(feed, owner), chirp_key_feed_ok(ok, owner),
                   chirp_key_feed_huge(huge, owner), 0, before, want, out, n, stale);
@@ -342,11 +483,15 @@ int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want,
 int chirp_feed_list_page(redisContext *r, int64_t owner, int64_t list, int64_t before,
                          size_t want, int64_t *out, size_t *n, int *gone) {
   char feed[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ], pending[CHIRP_KEY_BUFSZ];
+  chirp_feed_entry *e = malloc((want ? want : 1) * sizeof *e);
+  if (!e) return CHIRP_ENOMEM;
   int64_t stale = 0;
   int rc = run_page(r, chirp_key_list_feed(feed, owner, list),
                     chirp_key_list_feed_ok(ok, owner, list),
-                    chirp_key_list_pending(pending, owner, list), 1, before, want, out, n, &stale);
+                    chirp_key_list_pending(pending, owner, list), 1, before, want, e, n, &stale);
   *gone = rc == CHIRP_ENOTFOUND && stale == -2;
+  for (size_t i = 0; !rc && i < *n; i++) out[i] = e[i].key;
+  free(e);
   return rc;
 }
 
@@ -371,26 +516,96 @@ int chirp_feed_recent_ids(PGconn *pg, int64_t author, int limit, int64_t **out, 
                    2, p, out, n);
 }
 
-int chirp_feed_page_pg(PGconn *pg, int64_t owner, int64_t before, size_t want, int64_t *out,
-                       size_t *n) {
+/* The entries of one author s.a inside a LATERAL: its live tweets and its
+   active reposts of live tweets, each newest first and limited to LIM,
+   filtered by COND_T / COND_R (e.g. an upper bound). */
+#define AUTHOR_ENTRIES(COND_T, COND_R, LIM)                                             \
+  "LATERAL ((SELECT id AS k, id::text AS e FROM tweets WHERE author_id = s.a "          \
+  "  AND deleted_at IS NULL " COND_T " ORDER BY id DESC LIMIT " LIM ") UNION ALL "       \
+  " (SELECT r.repost_id, r.repost_id || ':' || r.tweet_id || ':' || r.user_id "         \
+  "  FROM reposts r JOIN tweets o ON o.id = r.tweet_id AND o.deleted_at IS NULL "       \
+  "  WHERE r.user_id = s.a AND r.active " COND_R " ORDER BY r.repost_id DESC LIMIT " LIM \
+  ")) t "
+
+/* Column 0 of every row as new strings (*out: free each, then it). */
+static int query_entries(PGconn *pg, const char *sql, int nparams, const char *const *p,
+                         char ***out, size_t *n) {
+  PGresult *res;
+  int rc = chirp_pg_exec(pg, sql, nparams, p, &res);
+  if (rc) return rc;
+  size_t rows = (size_t)PQntuples(res);
+  char **e = calloc(rows ? rows : 1, sizeof *e);
+  rc = e ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < rows; i++)
+    if (!(e[i] = strdup(PQgetvalue(res, (int)i, 0)))) rc = CHIRP_ENOMEM;
+  PQclear(res);
+  if (rc) {
+    chirp_feed_entries_free(e, rows);
+    return rc;
+  }
+  *out = e;
+  *n = rows;
+  return 0;
+}
+
+void chirp_feed_entries_free(char **e, size_t n) {
+  if (!e) return;
+  for (size_t i = 0; i < n; i++) free(e[i]);
+  free(e);
+}
+
+int chirp_feed_recent_entries(PGconn *pg, int64_t author, int limit, char ***out, size_t *n) {
+  char a[24], l[24];
+  snprintf(a, sizeof a, "%lld", (long long)author);
+  snprintf(l, sizeof l, "%d", limit);
+  const char *p[] = {a, l};
+  return query_entries(pg,
+                       "SELECT t.e FROM (SELECT $1::bigint AS a) s, " AUTHOR_ENTRIES("", "", "$2")
+                       "ORDER BY t.k DESC LIMIT $2",
+                       2, p, out, n);
+}
+
+int chirp_feed_page_pg_entries(PGconn *pg, int64_t owner, int64_t before, size_t want,
+                               chirp_feed_entry *out, size_t *n) {
   char o[24], b[24], l[24];
   snprintf(o, sizeof o, "%lld", (long long)owner);
   snprintf(b, sizeof b, "%lld", (long long)(before > 0 ? before : INT64_MAX));
   snprintf(l, sizeof l, "%zu", want);
   const char *p[] = {o, b, l};
-  int64_t *ids = NULL;
+  char **e = NULL;
   size_t got = 0;
-  int rc = query_ids(pg,
-                     "SELECT t.id FROM (SELECT $1::bigint AS a UNION "
-                     "  SELECT followee_id FROM follows WHERE follower_id = $1 AND active) s, "
-                     "LATERAL (SELECT id FROM tweets WHERE author_id = s.a AND deleted_at IS NULL "
-                     "  AND id < $2 ORDER BY id DESC LIMIT $3) t ORDER BY t.id DESC LIMIT $3",
-                     3, p, &ids, &got);
+  /* Below the Redis list the collapse is by the whole feed: a repost
+     shows unless the original is one of the feed's own tweets or a newer
+     repost of it is in the feed too (so what Redis collapsed does not come
+     back below it). */
+  int rc = query_entries(pg,
+                         "WITH s AS (SELECT $1::bigint AS a UNION "
+                         "  SELECT followee_id FROM follows WHERE follower_id = $1 AND active) "
+                         "SELECT t.e FROM s, "
+                         AUTHOR_ENTRIES("AND id < $2",
+                                        "AND r.repost_id < $2 AND o.author_id NOT IN (SELECT a FROM s) "
+                                        "AND NOT EXISTS (SELECT 1 FROM reposts r2 JOIN s s2 ON "
+                                        "s2.a = r2.user_id WHERE r2.tweet_id = r.tweet_id AND "
+                                        "r2.active AND r2.repost_id > r.repost_id)",
+                                        "$3")
+                         "ORDER BY t.k DESC LIMIT $3",
+                         3, p, &e, &got);
   if (rc) return rc;
-  for (size_t i = 0; i < got && i < want; i++) out[i] = ids[i];
-  *n = got < want ? got : want;
-  free(ids);
+  *n = 0;
+  for (size_t i = 0; i < got && *n < want; i++)
+    if (chirp_feed_entry_parse(e[i], &out[*n]) == 0) (*n)++;
+  chirp_feed_entries_free(e, got);
   return 0;
+}
+
+int chirp_feed_page_pg(PGconn *pg, int64_t owner, int64_t before, size_t want, int64_t *out,
+                       size_t *n) {
+  chirp_feed_entry *e = malloc((want ? want : 1) * sizeof *e);
+  if (!e) return CHIRP_ENOMEM;
+  int rc = chirp_feed_page_pg_entries(pg, owner, before, want, e, n);
+  for (size_t i = 0; !rc && i < *n; i++) out[i] = e[i].key;
+  free(e);
+  return rc;
 }
 
 int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap) {
@@ -398,17 +613,18 @@ int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap) {
   snprintf(o, sizeof o, "%lld", (long long)owner);
   snprintf(l, sizeof l, "%d", cap);
   const char *p[] = {o, l};
-  int64_t *ids = NULL, *huge = NULL;
+  char **ids = NULL;
+  int64_t *huge = NULL;
   size_t n = 0, nh = 0;
-  /* The newest tweets of self and every followed account that is pushed
-     to, one index range scan per account (LATERAL), merged by id. */
-  int rc = query_ids(pg,
-                     "SELECT t.id FROM (SELECT $1::bigint AS a UNION "
-                     "  SELECT f.followee_id FROM follows f JOIN accounts ac ON ac.id = f.followee_id "
-                     "  WHERE f.follower_id = $1 AND f.active AND NOT ac.huge) s, "
-                     "LATERAL (SELECT id FROM tweets WHERE author_id = s.a AND deleted_at IS NULL "
-                     "  ORDER BY id DESC LIMIT $2) t ORDER BY t.id DESC LIMIT $2",
-                     2, p, &ids, &n);
+  /* The newest tweets and reposts of self and every followed account that
+     is pushed to, one index range scan per account and kind (LATERAL),
+     merged by id; the merge script collapses the reposts as pushes do. */
+  int rc = query_entries(pg,
+                         "SELECT t.e FROM (SELECT $1::bigint AS a UNION "
+                         "  SELECT f.followee_id FROM follows f JOIN accounts ac ON ac.id = f.followee_id "
+                         "  WHERE f.follower_id = $1 AND f.active AND NOT ac.huge) s, "
+                         AUTHOR_ENTRIES("", "", "$2") "ORDER BY t.k DESC LIMIT $2",
+                         2, p, &ids, &n);
   if (!rc)
     rc = query_ids(pg,
                    "SELECT f.followee_id FROM follows f JOIN accounts ac ON ac.id = f.followee_id "
@@ -419,20 +635,20 @@ int chirp_feed_rebuild(redisContext *r, PGconn *pg, int64_t owner, int cap) {
     rc = run_merge(r, chirp_key_feed(feed, owner), chirp_key_feed_ok(ok, owner),
                    chirp_key_feed_huge(hs, owner), ids, n, huge, nh, cap);
   }
-  free(ids);
+  chirp_feed_entries_free(ids, n);
   free(huge);
   return rc;
 }
 
 int chirp_timeline_rebuild(redisContext *r, PGconn *pg, int64_t author, int cap) {
-  int64_t *ids = NULL;
+  char **ids = NULL;
   size_t n = 0;
-  int rc = chirp_feed_recent_ids(pg, author, cap, &ids, &n);
+  int rc = chirp_feed_recent_entries(pg, author, cap, &ids, &n);
   if (!rc) {
     char list[CHIRP_KEY_BUFSZ], ok[CHIRP_KEY_BUFSZ];
     rc = run_merge(r, chirp_key_timeline(list, author), chirp_key_timeline_ok(ok, author), NULL,
                    ids, n, NULL, 0, cap);
   }
-  free(ids);
+  chirp_feed_entries_free(ids, n);
   return rc;
 }

@@ -123,6 +123,21 @@ char *chirp_key_liked_by_ok(char *buf, int64_t id) {
 char *chirp_key_liked_by_version(char *buf, int64_t id) {
   return id_key(buf, "chirp:alv:{", id);
 }
+char *chirp_key_reposters(char *buf, int64_t id) {
+  return id_key(buf, "chirp:rp:{", id);
+}
+char *chirp_key_reposters_ok(char *buf, int64_t id) {
+  return id_key(buf, "chirp:rpok:{", id);
+}
+char *chirp_key_reposters_version(char *buf, int64_t id) {
+  return id_key(buf, "chirp:rpv:{", id);
+}
+char *chirp_key_reposters_order(char *buf, int64_t id) {
+  return id_key(buf, "chirp:rpo:{", id);
+}
+char *chirp_key_quote_count(char *buf, int64_t id) {
+  return id_key(buf, "chirp:qc:{", id);
+}
 char *chirp_key_likers_order(char *buf, int64_t id) {
   return id_key(buf, "chirp:lko:{", id);
 }

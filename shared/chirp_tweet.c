@@ -27,6 +27,7 @@ json_t *chirp_tweet_to_json(const chirp_tweet *t) {
   json_object_set_new(j, "author_id", chirp_json_id(t->author_id));
   json_object_set_new(j, "text", json_string(t->text ? t->text : ""));
   json_object_set_new(j, "reply_to", t->reply_to ? chirp_json_id(t->reply_to) : json_null());
+  json_object_set_new(j, "quote_of", t->quote_of ? chirp_json_id(t->quote_of) : json_null());
   json_object_set_new(j, "created_at", chirp_json_time(t->created_ms));
   json_object_set_new(j, "edited_at", t->edited_ms ? chirp_json_time(t->edited_ms) : json_null());
   json_object_set_new(j, "poll", t->poll ? json_incref(t->poll) : json_null());
@@ -36,6 +37,7 @@ json_t *chirp_tweet_to_json(const chirp_tweet *t) {
 int chirp_tweet_from_json(const json_t *j, chirp_tweet *t) {
   const char *text = json_string_value(json_object_get(j, "text"));
   json_t *reply = json_object_get(j, "reply_to");
+  json_t *quote = json_object_get(j, "quote_of");
   json_t *edited = json_object_get(j, "edited_at");
   json_t *poll = json_object_get(j, "poll");
   memset(t, 0, sizeof *t);
@@ -44,6 +46,8 @@ int chirp_tweet_from_json(const json_t *j, chirp_tweet *t) {
       chirp_json_get_time(j, "created_at", &t->created_ms))
     return CHIRP_EMALFORMED;
   if (reply && !json_is_null(reply) && chirp_json_get_id(j, "reply_to", &t->reply_to))
+    return CHIRP_EMALFORMED;
+  if (quote && !json_is_null(quote) && chirp_json_get_id(j, "quote_of", &t->quote_of))
     return CHIRP_EMALFORMED;
   if (edited && !json_is_null(edited) && chirp_json_get_time(j, "edited_at", &t->edited_ms))
     return CHIRP_EMALFORMED;

@@ -22,6 +22,7 @@
 #define TWEET_COLS                                                                       \
   "id, author_id, text, coalesce(reply_to, 0), " MS("created_at") ", coalesce(" MS(   \
       "edited_at") ", 0), coalesce(" MS("deleted_at") ", 0), "                           \
+  "coalesce(quote_of, 0), "                                                        \
   "(SELECT json_build_object('id', p.id::text, 'options', p.options, 'multiple', "       \
   "p.multiple, 'expires_at', to_char(p.expires_at AT TIME ZONE 'UTC', "                  \
   "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) FROM polls p WHERE p.tweet_id = tweets.id)"
@@ -29,17 +30,19 @@
 static void fmt_i64(char *buf, int64_t v) { snprintf(buf, 24, "%lld", (long long)v); }
 
 int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted) {
-  char id[24], author[24], reply[24], created[24];
+  char id[24], author[24], reply[24], created[24], quote[24];
   fmt_i64(id, t->id);
   fmt_i64(author, t->author_id);
   fmt_i64(reply, t->reply_to);
   fmt_i64(created, t->created_ms);
-  const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created};
+  fmt_i64(quote, t->quote_of);
+  const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created,
+                     t->quote_of ? quote : NULL};
   PGresult *r;
   int rc = chirp_pg_exec(pg,
-                         "INSERT INTO tweets (id, author_id, text, reply_to, created_at) "
-                         "VALUES ($1, $2, $3, $4, " TS("$5") ") ON CONFLICT (id) DO NOTHING",
-                         5, p, &r);
+                         "INSERT INTO tweets (id, author_id, text, reply_to, created_at, quote_of) "
+                         "VALUES ($1, $2, $3, $4, " TS("$5") ", $6) ON CONFLICT (id) DO NOTHING",
+                         6, p, &r);
   if (rc) return rc;
   if (inserted) *inserted = strcmp(PQcmdTuples(r), "1") == 0;
   PQclear(r);
@@ -53,10 +56,11 @@ int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, 
   for (size_t i = 0; !rc && i < n; i++) {
     const chirp_tweet *t = tweets[i];
     /* Ids as strings: a JSON number would pass through a double. */
-    json_t *row = json_pack("{s:o, s:o, s:s, s:o, s:I}", "id", chirp_json_id(t->id), "author_id",
+    json_t *row = json_pack("{s:o, s:o, s:s, s:o, s:I, s:o}", "id", chirp_json_id(t->id), "author_id",
                             chirp_json_id(t->author_id), "text", t->text ? t->text : "",
                             "reply_to", t->reply_to ? chirp_json_id(t->reply_to) : json_null(),
-                            "created_ms", (json_int_t)t->created_ms);
+                            "created_ms", (json_int_t)t->created_ms, "quote_of",
+                            t->quote_of ? chirp_json_id(t->quote_of) : json_null());
     if (!row || json_array_append_new(rows, row)) rc = CHIRP_ENOMEM;
   }
   char *doc = rc ? NULL : json_dumps(rows, JSON_COMPACT);
@@ -65,10 +69,11 @@ int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, 
   if (rc) return rc;
   const char *p[] = {doc};
   rc = chirp_pg_exec(pg,
-                     "INSERT INTO tweets (id, author_id, text, reply_to, created_at) "
+                     "INSERT INTO tweets (id, author_id, text, reply_to, created_at, quote_of) "
                      "SELECT id::bigint, author_id::bigint, text, reply_to::bigint, "
-                     TS("created_ms") " FROM json_to_recordset($1::json) "
-                     "AS x(id text, author_id text, text text, reply_to text, created_ms bigint) "
+                     TS("created_ms") ", quote_of::bigint FROM json_to_recordset($1::json) "
+                     "AS x(id text, author_id text, text text, reply_to text, created_ms bigint, "
+                     "quote_of text) "
                      "ORDER BY 1 ON CONFLICT (id) DO NOTHING",
                      1, p, NULL);
   free(doc);
@@ -105,18 +110,21 @@ int chirp_tweet_store_edit(PGconn *pg, int64_t event_id, const chirp_tweet *t,
   fmt_i64(edited, t->edited_ms);
   fmt_i64(ev, event_id);
   fmt_i64(since, prev_since_ms);
-  const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created, edited};
+  char quote[24];
+  fmt_i64(quote, t->quote_of);
+  const char *p[] = {id, author, t->text, t->reply_to ? reply : NULL, created, edited,
+                     t->quote_of ? quote : NULL};
   /* Last writer wins by edit time: a late, older edit does not overwrite.
      Only the tweet's author edits it (the gateway checks; this is the
      defence behind it). */
   int rc = chirp_pg_exec(pg,
-                         "INSERT INTO tweets (id, author_id, text, reply_to, created_at, edited_at) "
-                         "VALUES ($1, $2, $3, $4, " TS("$5") ", " TS("$6") ") "
+                         "INSERT INTO tweets (id, author_id, text, reply_to, created_at, edited_at, "
+                         "quote_of) VALUES ($1, $2, $3, $4, " TS("$5") ", " TS("$6") ", $7) "
                          "ON CONFLICT (id) DO UPDATE SET text = EXCLUDED.text, "
                          "edited_at = EXCLUDED.edited_at "
                          "WHERE tweets.author_id = EXCLUDED.author_id AND "
                          "(tweets.edited_at IS NULL OR tweets.edited_at < EXCLUDED.edited_at)",
-                         6, p, NULL);
+                         7, p, NULL);
   int mine = 0;
   if (!rc) rc = check_author(pg, id, author, &mine);
   if (rc) return rc;
@@ -164,7 +172,8 @@ static int row_to_tweet(PGresult *r, int row, chirp_tweet *t) {
   t->created_ms = strtoll(PQgetvalue(r, row, 4), NULL, 10);
   t->edited_ms = strtoll(PQgetvalue(r, row, 5), NULL, 10);
   t->deleted_ms = strtoll(PQgetvalue(r, row, 6), NULL, 10);
-  if (!PQgetisnull(r, row, 7)) t->poll = json_loads(PQgetvalue(r, row, 7), 0, NULL);
+  t->quote_of = strtoll(PQgetvalue(r, row, 7), NULL, 10);
+  if (!PQgetisnull(r, row, 8)) t->poll = json_loads(PQgetvalue(r, row, 8), 0, NULL);
   return t->text ? 0 : CHIRP_ENOMEM;
 }
 

@@ -106,7 +106,7 @@ int fl_tweet_reqs(wk_ctx *ctx, const int64_t *tweet_ids, const int64_t *authors,
     while (last < nrows && rows[3 * last] == authors[t]) last++;
     if (last > first)
       reqs[(*nreq)++] =
-          (chirp_feed_push_req){CHIRP_LIST_LIST, tweet_ids[t], out + 2 * first, last - first};
+          (chirp_feed_push_req){CHIRP_LIST_LIST, tweet_ids[t], out + 2 * first, last - first, NULL};
   }
   free(rows);
   *pairs = out;

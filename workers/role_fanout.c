@@ -38,6 +38,7 @@
 #include "chirp_log.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_repost.h"
 #include "chirp_tweet.h"
 #include "fanout_lists.h"
 #include "worker.h"
@@ -45,15 +46,30 @@
 enum fanout_op { OP_PUSH, OP_REMOVE, OP_MARK, OP_EDIT };
 
 struct fanout_state {
-  enum { EV_TWEET_CREATED, EV_TWEET_DELETED, EV_TWEET_EDITED, EV_CHUNK, EV_FOLLOW, EV_UNFOLLOW, EV_LIST } kind;
+  enum {
+    EV_TWEET_CREATED,
+    EV_TWEET_DELETED,
+    EV_TWEET_EDITED,
+    EV_CHUNK,
+    EV_FOLLOW,
+    EV_UNFOLLOW,
+    EV_LIST,
+    EV_REPOST,
+    EV_UNREPOST
+  } kind;
   chirp_tweet tweet;           /* tweet events */
   enum fanout_op op;           /* chunks */
   int64_t tweet_id, author_id; /* chunks */
   int64_t from, to;            /* chunks: follower id range */
   int64_t follower, followee;  /* follows */
-  int huge;                    /* the author / followee is merged at read time */
+  int huge;                    /* the author / followee / reposter is merged at read time */
   fl_event list;               /* list events (fanout_lists.h) */
   int lists_done;              /* the tweet's list pushes are done (push_run) */
+  /* reposts (tweet_id, author_id: the original) and chunks of a repost */
+  int64_t reposter, repost_id;
+  int pg_active;               /* PostgreSQL's state after the commit */
+  int64_t pg_repost_id, pg_event_id;
+  char entry[CHIRP_FEED_ENTRY_BUFSZ]; /* the feed entry; "" for a tweet */
 };
 
 static const char *const op_names[] = {"push", "remove", "mark", "edit"};
@@ -96,6 +112,24 @@ static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t 
         chirp_json_get_id(p, "author_id", &s->author_id) || chirp_json_get_id(p, "from", &s->from) ||
         chirp_json_get_id(p, "to", &s->to) || s->from > s->to)
       rc = bad(why, n, "chunk without a valid op, tweet_id, author_id, from and to");
+    const char *entry = json_string_value(json_object_get(p, "entry"));
+    chirp_feed_entry fe;
+    if (!rc && entry) {
+      if (chirp_feed_entry_parse(entry, &fe) || !fe.reposter || fe.tweet != s->tweet_id)
+        rc = bad(why, n, "chunk with an entry that is not a repost of its tweet");
+      else
+        chirp_feed_entry_format(&fe, s->entry);
+    }
+  } else if (strcmp(ev->type, "repost.added") == 0 || strcmp(ev->type, "repost.removed") == 0) {
+    s->kind = ev->type[7] == 'a' ? EV_REPOST : EV_UNREPOST;
+    if (chirp_json_get_id(p, "tweet_id", &s->tweet_id) ||
+        chirp_json_get_id(p, "author_id", &s->author_id) ||
+        chirp_json_get_id(p, "user_id", &s->reposter) ||
+        chirp_json_get_id(p, "repost_id", &s->repost_id) || s->reposter != ev->actor_id ||
+        (s->kind == EV_REPOST && s->repost_id != ev->event_id))
+      rc = bad(why, n, "repost without tweet_id, author_id, user_id (the actor) and repost_id");
+    chirp_feed_entry fe = {s->repost_id, s->tweet_id, s->reposter};
+    chirp_feed_entry_format(&fe, s->entry);
   } else if (strcmp(ev->type, "follow.added") == 0 || strcmp(ev->type, "follow.removed") == 0) {
     s->kind = ev->type[7] == 'a' ? EV_FOLLOW : EV_UNFOLLOW;
     if (chirp_json_get_id(p, "follower_id", &s->follower) ||
@@ -168,16 +202,18 @@ static void announce_pushes(wk_ctx *ctx, const chirp_feed_push_req *reqs, size_t
 }
 
 /* Applies op to ids (feed owners). */
-static int apply_ids(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
-                     const int64_t *ids, size_t n) {
+static int apply_ids(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, const char *entry,
+                     int64_t author, const int64_t *ids, size_t n) {
   int rc = 0;
+  chirp_feed_push_req req = {CHIRP_LIST_FEED, tweet_id, ids, n, entry};
   switch (op) {
     case OP_PUSH:
-      rc = chirp_feed_push(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id, ctx->cfg->feed_cap);
+      rc = chirp_feed_push_many(ctx->redis, &req, 1, ctx->cfg->feed_cap);
       if (!rc) announce(ctx, CHIRP_LIVE_TWEET, tweet_id, ids, n);
       return rc;
     case OP_REMOVE:
-      rc = chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
+      rc = entry ? chirp_feed_remove_entry(ctx->redis, CHIRP_LIST_FEED, ids, n, entry)
+                 : chirp_feed_remove(ctx->redis, CHIRP_LIST_FEED, ids, n, tweet_id);
       if (!rc) announce(ctx, CHIRP_LIVE_DELETED, tweet_id, ids, n);
       return rc;
     case OP_EDIT:
@@ -190,14 +226,14 @@ static int apply_ids(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t a
 }
 
 /* Applies op for the followers of author in [from, to]. */
-static int apply_range(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
-                       int64_t from, int64_t to) {
+static int apply_range(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, const char *entry,
+                       int64_t author, int64_t from, int64_t to) {
   int64_t *ids = NULL;
   size_t n = 0;
   int rc = chirp_follow_followers_range(ctx->pg, author, from, to, (size_t)ctx->cfg->fanout_chunk * 2,
                                         &ids, &n);
   if (rc) return rc;
-  rc = apply_ids(ctx, op, tweet_id, author, ids, n);
+  rc = apply_ids(ctx, op, tweet_id, entry, author, ids, n);
   free(ids);
   return rc;
 }
@@ -208,8 +244,8 @@ static int apply_range(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t
    when with_author): in one go for up to a chunk of followers — one query,
    one pipelined push — else as fanout.chunk messages that the workers
    share. */
-static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t author,
-                   int with_author) {
+static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, const char *entry,
+                   int64_t author, int with_author) {
   size_t chunk = (size_t)ctx->cfg->fanout_chunk, n = 0;
   int64_t *ids = NULL;
   int rc = chirp_follow_followers_range(ctx->pg, author, 1, INT64_MAX, chunk + 1, &ids, &n);
@@ -220,14 +256,14 @@ static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t aut
     if (!rc) {
       memcpy(owners, ids, n * sizeof *ids);
       if (with_author) owners[n++] = author;
-      rc = n ? apply_ids(ctx, op, tweet_id, author, owners, n) : 0;
+      rc = n ? apply_ids(ctx, op, tweet_id, entry, author, owners, n) : 0;
     }
     free(owners);
     free(ids);
     return rc;
   }
   free(ids);
-  if (with_author && (rc = apply_ids(ctx, op, tweet_id, author, &author, 1))) return rc;
+  if (with_author && (rc = apply_ids(ctx, op, tweet_id, entry, author, &author, 1))) return rc;
   int64_t *ranges = NULL;
   rc = chunk_ranges(ctx, author, &ranges, &n);
   if (rc) return rc;
@@ -238,6 +274,7 @@ static int fan_out(wk_ctx *ctx, enum fanout_op op, int64_t tweet_id, int64_t aut
                             chirp_json_id(tweet_id), "author_id", chirp_json_id(author), "from",
                             chirp_json_id(ranges[2 * i]), "to", chirp_json_id(ranges[2 * i + 1]));
     if (!payloads[i]) rc = CHIRP_ENOMEM;
+    else if (entry) json_object_set_new(payloads[i], "entry", json_string(entry));
   }
   if (!rc) rc = wk_publish(ctx, "fanout.chunk", author, payloads, n);
   for (size_t i = 0; payloads && i < n; i++) json_decref(payloads[i]);
@@ -283,7 +320,7 @@ static int ensure_marked(wk_ctx *ctx, int64_t author) {
   if (r) freeReplyObject(r);
   if (bad) return CHIRP_EUNAVAILABLE;
   if (done) return 0;
-  int rc = fan_out(ctx, OP_MARK, 0, author, 0);
+  int rc = fan_out(ctx, OP_MARK, 0, NULL, author, 0);
   if (rc) return rc;
   r = redisCommand(ctx->redis, "SET %s 1", key);
   bad = chirp_redis_reply_failed(ctx->redis, r);
@@ -309,6 +346,14 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       return author_huge(ctx, s->tweet.author_id, &s->huge);
     case EV_CHUNK:
       return 0;
+    case EV_REPOST:
+    case EV_UNREPOST:
+      rc = chirp_repost_store_apply(ctx->pg, s->tweet_id, s->reposter, s->kind == EV_REPOST,
+                                    s->repost_id, ev->event_id);
+      if (!rc)
+        rc = chirp_repost_store_state(ctx->pg, s->tweet_id, s->reposter, &s->pg_active,
+                                      &s->pg_repost_id, &s->pg_event_id);
+      return rc ? rc : author_huge(ctx, s->reposter, &s->huge);
     case EV_FOLLOW:
     case EV_UNFOLLOW: {
       int changed = 0;
@@ -387,8 +432,8 @@ static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   const chirp_tweet *t = &s->tweet;
   int created = s->kind == EV_TWEET_CREATED, rc;
   if (s->kind == EV_TWEET_EDITED) /* no list changes: tell the readers */
-    return s->huge ? apply_ids(ctx, OP_EDIT, t->id, t->author_id, &t->author_id, 1)
-                   : fan_out(ctx, OP_EDIT, t->id, t->author_id, 1);
+    return s->huge ? apply_ids(ctx, OP_EDIT, t->id, NULL, t->author_id, &t->author_id, 1)
+                   : fan_out(ctx, OP_EDIT, t->id, NULL, t->author_id, 1);
   /* The tweet is in PostgreSQL (committed) and was cached by the gateway:
      a reader hydrating it finds it either way. */
   rc = created ? chirp_feed_push(ctx->redis, CHIRP_LIST_TIMELINE, &t->author_id, 1, t->id,
@@ -399,10 +444,38 @@ static int after_tweet(wk_ctx *ctx, struct fanout_state *s) {
   if (!s->lists_done && (rc = fl_tweet(ctx, created, t->id, t->author_id))) return rc;
   enum fanout_op op = created ? OP_PUSH : OP_REMOVE;
   if (s->huge) {
-    rc = apply_ids(ctx, op, t->id, t->author_id, &t->author_id, 1); /* own feed only */
+    rc = apply_ids(ctx, op, t->id, NULL, t->author_id, &t->author_id, 1); /* own feed only */
     return rc ? rc : ensure_marked(ctx, t->author_id);
   }
-  return fan_out(ctx, op, t->id, t->author_id, 1);
+  return fan_out(ctx, op, t->id, NULL, t->author_id, 1);
+}
+
+/* Whether a repost event's entry goes into the feeds now: a repost that
+   PostgreSQL still holds as this very repost (an undo or a newer repost
+   that came first wins). */
+static int repost_pushes(const struct fanout_state *s) {
+  return s->kind == EV_REPOST && s->pg_active && s->pg_repost_id == s->repost_id;
+}
+
+/* A repost goes where the reposter's tweets go (the followers' feeds and
+   its own, or for a huge reposter its timeline, merged at read time), an
+   undone one comes out of them.  Redis's repost keys first take
+   PostgreSQL's state. */
+static int after_repost(wk_ctx *ctx, struct fanout_state *s) {
+  int rc = chirp_repost_sync(ctx->redis, s->tweet_id, s->reposter, s->pg_event_id,
+                             s->pg_active ? s->pg_repost_id : 0);
+  if (rc) return rc;
+  int push = repost_pushes(s);
+  if (s->kind == EV_REPOST && !push) return 0; /* undone or replaced meanwhile */
+  enum fanout_op op = push ? OP_PUSH : OP_REMOVE;
+  if (s->huge) {
+    chirp_feed_push_req req = {CHIRP_LIST_TIMELINE, s->tweet_id, &s->reposter, 1, s->entry};
+    rc = push ? chirp_feed_push_many(ctx->redis, &req, 1, ctx->cfg->feed_cap)
+              : chirp_feed_remove_entry(ctx->redis, CHIRP_LIST_TIMELINE, &s->reposter, 1, s->entry);
+    if (!rc) rc = apply_ids(ctx, op, s->tweet_id, s->entry, s->reposter, &s->reposter, 1);
+    return rc ? rc : ensure_marked(ctx, s->reposter);
+  }
+  return fan_out(ctx, op, s->tweet_id, s->entry, s->reposter, 1);
 }
 
 /* The feed follows the pair's state as PostgreSQL has it now, whatever
@@ -412,7 +485,7 @@ static int after_follow(wk_ctx *ctx, struct fanout_state *s) {
   int rc = chirp_follow_state(ctx->pg, s->follower, s->followee, &active);
   if (rc) return rc;
   if (s->huge && (rc = ensure_marked(ctx, s->followee))) return rc;
-  int64_t *ids = NULL;
+  char **ids = NULL;
   size_t n = 0;
   if (active && s->huge) {
     rc = chirp_feed_huge_add(ctx->redis, &s->follower, 1, s->followee);
@@ -420,11 +493,11 @@ static int after_follow(wk_ctx *ctx, struct fanout_state *s) {
     rc = active ? 0 : chirp_feed_huge_remove(ctx->redis, s->follower, s->followee);
     /* Merge the followee's recent tweets, or take them all out (also those
        pushed before the account became huge). */
-    if (!rc) rc = chirp_feed_recent_ids(ctx->pg, s->followee, ctx->cfg->feed_cap, &ids, &n);
+    if (!rc) rc = chirp_feed_recent_entries(ctx->pg, s->followee, ctx->cfg->feed_cap, &ids, &n);
     if (!rc && n)
-      rc = active ? chirp_feed_merge(ctx->redis, s->follower, ids, n, ctx->cfg->feed_cap)
-                  : chirp_feed_unmerge(ctx->redis, s->follower, ids, n);
-    free(ids);
+      rc = active ? chirp_feed_merge_entries(ctx->redis, s->follower, ids, n, ctx->cfg->feed_cap)
+                  : chirp_feed_unmerge_entries(ctx->redis, s->follower, ids, n);
+    chirp_feed_entries_free(ids, n);
   }
   if (rc) return rc;
   /* The counts changed: drop the cached accounts. */
@@ -433,11 +506,23 @@ static int after_follow(wk_ctx *ctx, struct fanout_state *s) {
   return 0;
 }
 
+/* A quoting tweet made or deleted: the quoted tweet's count is read
+   again from PostgreSQL (committed now) by the next reader. */
+static int forget_quote_count(wk_ctx *ctx, const struct fanout_state *s) {
+  if ((s->kind != EV_TWEET_CREATED && s->kind != EV_TWEET_DELETED) || !s->tweet.quote_of) return 0;
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *r = redisCommand(ctx->redis, "DEL %s", chirp_key_quote_count(key, s->tweet.quote_of));
+  int bad = chirp_redis_reply_failed(ctx->redis, r);
+  if (r) freeReplyObject(r);
+  return bad ? CHIRP_EUNAVAILABLE : 0;
+}
+
 static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct fanout_state *s = arg;
   (void)ev;
   if (!ctx->redis) return CHIRP_EUNAVAILABLE;
-  int rc;
+  int rc = forget_quote_count(ctx, s);
+  if (rc) return rc;
   switch (s->kind) {
     case EV_TWEET_CREATED:
     case EV_TWEET_DELETED:
@@ -445,7 +530,12 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       rc = after_tweet(ctx, s);
       break;
     case EV_CHUNK:
-      rc = apply_range(ctx, s->op, s->tweet_id, s->author_id, s->from, s->to);
+      rc = apply_range(ctx, s->op, s->tweet_id, s->entry[0] ? s->entry : NULL, s->author_id,
+                       s->from, s->to);
+      break;
+    case EV_REPOST:
+    case EV_UNREPOST:
+      rc = after_repost(ctx, s);
       break;
     case EV_LIST:
       rc = fl_after_commit(ctx, &s->list);
@@ -464,7 +554,7 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
    rows and one pipeline ran at about a quarter of the speed of one chunk
    after another, in one run on a busy machine.) */
 static int joins_run(const struct fanout_state *s) {
-  return s->kind == EV_TWEET_CREATED && !s->huge;
+  return (s->kind == EV_TWEET_CREATED || repost_pushes(s)) && !s->huge;
 }
 
 /* The list pushes of a run's new tweets, appended to reqs (the lists of
@@ -502,9 +592,9 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   int rc = ranges && which && reqs ? 0 : CHIRP_ENOMEM;
   for (size_t i = 0; !rc && i < n; i++) {
     const struct fanout_state *s = items[i].state;
-    chirp_follow_range q = s->kind == EV_CHUNK
-                               ? (chirp_follow_range){s->author_id, s->from, s->to}
-                               : (chirp_follow_range){s->tweet.author_id, 1, INT64_MAX};
+    chirp_follow_range q = s->kind == EV_CHUNK    ? (chirp_follow_range){s->author_id, s->from, s->to}
+                           : s->kind == EV_REPOST ? (chirp_follow_range){s->reposter, 1, INT64_MAX}
+                                                  : (chirp_follow_range){s->tweet.author_id, 1, INT64_MAX};
     size_t k = 0;
     while (k < nr && memcmp(&ranges[k], &q, sizeof q) != 0) k++;
     if (k == nr) ranges[nr++] = q;
@@ -517,7 +607,7 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   for (size_t i = 0; !rc && i < n; i++) {
     const struct fanout_state *s = items[i].state;
     size_t k = which[i], m = off[k + 1] - off[k];
-    if (owners[k] || (s->kind == EV_TWEET_CREATED && m > chunk)) continue; /* done, or big */
+    if (owners[k] || (s->kind != EV_CHUNK && m > chunk)) continue; /* done, or big */
     if (!(owners[k] = malloc((m + 1) * sizeof **owners))) {
       rc = CHIRP_ENOMEM;
       break;
@@ -531,11 +621,17 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
     size_t k = which[i], m = off[k + 1] - off[k];
     if (!owners[k]) continue;
     if (s->kind == EV_CHUNK) {
-      reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet_id, owners[k], m};
+      reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet_id, owners[k], m,
+                                           s->entry[0] ? s->entry : NULL};
       continue;
     }
-    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_TIMELINE, s->tweet.id, &s->tweet.author_id, 1};
-    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet.id, owners[k], m + 1};
+    if (s->kind == EV_REPOST) { /* the repost keys take PostgreSQL's state first */
+      rc = chirp_repost_sync(ctx->redis, s->tweet_id, s->reposter, s->pg_event_id, s->pg_repost_id);
+      reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet_id, owners[k], m + 1, s->entry};
+      continue;
+    }
+    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_TIMELINE, s->tweet.id, &s->tweet.author_id, 1, NULL};
+    reqs[nreq++] = (chirp_feed_push_req){CHIRP_LIST_FEED, s->tweet.id, owners[k], m + 1, NULL};
   }
   if (!rc) rc = run_list_reqs(ctx, items, n, reqs, &nreq, &list_pairs);
   if (!rc) rc = chirp_feed_push_many(ctx->redis, reqs, nreq, ctx->cfg->feed_cap);
@@ -546,7 +642,8 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
   /* The big ones, one by one, in order. */
   for (size_t i = 0; !rc && i < n; i++) {
     if (owners[which[i]]) continue;
-    int r = after_tweet(ctx, items[i].state);
+    struct fanout_state *s = items[i].state;
+    int r = s->kind == EV_REPOST ? after_repost(ctx, s) : after_tweet(ctx, s);
     if (r == CHIRP_EUNAVAILABLE) rc = r;
     else if (r) chirp_warn("tweet.created: after the commit: %s", chirp_strerror(r));
   }
@@ -565,6 +662,8 @@ static int push_run(wk_ctx *ctx, const wk_item *items, size_t n) {
    (push_run), every other event alone. */
 static int fanout_after_commit_many(wk_ctx *ctx, const wk_item *items, size_t n) {
   if (!ctx->redis) return CHIRP_EUNAVAILABLE;
+  for (size_t i = 0; i < n; i++)
+    if (joins_run(items[i].state) && forget_quote_count(ctx, items[i].state)) return CHIRP_EUNAVAILABLE;
   for (size_t i = 0; i < n;) {
     size_t j = i;
     while (j < n && joins_run(items[j].state)) j++;

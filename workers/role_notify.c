@@ -21,9 +21,10 @@
 #include "worker.h"
 
 struct notify_state {
-  enum { N_FOLLOW, N_COMMENT, N_TWEET } kind;
+  enum { N_FOLLOW, N_COMMENT, N_TWEET, N_REPOST } kind;
   int64_t followee;             /* N_FOLLOW */
-  int64_t tweet_author;         /* N_COMMENT */
+  int64_t tweet_author;         /* N_COMMENT, N_REPOST */
+  int64_t tweet_id;             /* N_REPOST */
   chirp_comment comment;        /* N_COMMENT */
   chirp_tweet tweet;            /* N_TWEET */
   int64_t notified[CHIRP_MAX_MENTIONS + 1];
@@ -52,6 +53,11 @@ static int notify_decode(const chirp_event *ev, void **state, char *why, size_t 
     if (!cj || chirp_comment_from_json(cj, &s->comment) ||
         chirp_json_get_id(ev->payload, "tweet_author_id", &s->tweet_author))
       reason = "no comment or tweet_author_id";
+  } else if (strcmp(ev->type, "repost.added") == 0) {
+    s->kind = N_REPOST;
+    if (chirp_json_get_id(ev->payload, "tweet_id", &s->tweet_id) ||
+        chirp_json_get_id(ev->payload, "author_id", &s->tweet_author))
+      reason = "no tweet_id or author_id";
   } else if (strcmp(ev->type, "tweet.created") == 0) {
     s->kind = N_TWEET;
     if (chirp_tweet_from_json(ev->payload, &s->tweet)) reason = "payload is not a tweet";
@@ -91,6 +97,13 @@ static int notify_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
         rc = chirp_notify_mentions(ctx->pg, s->comment.text, ev->actor_id, s->comment.tweet_id,
                                    s->comment.id, s->notified + s->nnotified, &m);
       s->nnotified += m;
+      break;
+    case N_REPOST: /* one per repost (its event); none for reposting oneself */
+      if (s->tweet_author == ev->actor_id) break;
+      snprintf(key, sizeof key, "repost:%lld", (long long)ev->event_id);
+      rc = chirp_notify_add(ctx->pg, s->tweet_author, "repost", ev->actor_id, s->tweet_id, 0, key,
+                            &created);
+      if (!rc && created) s->notified[s->nnotified++] = s->tweet_author;
       break;
     case N_TWEET:
       rc = chirp_notify_mentions(ctx->pg, s->tweet.text, ev->actor_id, s->tweet.id, 0, s->notified,

@@ -11,7 +11,11 @@
  *   - its follows, both ways, end, with the counts of the other sides moved;
  *   - its lists are deleted, and it leaves every list it was a member of;
  *   - its comments are deleted and its poll votes taken back, with their
- *     counts moved.
+ *     counts moved;
+ *   - its reposts end (by the deletion's event id, so an older repost event
+ *     arriving later loses), the reposted tweets' Redis repost keys take
+ *     the new state and the entries leave the feeds of the accounts it
+ *     followed or was followed by.
  * Its likes belong to the like batcher's table and go through the likes
  * role (chirp_account_purge_likes), which also holds the likes still
  * pending.  Every step is idempotent: a second purge finds nothing left.
@@ -42,6 +46,9 @@ typedef struct chirp_purge {
   size_t nvotes;
   int64_t *accounts; /* accounts whose follow counts moved */
   size_t naccounts;
+  int64_t event_id;
+  int64_t *reposts, *repost_tweets; /* reposts ended (their ids) and their tweets */
+  size_t nreposts;
 } chirp_purge;
 
 void chirp_purge_cleanup(chirp_purge *p);

@@ -31,6 +31,36 @@
    (owner, list) pairs instead: owners[2i] the owner, owners[2i+1] the list. */
 enum chirp_list_kind { CHIRP_LIST_FEED, CHIRP_LIST_TIMELINE, CHIRP_LIST_LIST };
 
+/* A list entry.  A tweet is its id in decimal ("123"); a repost is
+   "repost_id:tweet_id:reposter_id" ("130:123:77"): the list orders
+   entries by their first id (a repost's own time-ordered id), so a repost
+   sits where it happened, and the entry alone says what to show (the
+   original tweet) and who reposted it, so hydration needs no lookup. */
+typedef struct chirp_feed_entry {
+  int64_t key;      /* the order: the tweet's or the repost's id */
+  int64_t tweet;    /* the tweet shown */
+  int64_t reposter; /* 0 for a tweet */
+} chirp_feed_entry;
+#define CHIRP_FEED_ENTRY_BUFSZ 72
+int chirp_feed_entry_parse(const char *s, chirp_feed_entry *e);
+char *chirp_feed_entry_format(const chirp_feed_entry *e, char buf[CHIRP_FEED_ENTRY_BUFSZ]);
+void chirp_feed_entries_free(char **e, size_t n);
+/* Removes one entry (a repost's) from the lists of owners[0..n). */
+int chirp_feed_remove_entry(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
+                            size_t n, const char *entry);
+/* Merges / removes entries (texts) into / from owner's feed. */
+int chirp_feed_merge_entries(redisContext *r, int64_t owner, char *const *entries, size_t n,
+                             int cap);
+int chirp_feed_unmerge_entries(redisContext *r, int64_t owner, char *const *entries, size_t n);
+/* chirp_feed_page / chirp_feed_page_pg with whole entries. */
+int chirp_feed_page_entries(redisContext *r, int64_t owner, int64_t before, size_t want,
+                            chirp_feed_entry *out, size_t *n, int64_t *stale);
+int chirp_feed_page_pg_entries(PGconn *pg, int64_t owner, int64_t before, size_t want,
+                               chirp_feed_entry *out, size_t *n);
+/* author's newest entries (live tweets and reposts of live tweets),
+   newest first, at most limit: new strings (chirp_feed_entries_free). */
+int chirp_feed_recent_entries(PGconn *pg, int64_t author, int limit, char ***out, size_t *n);
+
 /* Inserts tweet_id, in order, into the lists of owners[0..n). */
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap);
@@ -40,6 +70,7 @@ typedef struct chirp_feed_push_req {
   int64_t tweet_id;
   const int64_t *owners; /* borrowed */
   size_t n;
+  const char *entry; /* borrowed; NULL: the plain entry of tweet_id */
 } chirp_feed_push_req;
 /* Every push of reqs[0..nreq), in order, pipelined together: one round
    trip for the lot (a worker's batch of tweets).  0, or CHIRP_EUNAVAILABLE

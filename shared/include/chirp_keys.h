@@ -47,6 +47,16 @@ char *chirp_key_liked_by_ok(char *buf, int64_t user);    /* string: the zset is 
 char *chirp_key_liked_by_version(char *buf, int64_t user); /* hash: tweet -> newest event id */
 char *chirp_key_likers_order(char *buf, int64_t tweet);  /* zset: "event:user" of the tweet's likes */
 
+/* Reposts of a tweet, one owner (the tweet): the set of reposting users
+   (its size is repost_count, SISMEMBER reposted_by_me), its built flag,
+   user -> the active repost's id, and "repost_id:user" (zero-padded, by
+   lex) for the newest-first list. */
+char *chirp_key_reposters(char *buf, int64_t tweet);
+char *chirp_key_reposters_ok(char *buf, int64_t tweet);
+char *chirp_key_reposters_version(char *buf, int64_t tweet);
+char *chirp_key_reposters_order(char *buf, int64_t tweet);
+char *chirp_key_quote_count(char *buf, int64_t tweet);   /* string: live quoting tweets */
+
 /* Rate-limit counter of one client (an account or an address), class
    (read, write, login) and fixed window number. */
 char *chirp_key_rate(char *buf, const char *client, const char *cls, int64_t window);

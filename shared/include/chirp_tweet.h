@@ -28,6 +28,7 @@ typedef struct chirp_tweet {
   int64_t id;
   int64_t author_id;
   int64_t reply_to;    /* 0 = none */
+  int64_t quote_of;    /* the quoted tweet; 0 = none */
   int64_t created_ms;
   int64_t edited_ms;   /* 0 = never edited */
   int64_t deleted_ms;  /* 0 = live */

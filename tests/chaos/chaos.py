@@ -5,8 +5,9 @@ checked in PostgreSQL and through the API.  Python 3 standard library only.
 Run it through tests/chaos/chaos.sh (which starts and stops the cluster).
 
 Load: THREADS threads, about RATE requests/s in all, over keep-alive HTTP/1.1
-connections to HAProxy: post a tweet (35 %), read a home feed (25 %), like a
-tweet (20 %), follow an account (10 %), read a tweet (10 %).  Every answer is
+connections to HAProxy: post a tweet (30 %), read a home feed (25 %), like a
+tweet (17 %), follow an account (10 %), read a tweet (8 %), repost a tweet (7 %),
+undo one of one's reposts (3 %).  Every answer is
 recorded (operation, start, end, status); every write answered 2xx with the
 ids it created.
 
@@ -29,6 +30,10 @@ Checks (exit status 1 if one fails):
   * no tweet whose POST was answered 4xx is stored;
   * every like answered 202/200 is active in PostgreSQL; per tweet,
     tweet_counts.likes = the active likes rows = like_count through the API;
+  * every repost answered 202/200 (and not undone with a 2xx since) is in
+    PostgreSQL exactly once, active, with the repost_id the API answered; every
+    undo answered 2xx left its row inactive; per tweet, repost_count through the
+    API = the active reposts rows;
   * every follow answered 202/200 is active in PostgreSQL; per account,
     followers_count = the active follows rows = followers_count through the API;
   * every process of the topology is still running after the faults.
@@ -53,7 +58,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLUSTER = os.path.join(ROOT, "deploy", "cluster.sh")
 RUN = secrets.token_hex(3)
-WRITES = ("post", "like", "follow")
+WRITES = ("post", "like", "follow", "repost", "unrepost")
 
 
 def log(msg):
@@ -166,6 +171,9 @@ class Load:
         self.post_refused = []      # texts whose POST was answered 4xx
         self.likes = set()          # (user, tweet) answered 202/200
         self.like_tried = set()
+        self.reposts = {}           # (user, tweet) -> repost_id (reposted) or None (undone)
+        self.repost_unknown = set() # pairs with an answer that was not 2xx: state unknown
+        self.repost_busy = set()    # pairs a thread is acting on (one at a time)
         self.follows = set()        # (follower, followee) answered 202/200
         self.follow_tried = set()
         self.seq = 0
@@ -180,7 +188,8 @@ class Load:
             return self.seq
 
     def one(self, c, rnd):
-        op = rnd.choices(("post", "feed", "like", "follow", "get"), (35, 25, 20, 10, 10))[0]
+        op = rnd.choices(("post", "feed", "like", "follow", "get", "repost", "unrepost"),
+                         (30, 25, 17, 10, 8, 7, 3))[0]
         token, uid = rnd.choice(self.users)
         t0 = time.time()
         if op == "post":
@@ -216,6 +225,27 @@ class Load:
             if st in (200, 202):
                 with self.lock:
                     self.likes.add((uid, tid))
+        elif op in ("repost", "unrepost"):
+            with self.lock:
+                if op == "repost":
+                    cands = [t for t in self.pool[-200:] if (uid, t) not in self.repost_busy
+                             and self.reposts.get((uid, t)) is None]
+                else:
+                    cands = [t for (u, t), r in self.reposts.items()
+                             if u == uid and r is not None and (u, t) not in self.repost_busy]
+                tid = rnd.choice(cands) if cands else None
+                if tid is not None:
+                    self.repost_busy.add((uid, tid))
+            if tid is None:
+                return
+            st, js, err = c.request("POST" if op == "repost" else "DELETE",
+                                    API + "/tweets/%s/repost" % tid, None, token)
+            with self.lock:
+                self.repost_busy.discard((uid, tid))
+                if st in (200, 202) and js:
+                    self.reposts[(uid, tid)] = js.get("repost_id") if op == "repost" else None
+                elif not 400 <= st < 500:
+                    self.repost_unknown.add((uid, tid))
         else:  # follow
             with self.lock:
                 others = [u for _, u in self.users
@@ -511,6 +541,42 @@ def check(load, pg, host, port, drain, likes_wait):
                             "(tweet, api, pg): %s" % (len(bad), bad[:5]))
     log("likes: %d answered 202/200 on %d tweets" % (len(likes), len(liked)))
 
+    # Reposts: applied by the fan-out role.
+    pairs = {k: v for k, v in load.reposts.items() if k not in load.repost_unknown}
+
+    def repost_problems():
+        if not pairs:
+            return []
+        rows = {(r[0], r[1]): (r[2], r[3]) for r in pg.query(
+            "SELECT user_id, tweet_id, active, repost_id FROM reposts WHERE tweet_id = ANY(%s)" %
+            id_array({t for _, t in pairs}))}
+        out = []
+        for k, rid in sorted(pairs.items()):
+            got = rows.get(k)
+            if rid is not None and got != ("t", rid):
+                out.append((k, rid, got))
+            if rid is None and got is not None and got[0] != "f":
+                out.append((k, None, got))
+        return out
+
+    left = wait_for("every 2xx repost / undo in PostgreSQL", repost_problems, drain)
+    if left:
+        problems.append("%d reposts answered 2xx whose PostgreSQL row differs "
+                        "((user, tweet), repost_id answered, row): %s" % (len(left), left[:5]))
+    reposted = sorted({t for _, t in load.reposts})
+    if reposted:
+        pgcount = {r[0]: int(r[1]) for r in pg.query(
+            "SELECT t.id, (SELECT count(*) FROM reposts r WHERE r.tweet_id = t.id AND r.active) "
+            "FROM tweets t WHERE t.id = ANY(%s)" % id_array(reposted))}
+        api = parallel(get_one, reposted)
+        bad = [(t, js.get("repost_count") if js else st, pgcount.get(t)) for t, st, js in api
+               if st != 200 or not js or js.get("repost_count") != pgcount.get(t)]
+        if bad:
+            problems.append("%d tweets whose API repost_count differs from PostgreSQL "
+                            "(tweet, api, pg): %s" % (len(bad), bad[:5]))
+    log("reposts: %d pairs answered 2xx on %d tweets (%d of unknown outcome left out)" % (
+        len(load.reposts), len(reposted), len(load.repost_unknown)))
+
     follows = sorted(load.follows)
 
     def missing_follows():
@@ -592,6 +658,7 @@ def main():
     with open(dump, "w") as f:
         json.dump({"faults": faults, "records": load.records, "tweets": load.tweets,
                    "likes": sorted(load.likes), "follows": sorted(load.follows),
+                   "reposts": sorted([list(k) + [v] for k, v in load.reposts.items()]),
                    "users": [u for _, u in load.users]}, f)
     log("every request and fault in %s" % os.path.relpath(dump, ROOT))
     problems = []

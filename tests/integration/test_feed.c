@@ -124,7 +124,7 @@ int main(void) {
   CHECK_INT_EQ(chirp_feed_list_page(r, owner, base + 90, 0, 5, out, &n, &gone), CHIRP_ENOTFOUND);
   CHECK_INT_EQ(gone, 0); /* not built */
   CHECK_INT_EQ(chirp_feed_list_fill(r, owner, base + 90, ids, 3, 10), 0);
-  chirp_feed_push_req lreq = {CHIRP_LIST_LIST, newest, lists, 3};
+  chirp_feed_push_req lreq = {CHIRP_LIST_LIST, newest, lists, 3, NULL};
   CHECK_INT_EQ(chirp_feed_push_many(r, &lreq, 1, 10), 0);
   CHECK_INT_EQ(chirp_feed_push_many(r, &lreq, 1, 10), 0); /* a repeat changes nothing */
   CHECK_INT_EQ(llen(r, chirp_key_list_feed(lk, base + 2, base + 92)), 1);

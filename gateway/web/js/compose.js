@@ -1,4 +1,4 @@
-// compose.js — the form that posts a tweet, a reply or a poll, with a live
+// compose.js — the form that posts a tweet, a reply, a quote or a poll, with a live
 // count of the 280 code points.  What was typed stays on any error.
 import { h, uid, codePoints } from './dom.js';
 import { post } from './api.js';
@@ -6,7 +6,7 @@ import { field, formError, submitting } from './errors.js';
 
 export const MAX_CHARS = 280;
 
-export function compose({ replyTo = null, onPosted, label = 'What is happening?' } = {}) {
+export function compose({ replyTo = null, quoteOf = null, onPosted, label = 'What is happening?' } = {}) {
   const text = h('textarea', { name: 'text', rows: 3, required: true, placeholder: replyTo ? 'Write your reply' : 'What is happening?' });
   const counter = h('span', { class: 'counter', 'aria-live': 'polite' });
   const pollToggle = h('input', { type: 'checkbox', id: uid('poll') });
@@ -19,9 +19,10 @@ export function compose({ replyTo = null, onPosted, label = 'What is happening?'
     options.map((o, i) => field(`Option ${i + 1}`, o)),
     field('Length', expires),
     h('div', { class: 'check' }, multiple, h('label', { for: multiple.id }, 'Allow several choices')));
-  const submit = h('button', { type: 'submit', class: 'primary' }, replyTo ? 'Reply' : 'Tweet');
+  const submit = h('button', { type: 'submit', class: 'primary' }, replyTo ? 'Reply' : quoteOf ? 'Quote' : 'Tweet');
   const form = h('form', { class: 'compose', novalidate: true },
     field(label, text),
+    quoteOf ? h('p', { class: 'quoting' }, 'Quoting a tweet') : null,
     replyTo ? null : h('div', { class: 'check' }, pollToggle, h('label', { for: pollToggle.id }, 'Add a poll')),
     pollBox, formError(),
     h('div', { class: 'compose-bar' }, counter, submit));
@@ -39,6 +40,7 @@ export function compose({ replyTo = null, onPosted, label = 'What is happening?'
     e.preventDefault();
     const body = { text: text.value };
     if (replyTo) body.reply_to = replyTo;
+    if (quoteOf) body.quote_of = quoteOf;
     if (pollToggle.checked) {
       body.poll = { options: options.map((o) => o.value).filter((v, i) => i < 2 || v.trim() !== ''),
         expires_in: Number(expires.value), multiple: multiple.checked };

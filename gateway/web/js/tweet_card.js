@@ -1,11 +1,14 @@
-// tweet_card.js — one tweet: author, text, poll, and the like button whose
-// count moves at once and settles on the server's answer.
+// tweet_card.js — one tweet: author, text, poll, the quoted tweet inside it,
+// "reposted by" on a feed item that is a repost, and the like and repost
+// buttons whose counts move at once and settle on the server's answer; the
+// quote action opens a compose form with quote_of.
 import { h, ago, displayName, richText } from './dom.js';
 import { post, del } from './api.js';
 import { account } from './accounts.js';
 import { session } from './session.js';
 import { toastError } from './errors.js';
 import { pollView } from './poll.js';
+import { compose } from './compose.js';
 
 function authorLine(tweet) {
   const name = h('a', { class: 'author', href: '#' }, '…');
@@ -55,6 +58,58 @@ export function likeButton(tweet) {
   return btn;
 }
 
+export function repostButton(tweet) {
+  let reposted = !!tweet.reposted_by_me;
+  let count = Number(tweet.repost_count || 0);
+  let inflight = 0;
+  const num = h('span', { class: 'count' });
+  const btn = h('button', { type: 'button', class: 'repost', onclick: toggle }, h('span', { 'aria-hidden': 'true', class: 'arrows' }), num);
+  function paint() {
+    btn.setAttribute('aria-pressed', String(reposted));
+    btn.setAttribute('aria-label', `${reposted ? 'Undo repost' : 'Repost'} (${count} repost${count === 1 ? '' : 's'})`);
+    num.textContent = String(count);
+    btn.classList.toggle('on', reposted);
+  }
+  async function toggle() {
+    if (!session.loggedIn()) { location.href = '/login'; return; }
+    const was = { reposted, count };
+    reposted = !reposted;
+    count = Math.max(0, count + (reposted ? 1 : -1));
+    paint();
+    const seq = ++inflight;
+    try {
+      const r = reposted ? await post(`/tweets/${tweet.id}/repost`) : await del(`/tweets/${tweet.id}/repost`);
+      if (seq === inflight && r) {
+        if (typeof r.reposted === 'boolean') reposted = r.reposted;
+        if (typeof r.repost_count === 'number') count = r.repost_count;
+        paint();
+      }
+    } catch (err) {
+      if (seq === inflight) { ({ reposted, count } = was); paint(); }
+      toastError(err);
+    }
+  }
+  paint();
+  return btn;
+}
+
+// The quoted tweet inside a card: one level deep, or unavailable.
+function quotedView(q) {
+  if (!q || q.unavailable) return h('div', { class: 'quote unavailable' }, 'This tweet is unavailable.');
+  return h('a', { class: 'quote', href: '/tweets/' + q.id, 'aria-label': 'Quoted tweet' },
+    h('header', {}, authorLine(q)), h('p', { class: 'text' }, richText(q.text || '')));
+}
+
+function quoteButton(tweet, slot) {
+  return h('button', { type: 'button', class: 'quote-action', 'aria-label': `Quote (${tweet.quote_count || 0} quotes)`,
+    onclick: () => {
+      if (!session.loggedIn()) { location.href = '/login'; return; }
+      if (slot.firstChild) { slot.replaceChildren(); return; }
+      slot.append(compose({ quoteOf: tweet.id, label: 'Quote',
+        onPosted: () => { slot.replaceChildren(); } }));
+    } }, 'Quote', tweet.quote_count ? ' ' + String(tweet.quote_count) : '');
+}
+
 export function tweetCard(tweet) {
   const time = h('a', { class: 'time', href: '/tweets/' + tweet.id },
     h('time', { datetime: tweet.created_at, title: new Date(tweet.created_at).toLocaleString() }, ago(tweet.created_at)));
@@ -66,9 +121,17 @@ export function tweetCard(tweet) {
   const comments = h('a', { class: 'comments', href: '/tweets/' + tweet.id,
     'aria-label': `Reply or comment (${tweet.comment_count || 0} comments)` },
   h('span', { 'aria-hidden': 'true', class: 'bubble' }), String(tweet.comment_count || 0));
+  const by = tweet.reposted_by
+    ? h('p', { class: 'reposted-by' }, 'Reposted by ',
+      h('a', { href: '/@' + tweet.reposted_by.username }, displayName(tweet.reposted_by)))
+    : null;
+  const quoteSlot = h('div', { class: 'quote-compose' });
   return h('article', { class: 'tweet', dataset: { id: tweet.id }, 'aria-label': 'Tweet' },
+    by,
     h('header', {}, authorLine(tweet), ' · ', time, edited ? [' · ', edited] : null),
     replyTo, body,
     tweet.poll ? pollView(tweet.poll) : null,
-    h('footer', { class: 'actions' }, comments, likeButton(tweet)));
+    tweet.quote_of ? quotedView(tweet.quote) : null,
+    h('footer', { class: 'actions' }, comments, repostButton(tweet), likeButton(tweet), quoteButton(tweet, quoteSlot)),
+    quoteSlot);
 }
