@@ -20,6 +20,7 @@
 #include "chirp_redis.h"
 #include "gw.h"
 #include "handlers.h"
+#include "chirp_block.h"
 #include "hydrate.h"
 #include "lcache.h"
 
@@ -154,7 +155,10 @@ void h_feed(gw_req *req, gw_reply *rep) {
     }
     if (rc) break;
     if (n > 0) {
-      rc = gw_hydrate_raw(ids, n, req->account_id, &items, shown + total, ends + total, &got);
+      /* Blocked and muted accounts' items go (hidden.h); reading on fills
+         the page, and the next page starts below the last entry read. */
+      rc = gw_hydrate_raw_hiding(ids, n, req->account_id, CHIRP_HIDDEN_ALL, &items, shown + total,
+                                 ends + total, &got);
       total += got;
       before = ids[n - 1];
     }

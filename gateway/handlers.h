@@ -40,6 +40,15 @@ void h_followers(gw_req *req, gw_reply *rep);
 void h_following(gw_req *req, gw_reply *rep);
 void h_feed(gw_req *req, gw_reply *rep);
 
+/* h_blocks.c */
+void h_block(gw_req *req, gw_reply *rep);
+void h_unblock(gw_req *req, gw_reply *rep);
+void h_mute(gw_req *req, gw_reply *rep);
+void h_unmute(gw_req *req, gw_reply *rep);
+void h_blocks(gw_req *req, gw_reply *rep);
+void h_mutes(gw_req *req, gw_reply *rep);
+void h_relationships(gw_req *req, gw_reply *rep);
+
 void h_like(gw_req *req, gw_reply *rep);
 void h_unlike(gw_req *req, gw_reply *rep);
 void h_tweet_likes(gw_req *req, gw_reply *rep);

@@ -14,6 +14,7 @@
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "gw.h"
+#include "hidden.h"
 #include "lcache.h"
 #include "stats.h"
 
@@ -173,11 +174,24 @@ int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out) {
 
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
                    size_t *ends, size_t *nshown) {
+  return gw_hydrate_raw_hiding(ids, n, viewer, CHIRP_HIDDEN_BLOCKS, out, shown, ends, nshown);
+}
+
+int gw_hydrate_raw_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide, gw_buf *out,
+                          int64_t *shown, size_t *ends, size_t *nshown) {
   *nshown = 0;
   if (n == 0) return 0;
+  /* The viewer's hidden accounts: held in the gateway in the common case
+     (no round trip), read before this call's pipelines start. */
+  gw_hidden hidden = {0};
+  int rc = viewer && hide ? gw_hidden_load(viewer, &hidden) : 0;
+  if (rc) return rc;
   redisContext *r = gw_redis();
-  if (!r) return CHIRP_EUNAVAILABLE;
-  int rc = CHIRP_ENOMEM;
+  if (!r) {
+    gw_hidden_cleanup(&hidden);
+    return CHIRP_EUNAVAILABLE;
+  }
+  rc = CHIRP_ENOMEM;
   char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
   redisReply **replies = calloc(n, sizeof *replies);
   int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
@@ -285,6 +299,10 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
     if (!tl || tweets[i][tl - 1] != '}' || k == na || !cards[k]) continue; /* gone */
+    /* The accounts the item involves (its author; a repost adds its
+       reposter, a quote its quoted author): one hidden, the item goes. */
+    int64_t involved[] = {a};
+    if (gw_hidden_any(&hidden, involved, sizeof involved / sizeof *involved, hide)) continue;
     char tail[160];
     int m = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
                      stats[i].likes, stats[i].comments, stats[i].liked_by_me ? "true" : "false");
@@ -313,13 +331,19 @@ out:
   free(tickets);
   free(atickets);
   free(stats);
+  gw_hidden_cleanup(&hidden);
   return rc;
 }
 
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown) {
+  return gw_hydrate_tweets_hiding(ids, n, viewer, CHIRP_HIDDEN_BLOCKS, items, shown, nshown);
+}
+
+int gw_hydrate_tweets_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide,
+                             json_t *items, int64_t *shown, size_t *nshown) {
   gw_buf b = {0};
-  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, NULL, nshown);
+  int rc = gw_hydrate_raw_hiding(ids, n, viewer, hide, &b, shown, NULL, nshown);
   if (!rc && *nshown) {
     /* Wrap the comma-joined objects as an array and decode it once. */
     char *text = malloc(b.len + 3);

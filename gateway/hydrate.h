@@ -38,9 +38,21 @@ typedef struct gw_buf {
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
                    size_t *ends, size_t *nshown);
 
+/* gw_hydrate_raw leaves out, for a signed-in viewer, every item that
+   involves an account hidden from it by a block either way (hidden.h).
+   This one leaves out those with a flag of hide (CHIRP_HIDDEN_* bits):
+   the home feed, the stream and notifications pass CHIRP_HIDDEN_ALL, so
+   mutes count too; 0 hides nothing.  A page thinned by it is filled by
+   the caller reading on (the feed does); its cursor is the last entry
+   examined, so paging stays stable. */
+int gw_hydrate_raw_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide, gw_buf *out,
+                          int64_t *shown, size_t *ends, size_t *nshown);
+
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown);
+int gw_hydrate_tweets_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide,
+                             json_t *items, int64_t *shown, size_t *nshown);
 
 /* Account objects for ids, in order: out[i] the public account JSON (or
    with cards set only {id, username, display_name, avatar_url}), a new

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_block.h"
 #include "chirp_error.h"
 #include "chirp_feed.h"
 #include "chirp_keys.h"
@@ -81,7 +82,8 @@ int gw_ev_hydrate(const int64_t *ids, size_t n, int64_t viewer, hydrated *h) {
   h->end = malloc(n * sizeof *h->end);
   size_t got = 0;
   int rc = h->shown && h->start && h->end
-               ? gw_hydrate_raw(ids, n, viewer, &h->text, h->shown, h->end, &got)
+               ? gw_hydrate_raw_hiding(ids, n, viewer, CHIRP_HIDDEN_ALL, &h->text, h->shown, h->end,
+                                       &got) /* as the feed: blocks and mutes hidden */
                : CHIRP_ENOMEM;
   gw_conns_check();
   /* Items are joined by commas: each starts one byte after the one before. */

@@ -26,12 +26,14 @@ static const char *const persist_keys[] = {"tweet.created", "tweet.created.menti
 static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL};
 
 /* The fan-out role owns the follow graph (see docs/decisions.md) and
-   re-publishes big fan-outs to itself in chunks.  tweet.edited changes no
+   re-publishes big fan-outs to itself in chunks; blocks and mutes are
+   applied there too (a block ends follows, see role_fanout.c).  tweet.edited changes no
    feed: the fan-out only announces it to the followers that have a stream
    open (chirp_live.h). */
 static const char *const fanout_keys[] = {"tweet.created", "tweet.created.mention",
                                           "tweet.deleted", "tweet.edited",
                                           "follow.*",      "fanout.*",
+                                          "block.*",       "mute.*",
                                           NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,

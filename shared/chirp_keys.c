@@ -60,6 +60,13 @@ char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:fp:{%lld}:%lld", (long long)follower, (long long)followee);
   return buf;
 }
+char *chirp_key_hidden(char *buf, int64_t owner) {
+  return id_key(buf, "chirp:hid:{", owner);
+}
+char *chirp_key_block_pending(char *buf, int kind, int64_t actor, int64_t target) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:bp:{%lld}:%d:%lld", (long long)actor, kind, (long long)target);
+  return buf;
+}
 char *chirp_key_likers(char *buf, int64_t id) {
   return id_key(buf, "chirp:lk:{", id);
 }

@@ -23,6 +23,10 @@ char *chirp_key_timeline(char *buf, int64_t author);     /* list: own tweet ids 
 char *chirp_key_timeline_ok(char *buf, int64_t author);  /* string: the timeline is built */
 char *chirp_key_huge_marked(char *buf, int64_t account); /* string: followers were told */
 char *chirp_key_follow_pending(char *buf, int64_t follower, int64_t followee); /* "1"/"0" */
+/* An account's hidden set (chirp_block.h), and a block (kind 1) or mute
+   (kind 2) change in flight, "1"/"0", until the worker applied it. */
+char *chirp_key_hidden(char *buf, int64_t owner);
+char *chirp_key_block_pending(char *buf, int kind, int64_t actor, int64_t target);
 
 char *chirp_key_likers(char *buf, int64_t tweet);        /* set: user ids liking the tweet */
 char *chirp_key_likers_ok(char *buf, int64_t tweet);     /* string: the set is built */
