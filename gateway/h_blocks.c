@@ -84,6 +84,15 @@ static void block_change(gw_req *req, gw_reply *rep, enum chirp_block_kind kind,
                                          chirp_key_block_pending(key, kind, req->account_id, target),
                                          on ? "1" : "0", PENDING_TTL_S);
     if (rr) freeReplyObject(rr);
+    /* A block ends the follows both ways: a follow still counted as in
+       flight is over too. */
+    for (int way = 0; kind == CHIRP_BLOCK && on && way < 2; way++) {
+      rr = chirp_redis_command(r, "SET %s 0 EX %d",
+                               way ? chirp_key_follow_pending(key, target, req->account_id)
+                                   : chirp_key_follow_pending(key, req->account_id, target),
+                               PENDING_TTL_S);
+      if (rr) freeReplyObject(rr);
+    }
   }
   gw_reply_json(rep, 202, body);
 }

@@ -99,7 +99,7 @@ int chirp_follow_end(PGconn *pg, int64_t follower, int64_t followee, int64_t eve
       int was_active = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
       PQclear(r);
       rc = chirp_pg_exec(pg,
-                         "UPDATE follows SET active = false, event_id = GREATEST(event_id, $4::bigint), "
+                         "UPDATE follows SET active = $3::boolean, event_id = GREATEST(event_id, $4::bigint), "
                          "changed_at = to_timestamp($5::bigint / 1000.0) "
                          "WHERE follower_id = $1 AND followee_id = $2",
                          5, p, NULL);
