@@ -144,6 +144,10 @@ static int query_ids(const gw_req *req, gw_reply *rep, int64_t *ids, size_t *n) 
     size_t nl = eq ? (size_t)(eq - p) : (size_t)(stop - p);
     int named = (nl == 2 && strncmp(p, "id", 2) == 0) || (nl == 4 && strncmp(p, "id[]", 4) == 0) ||
                 (nl == 8 && strncasecmp(p, "id%5B%5D", 8) == 0);
+    if (named && (!eq || eq + 1 == stop)) {
+      gw_reply_error(rep, CHIRP_EINVAL, "invalid_id", "id", "each id must be an account id");
+      return -1;
+    }
     for (const char *v = eq ? eq + 1 : stop; named && v < stop;) {
       const char *comma = memchr(v, ',', (size_t)(stop - v)), *vend = comma ? comma : stop;
       char one[32];
