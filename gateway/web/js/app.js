@@ -11,6 +11,7 @@ import { profile } from './views/profile.js';
 import { tweetPage } from './views/tweet.js';
 import { notifications } from './views/notifications.js';
 import { search, hashtag } from './views/search.js';
+import { blockedPage } from './views/blocked.js';
 
 function nav() {
   const box = document.getElementById('nav');
@@ -26,6 +27,7 @@ function nav() {
     h('a', { href: '/search' }, 'Search'),
     h('a', { href: '/notifications', id: 'nav-notifications' }, 'Notifications ', badge),
     me ? h('a', { href: '/@' + me.username, id: 'nav-profile' }, 'Profile') : null,
+    h('a', { href: '/settings/blocked', id: 'nav-blocked' }, 'Blocked'),
     h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, 'Log out'));
   mountBadge(badge);
   for (const a of box.querySelectorAll('a')) a.toggleAttribute('aria-current', a.pathname === location.pathname);
@@ -47,6 +49,7 @@ route('/login', login);
 route('/signup', signup);
 route('/notifications', needLogin(notifications));
 route('/search', search);
+route('/settings/blocked', needLogin(blockedPage));
 route('/tags/:tag', hashtag);
 route('/tweets/:id', tweetPage);
 route('/@:username', (m, p) => profile(m, p, 'tweets'));
