@@ -16,6 +16,7 @@
 #include "chirp_log.h"
 #include "chirp_notify.h"
 #include "gw.h"
+#include "hidden.h"
 #include "notify_items.h"
 #include "stream_events.h"
 
@@ -243,8 +244,26 @@ static const char *tweet_for(const hydrated *h, const struct msg *m, size_t *len
 }
 
 /* The announcements u received in this batch, in order. */
+/* Whether the hydrated tweet text t (our own compact JSON) is by an account
+   hidden from the reader: the batch is hydrated for nobody, so the reader's
+   blocks and mutes (hidden.h) are applied here, as GET /feed applies them. */
+static int hidden_author(const gw_hidden *hid, const char *t, size_t len) {
+  static const char key[] = "\"author_id\":\"";
+  size_t kl = sizeof key - 1;
+  for (size_t i = 0; i + kl < len; i++)
+    if (memcmp(t + i, key, kl) == 0) {
+      int64_t a = strtoll(t + i + kl, NULL, 10);
+      return gw_hidden_any(hid, &a, 1, CHIRP_HIDDEN_ALL);
+    }
+  return 0;
+}
+
 void gw_ev_deliver(hub_user *u, const hydrated *h) {
   int notes = 0;
+  gw_hidden hid;
+  /* Unreadable (Redis and PostgreSQL down): no tweet goes out rather than
+     one the reader hid; the stream catches up from the feed later. */
+  int hid_ok = gw_hidden_load(u->id, &hid) == 0;
   for (size_t i = 0; i < u->nmsgs; i++) {
     const struct msg *m = &u->msgs[i];
     if (m->kind == 'n') notes = 1;
@@ -253,6 +272,10 @@ void gw_ev_deliver(hub_user *u, const hydrated *h) {
     const char *t = NULL;
     if (m->kind == 't' || m->kind == 'e') {
       if (!(t = tweet_for(h, m, &len, &owned))) continue; /* deleted meanwhile */
+      if (!hid_ok || hidden_author(&hid, t, len)) {
+        free(owned);
+        continue;
+      }
     } else if (m->kind == 'd') {
       len = (size_t)snprintf(del, sizeof del, "{\"id\":\"%" PRId64 "\"}", m->id);
       t = del;
@@ -270,6 +293,7 @@ void gw_ev_deliver(hub_user *u, const hydrated *h) {
     free(owned);
   }
   u->nmsgs = 0;
+  if (hid_ok) gw_hidden_cleanup(&hid);
   if (notes) {
     json_t *items = NULL;
     if (inbox_top(u->id, CATCHUP_NOTES, 1, &items) == 0) {

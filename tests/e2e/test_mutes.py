@@ -7,14 +7,17 @@ its notifications, also those made before the mute; it stays visible in
 search and hashtag pages; the muted account sees nothing change; unmuting
 shows everything again."""
 
+import json
 import os
 import sys
+import time
 import uuid
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chirp_harness as h  # noqa: E402
 import blocks_lib as bl  # noqa: E402
+import sse_client  # noqa: E402
 from blocks_lib import API  # noqa: E402
 
 
@@ -103,6 +106,28 @@ class MuteTestCase(bl.Mixin, h.StackTestCase):
         self.wait_hidden(tv, m["id"], False, "muting")
         self.assertTrue(set(mt + [late]) <= set(self.feed_ids(tv)))
         self.assertIn(m["id"], self.notification_actors(tv))
+
+    def test_stream_skips_muted_and_blocked_accounts(self):
+        tv, v = self.user("sv")
+        tm, m = self.user("sm")
+        tb, b = self.user("sb")
+        to, o = self.user("so")
+        for x in (m, b, o):
+            self.follow(tv, v, x)
+        self.mute(tv, v, m)
+        self.block(tv, v, b)  # ends the follow; b's tweets must not reach v's stream anyway
+        s = sse_client.Stream(self.stack.port, tv)
+        try:
+            s.wait_ready()
+            hidden = [h.post_tweet(self.http, tm, "muted live")["id"],
+                      h.post_tweet(self.http, tb, "blocked live")["id"]]
+            shown = h.post_tweet(self.http, to, "other live")["id"]
+            s.wait_event("tweet", lambda d: json.loads(d)["id"] == shown, 15)
+            h.wait_fanout_idle(self.http)
+            time.sleep(0.5)
+            self.assertFalse([e for e in s.events if any(i in e["data"] for i in hidden)], s.events)
+        finally:
+            s.close()
 
 
 if __name__ == "__main__":
