@@ -98,7 +98,7 @@ void h_comment_create(gw_req *req, gw_reply *rep) {
 static int drop_hidden(int64_t viewer, json_t *items) {
   gw_hidden h;
   int rc = gw_hidden_load(viewer, &h);
-  if (rc || h.n == 0) return rc;
+  if (rc) return rc;
   for (size_t i = json_array_size(items); i-- > 0;) {
     int64_t author;
     if (chirp_json_get_id(json_array_get(items, i), "author_id", &author) == 0 &&

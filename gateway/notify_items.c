@@ -14,7 +14,7 @@
 static int drop_hidden(int64_t viewer, json_t *items) {
   gw_hidden h;
   int rc = gw_hidden_load(viewer, &h);
-  if (rc || h.n == 0) return rc;
+  if (rc) return rc;
   for (size_t i = json_array_size(items); i-- > 0;) {
     int64_t actor;
     if (chirp_json_get_id(json_array_get(items, i), "actor_id", &actor) == 0 &&
