@@ -100,6 +100,28 @@ int gw_hidden_any(const gw_hidden *h, const int64_t *ids, size_t n, unsigned mas
   return 0;
 }
 
+/* flags corrected by the blocks and unblocks between viewer and other
+   still in flight (published, not applied yet): both pending keys in one
+   pipelined round trip; Redis failing leaves flags as they are. */
+static unsigned with_pending(int64_t viewer, int64_t other, unsigned flags) {
+  redisContext *r = gw_redis();
+  if (!r) return flags;
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *a = NULL, *b = NULL;
+  int ok = chirp_redis_append(r, "GET %s", chirp_key_block_pending(key, CHIRP_BLOCK, viewer, other)) == 0 &&
+           chirp_redis_append(r, "GET %s", chirp_key_block_pending(key, CHIRP_BLOCK, other, viewer)) == 0 &&
+           chirp_redis_read(r, &a) == 0 && chirp_redis_read(r, &b) == 0;
+  if (!ok && chirp_redis_pending(r)) chirp_redis_abandon(r, "pending blocks read failed midway");
+  const unsigned bits[2] = {CHIRP_HIDDEN_BLOCKING, CHIRP_HIDDEN_BLOCKED_BY};
+  redisReply *rr[2] = {a, b};
+  for (int k = 0; ok && k < 2; k++)
+    if (rr[k]->type == REDIS_REPLY_STRING && rr[k]->len == 1)
+      flags = rr[k]->str[0] == '1' ? flags | bits[k] : flags & ~bits[k];
+  if (a) freeReplyObject(a);
+  if (b) freeReplyObject(b);
+  return flags;
+}
+
 int gw_hidden_refuse(const gw_req *req, gw_reply *rep, int64_t other, const char *field) {
   gw_hidden h;
   int rc = gw_hidden_load(req->account_id, &h);
@@ -109,6 +131,7 @@ int gw_hidden_refuse(const gw_req *req, gw_reply *rep, int64_t other, const char
   }
   unsigned f = gw_hidden_flags(&h, other);
   gw_hidden_cleanup(&h);
+  f = with_pending(req->account_id, other, f);
   if (!(f & CHIRP_HIDDEN_BLOCKS)) return 0;
   gw_reply_error(rep, CHIRP_EFORBIDDEN, "blocked", field,
                  f & CHIRP_HIDDEN_BLOCKING ? "you block this account: unblock it first"

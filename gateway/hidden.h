@@ -48,8 +48,10 @@ unsigned gw_hidden_flags(const gw_hidden *h, int64_t id);
 int gw_hidden_any(const gw_hidden *h, const int64_t *ids, size_t n, unsigned mask);
 
 /* The write-path check of an interaction of the request's account with
-   other (follow, reply, comment, like, quote, mention): when a block
-   stands between them, answers 403 "blocked" and returns nonzero; also
+   other (follow, reply, comment, like, quote): when a block stands
+   between them (applied, or published and still in flight: the pending
+   keys, one more pipelined round trip), answers 403 "blocked" and returns
+   nonzero; also
    answers (and returns nonzero) when the set cannot be read. */
 int gw_hidden_refuse(const gw_req *req, gw_reply *rep, int64_t other, const char *field);
 
