@@ -17,9 +17,11 @@ static void fmt(char *buf, int64_t v) { snprintf(buf, 24, "%lld", (long long)v);
 static int bump(PGconn *pg, const char *a, const char *b) {
   const char *p[] = {a, b ? b : a};
   return chirp_pg_exec(pg,
+                       /* in id order: two blocks of one pair at once lock
+                          the rows in the same order (no deadlock) */
                        "INSERT INTO hidden_versions (account_id, ver) "
-                       "SELECT DISTINCT unnest(ARRAY[$1::bigint, $2::bigint]), 1 "
-                       "ON CONFLICT (account_id) DO UPDATE SET ver = hidden_versions.ver + 1",
+                       "SELECT id, 1 FROM (SELECT DISTINCT unnest(ARRAY[$1::bigint, $2::bigint]) AS id) s "
+                       "ORDER BY id ON CONFLICT (account_id) DO UPDATE SET ver = hidden_versions.ver + 1",
                        2, p, NULL);
 }
 

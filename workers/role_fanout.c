@@ -351,12 +351,14 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       int holds = 0;
       if (!rc && s->block_kind == CHIRP_BLOCK)
         rc = chirp_block_state(ctx->pg, CHIRP_BLOCK, s->follower, s->followee, &holds);
+      /* The lower id's follow first: blocks of one pair both ways at once
+         lock the two rows in the same order. */
+      int64_t lo = s->follower < s->followee ? s->follower : s->followee;
+      int64_t hi = lo == s->follower ? s->followee : s->follower;
       if (!rc && holds)
-        rc = chirp_follow_end(ctx->pg, s->follower, s->followee, ev->event_id, ev->occurred_ms,
-                              &ended);
+        rc = chirp_follow_end(ctx->pg, lo, hi, ev->event_id, ev->occurred_ms, &ended);
       if (!rc && holds)
-        rc = chirp_follow_end(ctx->pg, s->followee, s->follower, ev->event_id, ev->occurred_ms,
-                              &ended);
+        rc = chirp_follow_end(ctx->pg, hi, lo, ev->event_id, ev->occurred_ms, &ended);
       s->huge = holds; /* here: the follows' feeds need mending */
       return rc;
     }

@@ -265,5 +265,41 @@ class BlockTestCase(bl.Mixin, h.StackTestCase):
         self.assertEqual(bl.pg_counts(a["id"]), (0, 0))
         self.assertEqual(bl.pg_counts(b["id"]), (0, 0))
 
+class ConcurrentBlockTestCase(bl.Mixin, h.StackTestCase):
+    """Two workers per role: blocks of one pair both ways at once, with
+    follows and unfollows of the same pairs in flight, settle with no follow
+    and exact counts."""
+    WORKERS = 2
+
+    def test_blocks_both_ways_at_once(self):
+        pairs = []
+        for _ in range(8):
+            (ta, a), (tb, b) = h.sign_up(self.http, "ca"), h.sign_up(self.http, "cb")
+            self.follow(ta, a, b)
+            self.follow(tb, b, a)
+            pairs.append((ta, a, tb, b))
+        jobs = []
+        for ta, a, tb, b in pairs:
+            jobs += [("POST", "/accounts/%s/block" % b["id"], ta),
+                     ("POST", "/accounts/%s/block" % a["id"], tb),
+                     ("DELETE", "/accounts/%s/follow" % b["id"], ta),
+                     ("POST", "/accounts/%s/follow" % a["id"], tb)]
+        got = h.parallel(self.stack.port, lambda c, j: c.request(j[0], API + j[1], token=j[2]).status,
+                         jobs, threads=16)
+        for (m, path, _), st in zip(jobs, got):
+            self.assertIn(st, (200, 202, 403), "%s %s" % (m, path))
+        for ta, a, tb, b in pairs:
+            self.wait_row(1, a["id"], b["id"], True)
+            self.wait_row(1, b["id"], a["id"], True)
+        h.wait_fanout_idle(self.http)
+        for ta, a, tb, b in pairs:
+            self.assertFalse(bl.follows_active(a["id"], b["id"]))
+            self.assertFalse(bl.follows_active(b["id"], a["id"]))
+            self.assertEqual(bl.pg_counts(a["id"]), (0, 0))
+            self.assertEqual(bl.pg_counts(b["id"]), (0, 0))
+            rel = self.relationship(ta, b["id"])
+            self.assertEqual((rel["blocking"], rel["blocked_by"], rel["following"]), (True, True, False))
+
+
 if __name__ == "__main__":
     h.main()
