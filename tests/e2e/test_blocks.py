@@ -227,6 +227,31 @@ class BlockTestCase(bl.Mixin, h.StackTestCase):
         self.assertFalse(bl.follows_active(v["id"], b["id"]))
         self.assertEqual(bl.pg_counts(b["id"])[0], 0)
 
+    def test_block_queued_between_fanouts_of_the_blocked_tweets(self):
+        tv, v = self.user("qv")
+        tb, b = self.user("qb")
+        self.follow(tv, v, b)
+        key = "chirp:f:{%s}" % h.id_literal(v["id"])
+        early = h.post_tweet(self.http, tb, "in the feed list before the block")["id"]
+        h.wait_until(lambda: h.redis_cmd("LPOS", key, early) is not None, bl.APPLY_TIMEOUT, 0.05,
+                     "the early tweet pushed")
+        fanout = [w for w in self.stack.workers_of("fanout") if w.alive()][0]
+        os.kill(fanout.pid, 19)  # SIGSTOP: the fan-outs and the block wait in the queue
+        self.addCleanup(lambda: fanout.alive() and os.kill(fanout.pid, 18))
+        try:
+            before = h.post_tweet(self.http, tb, "fanned out before the block")["id"]
+            self.block(tv, v, b, wait=False)
+            after = h.post_tweet(self.http, tb, "fanned out after the block")["id"]
+        finally:
+            os.kill(fanout.pid, 18)  # SIGCONT
+        self.wait_row(1, v["id"], b["id"], True)
+        h.wait_fanout_idle(self.http)
+        self.assertFalse({early, before, after} & set(self.all_feed_ids(tv, limit=5)))
+        held = [x.decode() for x in h.redis_cmd("LRANGE", key, 0, -1) or []]
+        self.assertFalse({early, before, after} & set(held),
+                         "taken out of (or never pushed to) the list")
+        self.assertFalse(bl.follows_active(v["id"], b["id"]))
+
     def test_refused_at_once_after_the_202(self):
         ta, a = self.user("ia")
         tb, b = self.user("ib")
