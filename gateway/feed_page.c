@@ -14,6 +14,7 @@
 #include "chirp_cursor.h"
 #include "chirp_error.h"
 #include "gw.h"
+#include "hidden.h"
 #include "hydrate.h"
 
 /* {"items": [...], "next_cursor": ...} written as text, with the Link
@@ -58,7 +59,10 @@ void gw_feed_reply(gw_req *req, gw_reply *rep, const gw_feed_source *src, int li
     }
     if (rc) break;
     if (n > 0) {
-      rc = gw_hydrate_entries(ids, n, req->account_id, &items, shown + total, ends + total, &got);
+      /* Blocked and muted accounts' items go (hidden.h); reading on fills
+         the page, and the next page starts below the last entry read. */
+      rc = gw_hydrate_entries(ids, n, req->account_id, CHIRP_HIDDEN_ALL, &items, shown + total,
+                              ends + total, &got);
       total += got;
       before = ids[n - 1].key;
     }

@@ -12,6 +12,7 @@
 #include "guard.h"
 #include "gw.h"
 #include "handlers.h"
+#include "hidden.h"
 #include "tweet_load.h"
 
 /* Loads a live comment: Redis, else PostgreSQL.  -1 with a reply set. */
@@ -75,6 +76,7 @@ void h_comment_create(gw_req *req, gw_reply *rep) {
     return;
   int64_t tweet_author = t.author_id;
   chirp_tweet_cleanup(&t);
+  if (gw_hidden_refuse(req, rep, tweet_author, "id")) return; /* no comment across a block */
   chirp_comment c = {.id = gw_idem_next_id(), .tweet_id = tweet_id,
                      .author_id = req->account_id, .text = (char *)text};
   c.created_ms = chirp_id_time_ms(c.id);
@@ -90,6 +92,23 @@ void h_comment_create(gw_req *req, gw_reply *rep) {
   gw_reply_json(rep, 202, cj);
 }
 
+/* Takes out the comments of accounts a block stands between the viewer
+   and (hidden.h); the page may come out short, its cursor the last comment
+   read, so paging stays stable. */
+static int drop_hidden(int64_t viewer, json_t *items) {
+  gw_hidden h;
+  int rc = gw_hidden_load(viewer, &h);
+  if (rc) return rc;
+  for (size_t i = json_array_size(items); i-- > 0;) {
+    int64_t author;
+    if (chirp_json_get_id(json_array_get(items, i), "author_id", &author) == 0 &&
+        gw_hidden_any(&h, &author, 1, CHIRP_HIDDEN_BLOCKS))
+      json_array_remove(items, i);
+  }
+  gw_hidden_cleanup(&h);
+  return 0;
+}
+
 void h_comment_list(gw_req *req, gw_reply *rep) {
   int64_t tweet_id, after, next = 0;
   int limit;
@@ -102,7 +121,11 @@ void h_comment_list(gw_req *req, gw_reply *rep) {
   json_t *items = NULL;
   int rc = pg ? chirp_comment_store_list(pg, tweet_id, after, limit, &items, &next)
               : CHIRP_EUNAVAILABLE;
-  if (rc) return gw_reply_from_err(rep, rc);
+  if (!rc) rc = drop_hidden(req->account_id, items);
+  if (rc) {
+    json_decref(items);
+    return gw_reply_from_err(rep, rc);
+  }
   char cursor[CHIRP_CURSOR_BUFSZ];
   gw_reply_list(rep, req, items, next ? chirp_cursor_encode("cm", next, cursor) : NULL, limit);
 }

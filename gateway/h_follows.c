@@ -9,6 +9,7 @@
 #include "chirp_redis.h"
 #include "gw.h"
 #include "handlers.h"
+#include "hidden.h"
 #include "resolve.h"
 
 /* How long a follow change just published counts as the state, until the
@@ -41,6 +42,8 @@ static void follow_change(gw_req *req, gw_reply *rep, int follow) {
                    follow ? "follow" : "unfollow");
     return;
   }
+  /* No follow across a block (an unfollow is always allowed). */
+  if (follow && gw_hidden_refuse(req, rep, target, "id")) return;
   int active = 0;
   int rc = follow_state(req->account_id, target, &active);
   if (rc) return gw_reply_from_err(rep, rc);

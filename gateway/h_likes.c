@@ -22,6 +22,7 @@
 #include "handlers.h"
 #include "resolve.h"
 #include "hydrate.h"
+#include "hidden.h"
 #include "stats.h"
 #include "tweet_load.h"
 
@@ -31,6 +32,8 @@ static void like_change(gw_req *req, gw_reply *rep, int like) {
   if (gw_param_id(req, rep, "id", &id) || gw_load_tweet(id, &t, rep)) return;
   int64_t author = t.author_id;
   chirp_tweet_cleanup(&t);
+  /* No like across a block (an unlike is always allowed). */
+  if (like && gw_hidden_refuse(req, rep, author, "id")) return;
   redisContext *r = gw_redis();
   int changed = 0;
   int64_t event_id = chirp_idgen_next(&gw.ids);

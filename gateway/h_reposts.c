@@ -19,6 +19,7 @@
 #include "chirp_log.h"
 #include "chirp_repost.h"
 #include "gw.h"
+#include "hidden.h"
 #include "handlers.h"
 #include "hydrate.h"
 #include "lcache.h"
@@ -39,6 +40,7 @@ static void repost_change(gw_req *req, gw_reply *rep, int on) {
   if (gw_param_id(req, rep, "id", &id) || gw_load_tweet(id, &t, rep)) return;
   int64_t author = t.author_id;
   chirp_tweet_cleanup(&t);
+  if (on && gw_hidden_refuse(req, rep, author, "id")) return; /* no repost across a block */
   redisContext *r = gw_redis();
   int changed = 0;
   int64_t event_id = chirp_idgen_next(&gw.ids), repost_id = 0;

@@ -24,6 +24,7 @@
 #include "lcache.h"
 #include "gw.h"
 #include "handlers.h"
+#include "hidden.h"
 #include "poll_cache.h"
 #include "resolve.h"
 #include "stats.h"
@@ -87,7 +88,13 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
       json_decref(t.poll);
       return;
     }
+    int64_t parent_author = parent.author_id;
     chirp_tweet_cleanup(&parent);
+    /* No reply across a block. */
+    if (gw_hidden_refuse(req, rep, parent_author, "reply_to")) {
+      json_decref(t.poll);
+      return;
+    }
   }
   if (quote_of) { /* as reply_to: a tweet that is not there to quote is the body's fault */
     chirp_tweet quoted;
@@ -103,7 +110,13 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
       json_decref(t.poll);
       return;
     }
+    int64_t quoted_author = quoted.author_id;
     chirp_tweet_cleanup(&quoted);
+    /* No quote across a block. */
+    if (gw_hidden_refuse(req, rep, quoted_author, "quote_of")) {
+      json_decref(t.poll);
+      return;
+    }
   }
   /* Ids through the Idempotency-Key: a retry of an ambiguous publish makes
      the same tweet (and poll) again, not a second one. */

@@ -50,6 +50,14 @@ void h_list_member_add(gw_req *req, gw_reply *rep);
 void h_list_member_remove(gw_req *req, gw_reply *rep);
 void h_list_members(gw_req *req, gw_reply *rep);
 void h_list_tweets(gw_req *req, gw_reply *rep);
+/* h_blocks.c */
+void h_block(gw_req *req, gw_reply *rep);
+void h_unblock(gw_req *req, gw_reply *rep);
+void h_mute(gw_req *req, gw_reply *rep);
+void h_unmute(gw_req *req, gw_reply *rep);
+void h_blocks(gw_req *req, gw_reply *rep);
+void h_mutes(gw_req *req, gw_reply *rep);
+void h_relationships(gw_req *req, gw_reply *rep);
 
 void h_like(gw_req *req, gw_reply *rep);
 void h_unlike(gw_req *req, gw_reply *rep);

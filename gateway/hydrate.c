@@ -14,6 +14,7 @@
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
 #include "gw.h"
+#include "hidden.h"
 #include "lcache.h"
 #include "stats.h"
 
@@ -227,21 +228,11 @@ out:
 }
 
 /* The accounts an item involves — its author, its reposter, the quoted
-   tweet's author (0 when none) — gathered in one place: a filter of
-   hidden accounts (blocks, mutes) decides here whether an item shows. */
+   tweet's author (0 when none) — gathered in one place: the viewer's
+   hidden accounts (hidden.h) decide here whether an item shows. */
 typedef struct item_accounts {
   int64_t author, reposter, quoted_author;
 } item_accounts;
-
-/* The block filter's hook: 1 when the viewer must not see an item that
-   involves these accounts.  Nothing is hidden yet; a check of the
-   viewer's hidden accounts (fetched with the page's other reads) goes
-   here. */
-static int item_hidden(int64_t viewer, const item_accounts *a) {
-  (void)viewer;
-  (void)a;
-  return 0;
-}
 
 /* The index of account a in accts[0..na), adding it (room given). */
 static size_t account_slot(int64_t *accts, size_t *na, int64_t a) {
@@ -267,13 +258,21 @@ static int add_tweet_body(gw_buf *out, const char *tweet, size_t tl, const char 
   return 0;
 }
 
-int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, gw_buf *out,
-                       int64_t *shown, size_t *ends, size_t *nshown) {
+int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, unsigned hide,
+                       gw_buf *out, int64_t *shown, size_t *ends, size_t *nshown) {
   *nshown = 0;
   if (n == 0) return 0;
+  /* The viewer's hidden accounts: held in the gateway in the common case
+     (no round trip), read before this call's pipelines start. */
+  gw_hidden hidden = {0};
+  int rc = viewer && hide ? gw_hidden_load(viewer, &hidden) : 0;
+  if (rc) return rc;
   redisContext *r = gw_redis();
-  if (!r) return CHIRP_EUNAVAILABLE;
-  int rc = CHIRP_ENOMEM;
+  if (!r) {
+    gw_hidden_cleanup(&hidden);
+    return CHIRP_EUNAVAILABLE;
+  }
+  rc = CHIRP_ENOMEM;
   /* all[0..n) the items' tweets, all[n..n+nq) the tweets they quote. */
   int64_t *all = calloc(2 * n, sizeof *all);
   char **tweets = calloc(2 * n, sizeof *tweets);
@@ -378,7 +377,11 @@ int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, 
       who.quoted_author = author_of(tweets[qi]);
       qcard = cards[account_slot(accts, &na, who.quoted_author)];
     }
-    if (item_hidden(viewer, &who)) continue;
+    /* An item by or reposted by a hidden account goes; a quote of a hidden
+       account's tweet shows as unavailable. */
+    int64_t involved[] = {who.author, who.reposter};
+    if (gw_hidden_any(&hidden, involved, who.reposter ? 2 : 1, hide)) continue;
+    if (qcard && gw_hidden_any(&hidden, &who.quoted_author, 1, hide)) qcard = NULL;
     if ((out->len && (rc = buf_add(out, ",", 1))) ||
         (rc = add_tweet_body(out, tweets[i], tl, card, &stats[i])))
       break;
@@ -421,23 +424,34 @@ out:
   free(alocal);
   free(atickets);
   free(stats);
+  gw_hidden_cleanup(&hidden);
+  return rc;
+}
+
+int gw_hydrate_raw_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide, gw_buf *out,
+                          int64_t *shown, size_t *ends, size_t *nshown) {
+  chirp_feed_entry *items = malloc((n ? n : 1) * sizeof *items);
+  if (!items) return CHIRP_ENOMEM;
+  for (size_t i = 0; i < n; i++) items[i] = (chirp_feed_entry){ids[i], ids[i], 0};
+  int rc = gw_hydrate_entries(items, n, viewer, hide, out, shown, ends, nshown);
+  free(items);
   return rc;
 }
 
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
                    size_t *ends, size_t *nshown) {
-  chirp_feed_entry *items = malloc((n ? n : 1) * sizeof *items);
-  if (!items) return CHIRP_ENOMEM;
-  for (size_t i = 0; i < n; i++) items[i] = (chirp_feed_entry){ids[i], ids[i], 0};
-  int rc = gw_hydrate_entries(items, n, viewer, out, shown, ends, nshown);
-  free(items);
-  return rc;
+  return gw_hydrate_raw_hiding(ids, n, viewer, CHIRP_HIDDEN_BLOCKS, out, shown, ends, nshown);
 }
 
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown) {
+  return gw_hydrate_tweets_hiding(ids, n, viewer, CHIRP_HIDDEN_BLOCKS, items, shown, nshown);
+}
+
+int gw_hydrate_tweets_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide,
+                             json_t *items, int64_t *shown, size_t *nshown) {
   gw_buf b = {0};
-  int rc = gw_hydrate_raw(ids, n, viewer, &b, shown, NULL, nshown);
+  int rc = gw_hydrate_raw_hiding(ids, n, viewer, hide, &b, shown, NULL, nshown);
   if (!rc && *nshown) {
     /* Wrap the comma-joined objects as an array and decode it once. */
     char *text = malloc(b.len + 3);

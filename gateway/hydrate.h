@@ -40,18 +40,31 @@ typedef struct gw_buf {
 int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, int64_t *shown,
                    size_t *ends, size_t *nshown);
 
-/* gw_hydrate_raw for feed entries: each item is its entry's tweet, with
-   for a repost "repost_id" and "reposted_by" (the reposter's card);
+/* gw_hydrate_raw leaves out, for a signed-in viewer, every item that
+   involves an account hidden from it by a block either way (hidden.h).
+   This one leaves out those with a flag of hide (CHIRP_HIDDEN_* bits):
+   the home feed, list feeds, the stream and notifications pass
+   CHIRP_HIDDEN_ALL, so mutes count too; 0 hides nothing.  A page thinned
+   by it is filled by the caller reading on (the feed does); its cursor is
+   the last entry examined, so paging stays stable. */
+int gw_hydrate_raw_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide, gw_buf *out,
+                          int64_t *shown, size_t *ends, size_t *nshown);
+
+/* gw_hydrate_raw_hiding for feed entries: each item is its entry's tweet,
+   with for a repost "repost_id" and "reposted_by" (the reposter's card);
    shown[k] receives the k-th item's entry key (the feed's cursor).  A
    quoting tweet carries "quote": the quoted tweet hydrated one level
-   deep, or {"id", "unavailable": true} when it is gone — the page's
-   quoted tweets come in ONE more round trip, only when it has any. */
-int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, gw_buf *out,
-                       int64_t *shown, size_t *ends, size_t *nshown);
+   deep, or {"id", "unavailable": true} when it is gone or its author is
+   hidden — the page's quoted tweets come in ONE more round trip, only
+   when it has any.  An item whose author or reposter is hidden goes. */
+int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, unsigned hide,
+                       gw_buf *out, int64_t *shown, size_t *ends, size_t *nshown);
 
 /* The same as JSON values appended to items (a borrowed array). */
 int gw_hydrate_tweets(const int64_t *ids, size_t n, int64_t viewer, json_t *items, int64_t *shown,
                       size_t *nshown);
+int gw_hydrate_tweets_hiding(const int64_t *ids, size_t n, int64_t viewer, unsigned hide,
+                             json_t *items, int64_t *shown, size_t *nshown);
 
 /* Account objects for ids, in order: out[i] the public account JSON (or
    with cards set only {id, username, display_name, avatar_url}), a new

@@ -5,9 +5,29 @@
 
 #include "chirp_error.h"
 #include "chirp_event.h"
+#include "hidden.h"
 #include "hydrate.h"
 
+/* Takes out the rows whose actor is hidden from viewer (blocked either
+   way, or muted: hidden.h); the page may come out short, its cursor
+   unchanged (the last row read), so paging stays stable. */
+static int drop_hidden(int64_t viewer, json_t *items) {
+  gw_hidden h;
+  int rc = gw_hidden_load(viewer, &h);
+  if (rc) return rc;
+  for (size_t i = json_array_size(items); i-- > 0;) {
+    int64_t actor;
+    if (chirp_json_get_id(json_array_get(items, i), "actor_id", &actor) == 0 &&
+        gw_hidden_any(&h, &actor, 1, CHIRP_HIDDEN_ALL))
+      json_array_remove(items, i);
+  }
+  gw_hidden_cleanup(&h);
+  return 0;
+}
+
 int gw_notify_items_hydrate(int64_t viewer, json_t *items) {
+  int drc = drop_hidden(viewer, items);
+  if (drc) return drc;
   /* The page's actors and tweets, each hydrated once for the whole page
      (one round trip and at most one query each), never per item. */
   size_t n = json_array_size(items), na = 0, nt = 0, got = 0;
@@ -24,7 +44,7 @@ int gw_notify_items_hydrate(int64_t viewer, json_t *items) {
     if (chirp_json_get_id(it, "tweet_id", &id) == 0) tweets[nt++] = id;
   }
   if (!rc) rc = gw_hydrate_accounts(actors, na, 1, cards);
-  if (!rc) rc = gw_hydrate_tweets(tweets, nt, viewer, hydrated, shown, &got);
+  if (!rc) rc = gw_hydrate_tweets_hiding(tweets, nt, viewer, CHIRP_HIDDEN_ALL, hydrated, shown, &got);
   if (!rc) {
     size_t ka = 0;
     json_array_foreach(items, i, it) {

@@ -76,6 +76,8 @@ SCHEMAS = {
                                 "wrong_type, too_long, too_few, too_many, out_of_range, "
                                 "empty, invalid_value, cannot_follow_self, poll_expired, "
                                 "invalid_id, no_such_account, "
+                                "cannot_block_self, cannot_mute_self, blocked, "
+                                "missing_id, too_many_ids, "
                                 "idempotency_key_reused, rate_limited, unavailable, timeout..."},
         "message": {"type": "string", "minLength": 1, "description": "Human text."},
         "field": {"type": "string",
@@ -189,6 +191,15 @@ SCHEMAS = {
                         "created_at": {"allOf": [S("Time")],
                                        "description": "When the repost was made (reposted)."}},
                        ["tweet_id", "user_id", "reposted", "repost_count"]),
+    "BlockState": obj({"account_id": S("Id"), "target_id": S("Id"), "blocking": BOOL}),
+    "MuteState": obj({"account_id": S("Id"), "target_id": S("Id"), "muting": BOOL}),
+    "Relationship": obj({"id": S("Id"), "following": BOOL, "followed_by": BOOL,
+                         "blocking": BOOL, "blocked_by": BOOL, "muting": BOOL},
+                        desc="The viewer's relationship with account id (all false for an "
+                             "unknown id)."),
+    "Relationships": obj({"items": {"type": "array", "items": S("Relationship"),
+                                    "maxItems": 100}},
+                         desc="One entry per distinct id asked, in the order asked."),
     "HashtagCount": obj({"tag": {"type": "string", "description": "Without the #."},
                          "count": COUNT}),
     "Count": obj({"count": COUNT}),
@@ -272,6 +283,13 @@ PARAMETERS = {
                "description": "The next_cursor of the previous page (opaque); a malformed one, "
                               "or one of another list, is 400 (field cursor).",
                "schema": {"type": "string"}},
+    "RelationshipIds": {"name": "id", "in": "query", "required": True, "style": "form",
+                        "explode": True,
+                        "description": "1-100 account ids: id=1&id=2, id[]=1&id[]=2 or "
+                                       "id=1,2 (else 422 invalid_id, missing_id or "
+                                       "too_many_ids, field id).",
+                        "schema": {"type": "array", "items": S("Id"), "minItems": 1,
+                                   "maxItems": 100}},
     "AccountRef": {"name": "id", "in": "path", "required": True,
                    "description": "An account id, or @username.",
                    "schema": {"type": "string"}},
@@ -342,7 +360,8 @@ RESPONSES = {
     "401": err_response("No token where one is required, or a token that is unknown, expired "
                         "or revoked (also on routes where the token is optional), or wrong "
                         "log-in credentials."),
-    "403": err_response("Not yours: only the author may change it (or a wrong password)."),
+    "403": err_response("Not yours: only the author may change it (or a wrong password); or "
+                        "an interaction across a block (blocked)."),
     "404": err_response("No such resource (field names the path parameter)."),
     "409": err_response("Conflict: see the route; also a retry whose Idempotency-Key's first "
                         "request is still running (idempotency_in_progress, with Retry-After).",
@@ -421,11 +440,43 @@ OPS = [
     Op("POST", "/accounts/{id}/follow", "follow", "Follow an account", "follows", AUTH,
        {**ok(202, S("FollowState"), "Published: the follow takes effect shortly.", REPLAY),
         **ok(200, S("FollowState"), "Already following: nothing changed.", REPLAY)},
-       params=["AccountRef"], errors=["404", "422"], desc="Following oneself is 422."),
+       params=["AccountRef"], errors=["403", "404", "422"],
+       desc="Following oneself is 422; across a block (either way) 403 blocked."),
     Op("DELETE", "/accounts/{id}/follow", "unfollow", "Unfollow an account", "follows", AUTH,
        {**ok(202, S("FollowState"), "Published.", REPLAY),
         **ok(200, S("FollowState"), "Not following: nothing changed.", REPLAY)},
        params=["AccountRef"], errors=["404", "422"]),
+    Op("GET", "/accounts/relationships", "relationships", "The viewer's relationships with "
+       "many accounts", "follows", AUTH,
+       ok(200, S("Relationships"), "following, followed_by, blocking, blocked_by, muting per id."),
+       params=["RelationshipIds"], errors=["422"],
+       desc="Changes still in flight count (as a repeat of a follow or block sees them)."),
+    Op("POST", "/accounts/{id}/block", "block", "Block an account", "follows", AUTH,
+       {**ok(202, S("BlockState"), "Published: the block takes effect shortly.", REPLAY),
+        **ok(200, S("BlockState"), "Already blocking: nothing changed.", REPLAY)},
+       params=["AccountRef"], errors=["404", "422"],
+       desc="Ends the follows both ways.  While it holds, neither side can follow, reply to, "
+            "comment on or like the other's tweets (403 blocked), and neither sees the "
+            "other's tweets, comments or notifications anywhere.  Blocking oneself is 422 "
+            "cannot_block_self."),
+    Op("DELETE", "/accounts/{id}/block", "unblock", "Unblock an account", "follows", AUTH,
+       {**ok(202, S("BlockState"), "Published.", REPLAY),
+        **ok(200, S("BlockState"), "Not blocking: nothing changed.", REPLAY)},
+       params=["AccountRef"], errors=["404", "422"], desc="The follows do not come back."),
+    Op("POST", "/accounts/{id}/mute", "mute", "Mute an account", "follows", AUTH,
+       {**ok(202, S("MuteState"), "Published: the mute takes effect shortly.", REPLAY),
+        **ok(200, S("MuteState"), "Already muting: nothing changed.", REPLAY)},
+       params=["AccountRef"], errors=["404", "422"],
+       desc="Hides the account's tweets from the muter's feed and stream and its "
+            "notifications; the follow stays.  Muting oneself is 422 cannot_mute_self."),
+    Op("DELETE", "/accounts/{id}/mute", "unmute", "Unmute an account", "follows", AUTH,
+       {**ok(202, S("MuteState"), "Published.", REPLAY),
+        **ok(200, S("MuteState"), "Not muting: nothing changed.", REPLAY)},
+       params=["AccountRef"], errors=["404", "422"]),
+    Op("GET", "/blocks", "blocks", "The accounts the viewer blocks", "follows", AUTH,
+       listing(S("Account"), "A page of accounts, latest block first."), paging=True),
+    Op("GET", "/mutes", "mutes", "The accounts the viewer mutes", "follows", AUTH,
+       listing(S("Account"), "A page of accounts, latest mute first."), paging=True),
     Op("GET", "/accounts/{id}/followers", "followers", "Who follows an account", "follows",
        OPTIONAL, listing(S("Account"), "A page of accounts, latest follow first."),
        paging=True, params=["AccountRef"], errors=["404"]),
@@ -488,8 +539,11 @@ OPS = [
     # tweets
     Op("POST", "/tweets", "postTweet", "Post a tweet", "tweets", AUTH,
        ok(202, S("Tweet"), "Published: the tweet as it will be.", REPLAY), body="TweetCreate",
+       errors=["403"],
        desc="422 with field text, reply_to or quote_of (not a live tweet), or poll.options / "
-            "poll.expires_in / poll.multiple."),
+            "poll.expires_in / poll.multiple; a reply across a block (either way) is 403 "
+            "blocked (field reply_to), and so is a quote (field quote_of).  A mention of an account across a block stays as "
+            "text and notifies nobody."),
     Op("GET", "/tweets/{id}", "getTweet", "A tweet", "tweets", OPTIONAL,
        ok(200, S("TweetWithStats"), "The tweet with its live numbers."), params=["TweetId"],
        errors=["404"]),
@@ -508,7 +562,8 @@ OPS = [
     Op("POST", "/tweets/{id}/like", "like", "Like a tweet", "likes", AUTH,
        {**ok(202, S("LikeState"), "Published; like_count is live.", REPLAY),
         **ok(200, S("LikeState"), "Already liked: nothing changed.", REPLAY)},
-       params=["TweetId"], errors=["404"]),
+       params=["TweetId"], errors=["403", "404"],
+       desc="A like of a tweet whose author a block stands between is 403 blocked."),
     Op("DELETE", "/tweets/{id}/like", "unlike", "Unlike a tweet", "likes", AUTH,
        {**ok(202, S("LikeState"), "Published.", REPLAY),
         **ok(200, S("LikeState"), "Not liked: nothing changed.", REPLAY)},
@@ -530,9 +585,10 @@ OPS = [
        {**ok(202, S("RepostState"), "Published; repost_count is live.", REPLAY),
         **ok(200, S("RepostState"), "Already reposted: nothing changed (the same repost).",
              REPLAY)},
-       params=["TweetId"], errors=["404"],
+       params=["TweetId"], errors=["403", "404"],
        desc="The repost goes to the reposter's followers' feeds (and their own) as the "
-            "original tweet with reposted_by; 404 for a deleted or unknown tweet."),
+            "original tweet with reposted_by; 404 for a deleted or unknown tweet; 403 "
+            "blocked across a block (either way)."),
     Op("DELETE", "/tweets/{id}/repost", "unrepost", "Undo a repost", "reposts", AUTH,
        {**ok(202, S("RepostState"), "Published: the repost leaves the feeds.", REPLAY),
         **ok(200, S("RepostState"), "Not reposted: nothing changed.", REPLAY)},
@@ -546,7 +602,8 @@ OPS = [
     # comments
     Op("POST", "/tweets/{id}/comments", "postComment", "Comment on a tweet", "comments", AUTH,
        ok(202, S("Comment"), "Published.", REPLAY), body="Text", params=["TweetId"],
-       errors=["404"]),
+       errors=["403", "404"],
+       desc="A comment on a tweet whose author a block stands between is 403 blocked."),
     Op("GET", "/tweets/{id}/comments", "listComments", "A tweet's comments, oldest first",
        "comments", OPTIONAL, listing(S("Comment"), "A page of comments, oldest first."),
        paging=True, params=["TweetId"], errors=["404"]),

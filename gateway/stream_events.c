@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chirp_block.h"
 #include "chirp_error.h"
 #include "chirp_feed.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
 #include "chirp_notify.h"
 #include "gw.h"
+#include "hidden.h"
 #include "notify_items.h"
 #include "stream_events.h"
 
@@ -81,7 +83,8 @@ int gw_ev_hydrate(const int64_t *ids, size_t n, int64_t viewer, hydrated *h) {
   h->end = malloc(n * sizeof *h->end);
   size_t got = 0;
   int rc = h->shown && h->start && h->end
-               ? gw_hydrate_raw(ids, n, viewer, &h->text, h->shown, h->end, &got)
+               ? gw_hydrate_raw_hiding(ids, n, viewer, CHIRP_HIDDEN_ALL, &h->text, h->shown, h->end,
+                                       &got) /* as the feed: blocks and mutes hidden */
                : CHIRP_ENOMEM;
   gw_conns_check();
   /* Items are joined by commas: each starts one byte after the one before. */
@@ -256,8 +259,32 @@ static const char *tweet_for(const hydrated *h, const struct msg *m, size_t *len
 }
 
 /* The announcements u received in this batch, in order. */
+/* The id after key in the hydrated tweet text t (our own compact JSON: a
+   quote inside a string value is escaped, so the bare spelling is only
+   ever a key), or 0. */
+static int64_t id_after(const char *t, size_t len, const char *key) {
+  size_t kl = strlen(key);
+  for (size_t i = 0; i + kl < len; i++)
+    if (memcmp(t + i, key, kl) == 0) return strtoll(t + i + kl, NULL, 10);
+  return 0;
+}
+
+/* Whether the hydrated tweet text t is by, or reposted by, an account
+   hidden from the reader: the batch is hydrated for nobody, so the
+   reader's blocks and mutes (hidden.h) are applied here, as GET /feed
+   applies them. */
+static int hidden_author(const gw_hidden *hid, const char *t, size_t len) {
+  int64_t who[2] = {id_after(t, len, "\"author_id\":\""),
+                    id_after(t, len, "\"reposted_by\":{\"id\":\"")};
+  return gw_hidden_any(hid, who, who[1] ? 2 : 1, CHIRP_HIDDEN_ALL);
+}
+
 void gw_ev_deliver(hub_user *u, const hydrated *h) {
   int notes = 0;
+  gw_hidden hid;
+  /* Unreadable (Redis and PostgreSQL down): no tweet goes out rather than
+     one the reader hid; the stream catches up from the feed later. */
+  int hid_ok = gw_hidden_load(u->id, &hid) == 0;
   for (size_t i = 0; i < u->nmsgs; i++) {
     const struct msg *m = &u->msgs[i];
     if (m->kind == 'n') notes = 1;
@@ -266,6 +293,10 @@ void gw_ev_deliver(hub_user *u, const hydrated *h) {
     const char *t = NULL;
     if (m->kind == 't' || m->kind == 'e') {
       if (!(t = tweet_for(h, m, &len, &owned))) continue; /* deleted meanwhile */
+      if (!hid_ok || hidden_author(&hid, t, len)) {
+        free(owned);
+        continue;
+      }
     } else if (m->kind == 'd') {
       len = (size_t)snprintf(del, sizeof del, "{\"id\":\"%" PRId64 "\"}", m->id);
       t = del;
@@ -283,6 +314,7 @@ void gw_ev_deliver(hub_user *u, const hydrated *h) {
     free(owned);
   }
   u->nmsgs = 0;
+  if (hid_ok) gw_hidden_cleanup(&hid);
   if (notes) {
     json_t *items = NULL;
     if (inbox_top(u->id, CATCHUP_NOTES, 1, &items) == 0) {

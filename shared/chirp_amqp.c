@@ -27,13 +27,15 @@ static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL
 
 /* The fan-out role owns the follow graph and the lists (see
    docs/decisions.md) and re-publishes big fan-outs to itself in chunks; it
-   also owns reposts (applied and fanned out in one queue, like follows).
+   also owns reposts (applied and fanned out in one queue, like follows),
+   and blocks and mutes (a block ends follows, see role_fanout.c).
    tweet.edited changes no feed: the fan-out only announces it to the followers that have a stream
    open (chirp_live.h). */
 static const char *const fanout_keys[] = {"tweet.created", "tweet.created.mention",
                                           "tweet.deleted", "tweet.edited",
                                           "follow.*",      "fanout.*",
                                           "list.*",        "repost.*",
+                                          "block.*",       "mute.*",
                                           NULL};
 
 /* account.deleted: the likes role takes a deleted account's likes away,

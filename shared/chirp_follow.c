@@ -77,6 +77,50 @@ int chirp_follow_apply(PGconn *pg, int64_t follower, int64_t followee, int activ
   return move_counts(pg, a, b, active ? +1 : -1);
 }
 
+int chirp_follow_end(PGconn *pg, int64_t follower, int64_t followee, int64_t event_id,
+                     int64_t occurred_ms, int *changed) {
+  char a[24], b[24], ev[24], at[24];
+  fmt(a, follower);
+  fmt(b, followee);
+  fmt(ev, event_id);
+  fmt(at, occurred_ms);
+  const char *p[] = {a, b, "f", ev, at};
+  *changed = 0;
+  /* Lock the pair; a pair never seen gets an inactive row (a concurrent
+     first follow makes the insert conflict: look again, now locked). */
+  for (int attempt = 0; attempt < 2; attempt++) {
+    PGresult *r;
+    int rc = chirp_pg_exec(pg,
+                           "SELECT active FROM follows "
+                           "WHERE follower_id = $1 AND followee_id = $2 FOR UPDATE",
+                           2, p, &r);
+    if (rc) return rc;
+    if (PQntuples(r) == 1) {
+      int was_active = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+      PQclear(r);
+      rc = chirp_pg_exec(pg,
+                         "UPDATE follows SET active = $3::boolean, event_id = GREATEST(event_id, $4::bigint), "
+                         "changed_at = to_timestamp($5::bigint / 1000.0) "
+                         "WHERE follower_id = $1 AND followee_id = $2",
+                         5, p, NULL);
+      if (rc || !was_active) return rc;
+      *changed = 1;
+      return move_counts(pg, a, b, -1);
+    }
+    PQclear(r);
+    rc = chirp_pg_exec(pg,
+                       "INSERT INTO follows (follower_id, followee_id, active, event_id, changed_at) "
+                       "VALUES ($1, $2, $3, $4, to_timestamp($5::bigint / 1000.0)) "
+                       "ON CONFLICT DO NOTHING",
+                       5, p, &r);
+    if (rc) return rc;
+    int inserted = strcmp(PQcmdTuples(r), "1") == 0;
+    PQclear(r);
+    if (inserted) return 0;
+  }
+  return CHIRP_EINTERNAL;
+}
+
 int chirp_follow_state(PGconn *pg, int64_t follower, int64_t followee, int *active) {
   char a[24], b[24];
   fmt(a, follower);

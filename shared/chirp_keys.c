@@ -77,6 +77,13 @@ char *chirp_key_list_member_pending(char *buf, int64_t owner, int64_t list, int6
            (long long)account);
   return buf;
 }
+char *chirp_key_hidden(char *buf, int64_t owner) {
+  return id_key(buf, "chirp:hid:{", owner);
+}
+char *chirp_key_block_pending(char *buf, int kind, int64_t actor, int64_t target) {
+  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:bp:{%lld}:%d:%lld", (long long)actor, kind, (long long)target);
+  return buf;
+}
 char *chirp_key_likers(char *buf, int64_t id) {
   return id_key(buf, "chirp:lk:{", id);
 }

@@ -399,7 +399,8 @@ int chirp_like_store_flush(PGconn *pg, int64_t tweet, int64_t author,
     PGresult *res;
     /* One statement per flush (the batcher's whole point): the newest event
        per user, the rows it changes, the net move of the count, and the
-       notifications for new likes. */
+       notifications for new likes (none across a block, none from a muted
+       account: the like itself stands). */
     rc = chirp_pg_exec(
         pg,
         "WITH ev AS (SELECT * FROM unnest($3::bigint[], $4::bool[], $5::bigint[], $6::bigint[]) "
@@ -415,7 +416,10 @@ int chirp_like_store_flush(PGconn *pg, int64_t tweet, int64_t author,
         "         WHEN NOT active AND prev_active THEN -1 ELSE 0 END AS d FROM up), "
         "notes AS (INSERT INTO notifications (recipient, type, actor_id, tweet_id, dedup_key) "
         "    SELECT $2, 'like', user_id, $1, 'like:' || $1 || ':' || event_id FROM moved "
-        "    WHERE d = 1 AND user_id <> $2 ON CONFLICT (dedup_key) DO NOTHING RETURNING 1), "
+        "    WHERE d = 1 AND user_id <> $2 AND NOT EXISTS (SELECT 1 FROM blocks_mutes b "
+        "      WHERE b.active AND ((b.actor_id = $2 AND b.target_id = moved.user_id) OR "
+        "      (b.kind = 1 AND b.actor_id = moved.user_id AND b.target_id = $2))) "
+        "    ON CONFLICT (dedup_key) DO NOTHING RETURNING 1), "
         "counted AS (INSERT INTO tweet_counts (tweet_id, likes) "
         "    SELECT $1, coalesce(sum(d), 0) FROM moved "
         "    ON CONFLICT (tweet_id) DO UPDATE SET likes = tweet_counts.likes + EXCLUDED.likes "

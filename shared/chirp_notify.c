@@ -55,8 +55,14 @@ int chirp_notify_add(PGconn *pg, int64_t recipient, const char *type, int64_t ac
                      dedup_key};
   PGresult *r;
   int rc = chirp_pg_exec(pg,
+                         /* Nobody is notified across a block, nor of an
+                            account they mute (the mention stays as text). */
                          "INSERT INTO notifications (recipient, type, actor_id, tweet_id, comment_id, "
-                         "dedup_key) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (dedup_key) DO NOTHING",
+                         "dedup_key) SELECT $1::bigint, $2::text, $3::bigint, $4::bigint, $5::bigint, "
+                         "$6::text WHERE $3::bigint IS NULL OR NOT EXISTS (SELECT 1 FROM blocks_mutes b "
+                         "WHERE b.active AND ((b.actor_id = $1::bigint AND b.target_id = $3::bigint) OR "
+                         "(b.kind = 1 AND b.actor_id = $3::bigint AND b.target_id = $1::bigint))) "
+                         "ON CONFLICT (dedup_key) DO NOTHING",
                          6, p, &r);
   if (rc) return rc;
   *created = strcmp(PQcmdTuples(r), "1") == 0;

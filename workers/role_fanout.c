@@ -19,6 +19,10 @@
  * Every Redis write here is idempotent (see chirp_feed.h), so the events a
  * crash makes us repeat change nothing twice.
  *
+ * Blocks and mutes are applied here too (they change the follow graph: a
+ * block ends the follows both ways, in order with the fan-out) and keep
+ * each account's hidden set cached in Redis (chirp_block.h).
+ *
  * After each batch of feeds it changed, it announces the change to those
  * of the feeds' owners who have a stream open (chirp_live.h): a pipelined
  * presence check per batch, a PUBLISH only for the present.  Edits change
@@ -30,6 +34,7 @@
 #include <string.h>
 
 #include "chirp_account.h"
+#include "chirp_block.h"
 #include "chirp_error.h"
 #include "chirp_feed.h"
 #include "chirp_follow.h"
@@ -55,8 +60,11 @@ struct fanout_state {
     EV_UNFOLLOW,
     EV_LIST,
     EV_REPOST,
-    EV_UNREPOST
+    EV_UNREPOST,
+    EV_BLOCK, /* block.added / removed, mute.added / removed: follower = actor, followee = target */
   } kind;
+  enum chirp_block_kind block_kind; /* blocks and mutes */
+  int block_active;
   chirp_tweet tweet;           /* tweet events */
   enum fanout_op op;           /* chunks */
   int64_t tweet_id, author_id; /* chunks */
@@ -136,6 +144,16 @@ static int fanout_decode(const chirp_event *ev, void **state, char *why, size_t 
         chirp_json_get_id(p, "followee_id", &s->followee) || s->follower != ev->actor_id ||
         s->follower == s->followee)
       rc = bad(why, n, "follow without follower_id (the actor) and another followee_id");
+  } else if (strncmp(ev->type, "block.", 6) == 0 || strncmp(ev->type, "mute.", 5) == 0) {
+    s->kind = EV_BLOCK;
+    s->block_kind = ev->type[0] == 'b' ? CHIRP_BLOCK : CHIRP_MUTE;
+    const char *verb = strchr(ev->type, '.') + 1;
+    s->block_active = strcmp(verb, "added") == 0;
+    if ((!s->block_active && strcmp(verb, "removed") != 0) ||
+        chirp_json_get_id(p, "account_id", &s->follower) ||
+        chirp_json_get_id(p, "target_id", &s->followee) || s->follower != ev->actor_id ||
+        s->follower == s->followee)
+      rc = bad(why, n, "block or mute without account_id (the actor) and another target_id");
   } else {
     int is_list = 0;
     rc = fl_decode(ev, &s->list, &is_list, why, n);
@@ -356,13 +374,41 @@ static int fanout_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       return rc ? rc : author_huge(ctx, s->reposter, &s->huge);
     case EV_FOLLOW:
     case EV_UNFOLLOW: {
-      int changed = 0;
+      int changed = 0, blocked = 0;
       rc = chirp_follow_apply(ctx->pg, s->follower, s->followee, s->kind == EV_FOLLOW,
                               ev->event_id, ev->occurred_ms, &changed);
+      /* A follow that raced a block loses: checked once the pair is locked
+         (chirp_follow_apply), so a block committed meanwhile is seen, and
+         a block still in flight ends this follow itself. */
+      if (!rc && s->kind == EV_FOLLOW)
+        rc = chirp_block_between(ctx->pg, s->follower, s->followee, &blocked);
+      if (!rc && blocked)
+        rc = chirp_follow_end(ctx->pg, s->follower, s->followee, ev->event_id, ev->occurred_ms,
+                              &changed);
       return rc ? rc : author_huge(ctx, s->followee, &s->huge);
     }
     case EV_LIST:
       return fl_apply(ctx, ev, &s->list);
+    case EV_BLOCK: {
+      int changed = 0, ended = 0;
+      rc = chirp_block_apply(ctx->pg, s->block_kind, s->follower, s->followee, s->block_active,
+                             ev->event_id, ev->occurred_ms, &changed);
+      /* A block that holds ends the follows both ways (even when it changed
+         nothing now: a redelivery completes the work). */
+      int holds = 0;
+      if (!rc && s->block_kind == CHIRP_BLOCK)
+        rc = chirp_block_state(ctx->pg, CHIRP_BLOCK, s->follower, s->followee, &holds);
+      /* The lower id's follow first: blocks of one pair both ways at once
+         lock the two rows in the same order. */
+      int64_t lo = s->follower < s->followee ? s->follower : s->followee;
+      int64_t hi = lo == s->follower ? s->followee : s->follower;
+      if (!rc && holds)
+        rc = chirp_follow_end(ctx->pg, lo, hi, ev->event_id, ev->occurred_ms, &ended);
+      if (!rc && holds)
+        rc = chirp_follow_end(ctx->pg, hi, lo, ev->event_id, ev->occurred_ms, &ended);
+      s->huge = holds; /* here: the follows' feeds need mending */
+      return rc;
+    }
   }
   return CHIRP_EINTERNAL;
 }
@@ -517,6 +563,30 @@ static int forget_quote_count(wk_ctx *ctx, const struct fanout_state *s) {
   return bad ? CHIRP_EUNAVAILABLE : 0;
 }
 
+/* After a block or mute: a block takes each side's tweets out of the
+   other's feed (as an unfollow does, both ways); then the hidden sets of
+   the accounts concerned are read again and cached (versioned: an older
+   set never replaces a newer one). */
+static int after_block(wk_ctx *ctx, struct fanout_state *s) {
+  int rc = 0;
+  if (s->huge) { /* the block holds */
+    struct fanout_state one = *s, other = *s;
+    memset(&one.tweet, 0, sizeof one.tweet);
+    memset(&other.tweet, 0, sizeof other.tweet);
+    other.follower = s->followee;
+    other.followee = s->follower;
+    one.huge = other.huge = 0;
+    if ((rc = author_huge(ctx, one.followee, &one.huge)) ||
+        (rc = author_huge(ctx, other.followee, &other.huge)) || (rc = after_follow(ctx, &one)) ||
+        (rc = after_follow(ctx, &other)))
+      return rc;
+  }
+  rc = chirp_block_hidden_refresh(ctx->redis, ctx->pg, s->follower, NULL);
+  if (!rc && s->block_kind == CHIRP_BLOCK)
+    rc = chirp_block_hidden_refresh(ctx->redis, ctx->pg, s->followee, NULL);
+  return rc;
+}
+
 static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct fanout_state *s = arg;
   (void)ev;
@@ -539,6 +609,9 @@ static int fanout_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       break;
     case EV_LIST:
       rc = fl_after_commit(ctx, &s->list);
+      break;
+    case EV_BLOCK:
+      rc = after_block(ctx, s);
       break;
     default:
       rc = after_follow(ctx, s);

@@ -20,6 +20,14 @@
 int chirp_follow_apply(PGconn *pg, int64_t follower, int64_t followee, int active,
                        int64_t event_id, int64_t occurred_ms, int *changed);
 
+/* Ends "follower follows followee" whatever the order of events (a block
+   ends the follows both ways even when a newer follow event was applied
+   first): the pair becomes inactive, its event id at least event_id, so
+   no older follow event can bring it back.  Inside a transaction; *changed
+   is 1 when a follow really ended (the counts moved). */
+int chirp_follow_end(PGconn *pg, int64_t follower, int64_t followee, int64_t event_id,
+                     int64_t occurred_ms, int *changed);
+
 /* *active = 1 when follower currently follows followee. */
 int chirp_follow_state(PGconn *pg, int64_t follower, int64_t followee, int *active);
 

@@ -30,6 +30,10 @@ char *chirp_key_list_feed_ok(char *buf, int64_t owner, int64_t list); /* string:
 char *chirp_key_list_pending(char *buf, int64_t owner, int64_t list); /* string: list JSON in flight, "" deleted */
 char *chirp_key_list_member_pending(char *buf, int64_t owner, int64_t list,
                                     int64_t account); /* "1"/"0": a change in flight */
+/* An account's hidden set (chirp_block.h), and a block (kind 1) or mute
+   (kind 2) change in flight, "1"/"0", until the worker applied it. */
+char *chirp_key_hidden(char *buf, int64_t owner);
+char *chirp_key_block_pending(char *buf, int kind, int64_t actor, int64_t target);
 
 char *chirp_key_likers(char *buf, int64_t tweet);        /* set: user ids liking the tweet */
 char *chirp_key_likers_ok(char *buf, int64_t tweet);     /* string: the set is built */

@@ -32,6 +32,9 @@
 #   tests/bench/bench_feed.sh
 #   CHIRP_BENCH_THREADS="4 8 16 32" tests/bench/bench_feed.sh   # sweep (2.)
 #
+# The page of a viewer with 1 000 blocks (and mutes) beside the plain page:
+# tests/bench/bench_feed_blocks.sh (same stack and helpers).
+#
 # Settings (environment):
 #   CHIRP_BENCH_THREADS        gateway CHIRP_HTTP_THREADS for the feed-read rounds ("8 32")
 #   CHIRP_BENCH_WRITE_THREADS  gateway threads for fan-out and freshness (32)

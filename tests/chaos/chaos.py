@@ -6,8 +6,9 @@ Run it through tests/chaos/chaos.sh (which starts and stops the cluster).
 
 Load: THREADS threads, about RATE requests/s in all, over keep-alive HTTP/1.1
 connections to HAProxy: post a tweet (30 %), read a home feed (25 %), like a
-tweet (17 %), follow an account (10 %), read a tweet (8 %), repost a tweet (7 %),
-undo one of one's reposts (3 %).  Every answer is
+tweet (15 %), follow an account (10 %), read a tweet (8 %), repost a tweet (6 %),
+undo one of one's reposts (2 %), block or unblock an account (4 %, toggling the
+pair's state).  Every answer is
 recorded (operation, start, end, status); every write answered 2xx with the
 ids it created.
 
@@ -34,8 +35,12 @@ Checks (exit status 1 if one fails):
     PostgreSQL exactly once, active, with the repost_id the API answered; every
     undo answered 2xx left its row inactive; per tweet, repost_count through the
     API = the active reposts rows;
-  * every follow answered 202/200 is active in PostgreSQL; per account,
-    followers_count = the active follows rows = followers_count through the API;
+  * every follow answered 202/200 is active in PostgreSQL (unless a block was
+    tried between the pair); per account, followers_count = the active follows
+    rows = followers_count through the API;
+  * every pair whose block/unblock requests were all answered 202/200 ends in
+    PostgreSQL in the state of the last one; no active follow (either way)
+    between a pair with an active block;
   * every process of the topology is still running after the faults.
 """
 
@@ -58,7 +63,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLUSTER = os.path.join(ROOT, "deploy", "cluster.sh")
 RUN = secrets.token_hex(3)
-WRITES = ("post", "like", "follow", "repost", "unrepost")
+WRITES = ("post", "like", "follow", "repost", "unrepost", "block")
 
 
 def log(msg):
@@ -176,6 +181,9 @@ class Load:
         self.repost_busy = set()    # pairs a thread is acting on (one at a time)
         self.follows = set()        # (follower, followee) answered 202/200
         self.follow_tried = set()
+        self.blocks = {}            # (blocker, blocked) -> state of the last answered request
+        self.block_unsure = set()   # pairs with a request answered neither 2xx nor 4xx
+        self.block_inflight = set()
         self.seq = 0
 
     def record(self, op, t0, status, err):
@@ -188,8 +196,8 @@ class Load:
             return self.seq
 
     def one(self, c, rnd):
-        op = rnd.choices(("post", "feed", "like", "follow", "get", "repost", "unrepost"),
-                         (30, 25, 17, 10, 8, 7, 3))[0]
+        op = rnd.choices(("post", "feed", "like", "follow", "get", "repost", "unrepost",
+                          "block"), (30, 25, 15, 10, 8, 6, 2, 4))[0]
         token, uid = rnd.choice(self.users)
         t0 = time.time()
         if op == "post":
@@ -246,6 +254,21 @@ class Load:
                     self.reposts[(uid, tid)] = js.get("repost_id") if op == "repost" else None
                 elif not 400 <= st < 500:
                     self.repost_unknown.add((uid, tid))
+        elif op == "block":
+            with self.lock:
+                target = rnd.choice([u for _, u in self.users if u != uid])
+                on = not self.blocks.get((uid, target), False)
+                if (uid, target) in self.block_inflight:  # two at once: order unknown
+                    self.block_unsure.add((uid, target))
+                self.block_inflight.add((uid, target))
+            st, js, err = c.request("POST" if on else "DELETE",
+                                    API + "/accounts/%s/block" % target, None, token)
+            with self.lock:
+                self.block_inflight.discard((uid, target))
+                if st in (200, 202):
+                    self.blocks[(uid, target)] = on
+                elif not 400 <= st < 500:
+                    self.block_unsure.add((uid, target))
         else:  # follow
             with self.lock:
                 others = [u for _, u in self.users
@@ -259,7 +282,8 @@ class Load:
             if st in (200, 202):
                 with self.lock:
                     self.follows.add((uid, target))
-        if err is None and not 200 <= st < 300:
+        refused = st == 403 and js and js.get("error", {}).get("code") == "blocked"
+        if err is None and not 200 <= st < 300 and not refused:  # a block's refusal is right
             err = (json.dumps(js)[:120] if js is not None else "")
         self.record(op, t0, st, err)
 
@@ -577,7 +601,8 @@ def check(load, pg, host, port, drain, likes_wait):
     log("reposts: %d pairs answered 2xx on %d tweets (%d of unknown outcome left out)" % (
         len(load.reposts), len(reposted), len(load.repost_unknown)))
 
-    follows = sorted(load.follows)
+    blocked_pairs = {frozenset(p) for p in load.blocks} | {frozenset(p) for p in load.block_unsure}
+    follows = sorted(f for f in load.follows if frozenset(f) not in blocked_pairs)
 
     def missing_follows():
         if not follows:
@@ -614,6 +639,35 @@ def check(load, pg, host, port, drain, likes_wait):
     if bad:
         problems.append("accounts whose API followers_count differs from PostgreSQL: %s" % bad[:5])
     log("follows: %d answered 202/200" % len(follows))
+    problems += check_blocks(load, pg, drain)
+    return problems
+
+
+def check_blocks(load, pg, drain):
+    """The blocks answered 202/200 against PostgreSQL: each sure pair in the
+    state of its last answer; no follow across an active block."""
+    problems = []
+    sure = {p: on for p, on in load.blocks.items() if p not in load.block_unsure}
+    if not sure:
+        return problems
+
+    def wrong():
+        rows = pg.query("SELECT actor_id, target_id FROM blocks_mutes WHERE kind = 1 AND active "
+                        "AND actor_id = ANY(%s)" % id_array({a for a, _ in sure}))
+        have = {(r[0], r[1]) for r in rows}
+        return [(p, on) for p, on in sure.items() if (p in have) != on]
+
+    left = wait_for("every block/unblock answered 202/200 in PostgreSQL", wrong, drain)
+    if left:
+        problems.append("%d blocks whose PostgreSQL state is not the last answered one, e.g. %s"
+                        % (len(left), left[:5]))
+    rows = pg.query("SELECT b.actor_id, b.target_id FROM blocks_mutes b JOIN follows f ON f.active "
+                    "AND ((f.follower_id = b.actor_id AND f.followee_id = b.target_id) OR "
+                    "(f.follower_id = b.target_id AND f.followee_id = b.actor_id)) "
+                    "WHERE b.kind = 1 AND b.active")
+    if rows:
+        problems.append("%d active follows across an active block, e.g. %s" % (len(rows), rows[:5]))
+    log("blocks: %d pairs answered 202/200 (%d active)" % (len(sure), sum(sure.values())))
     return problems
 
 
@@ -659,6 +713,7 @@ def main():
         json.dump({"faults": faults, "records": load.records, "tweets": load.tweets,
                    "likes": sorted(load.likes), "follows": sorted(load.follows),
                    "reposts": sorted([list(k) + [v] for k, v in load.reposts.items()]),
+                   "blocks": sorted([a, b, on] for (a, b), on in load.blocks.items()),
                    "users": [u for _, u in load.users]}, f)
     log("every request and fault in %s" % os.path.relpath(dump, ROOT))
     problems = []

@@ -149,6 +149,13 @@ class Walk(h.StackTestCase):
         self.ok(c.delete(A + "/tweets/%s/repost" % tw["id"], token=t2), 202)
         self.ok(c.delete(A + "/comments/" + cm["id"], token=t2), 202)
         self.ok(c.delete(A + "/accounts/%s/follow" % a1["id"], token=t2), 202)
+        self.ok(c.get(A + "/accounts/relationships", token=t1, query={"id": a2["id"]}))
+        self.ok(c.post(A + "/accounts/%s/mute" % a2["id"], token=t1), 202)
+        self.ok(c.get(A + "/mutes", token=t1))
+        self.ok(c.delete(A + "/accounts/%s/mute" % a2["id"], token=t1), 202)
+        self.ok(c.post(A + "/accounts/%s/block" % a2["id"], token=t1), 202)
+        self.ok(c.get(A + "/blocks", token=t1))
+        self.ok(c.delete(A + "/accounts/%s/block" % a2["id"], token=t1), 202)
         self.ok(c.delete(A + "/tweets/" + reply["id"], token=t2), 202)
         self.ok(c.delete(A + "/sessions/current", token=t2), 204)
         self.ok(c.delete(A + "/accounts/me", token=t1, body={"password": "correct horse 1"}),

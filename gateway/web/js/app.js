@@ -12,6 +12,7 @@ import { tweetPage } from './views/tweet.js';
 import { notifications } from './views/notifications.js';
 import { search, hashtag } from './views/search.js';
 import { listsPage, listPage } from './views/lists.js';
+import { blockedPage } from './views/blocked.js';
 
 function nav() {
   const box = document.getElementById('nav');
@@ -28,6 +29,7 @@ function nav() {
     h('a', { href: '/lists' }, 'Lists'),
     h('a', { href: '/notifications', id: 'nav-notifications' }, 'Notifications ', badge),
     me ? h('a', { href: '/@' + me.username, id: 'nav-profile' }, 'Profile') : null,
+    h('a', { href: '/settings/blocked', id: 'nav-blocked' }, 'Blocked'),
     h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, 'Log out'));
   mountBadge(badge);
   for (const a of box.querySelectorAll('a')) a.toggleAttribute('aria-current', a.pathname === location.pathname);
@@ -51,6 +53,7 @@ route('/notifications', needLogin(notifications));
 route('/search', search);
 route('/lists', needLogin(listsPage));
 route('/lists/:id', needLogin(listPage));
+route('/settings/blocked', needLogin(blockedPage));
 route('/tags/:tag', hashtag);
 route('/tweets/:id', tweetPage);
 route('/@:username', (m, p) => profile(m, p, 'tweets'));

@@ -10,6 +10,7 @@ import { followingIds, resetFollowing, remember, forget } from '../accounts.js';
 import { describe, field, formError, submitting, toastError } from '../errors.js';
 import { hydrated } from '../hydrate.js';
 import { listControl } from './lists.js';
+import { relationshipButtons } from '../relationship.js';
 
 function followButton(acct, onChange) {
   const btn = h('button', { type: 'button', class: 'follow', disabled: true }, 'Follow');
@@ -87,7 +88,10 @@ export async function profile(main, { username }, tab) {
       h('div', { class: 'profile-top' }, avatar(a, true),
         h('div', {}, h('h1', {}, displayName(a)), h('p', { class: 'handle' }, '@' + a.username)),
         mine ? h('button', { type: 'button', class: 'edit', onclick: () => put(head, editForm(a, (u) => paintHead(u || a))) }, 'Edit profile')
-          : (me ? followButton(a, (d) => setFollowers(Number(followers.textContent) + d)) : null)),
+          : (me ? h('span', { class: 'profile-actions' },
+            followButton(a, (d) => setFollowers(Number(followers.textContent) + d)), ' ',
+            // A block ends the follows both ways: the page is read again.
+            relationshipButtons(a, () => profile(main, { username }, tab))) : null)),
       a.bio ? h('p', { class: 'bio' }, a.bio) : null,
       me && !mine ? listControl(a) : null,
       h('p', { class: 'stats' },
