@@ -17,10 +17,11 @@
 #include "chirp_redis.h"
 #include "chirp_search.h"
 #include "chirp_tweet.h"
+#include "persist_marks.h"
 #include "worker.h"
 
 enum persist_kind { P_TWEET_CREATED, P_TWEET_EDITED, P_TWEET_DELETED, P_COMMENT, P_VOTE,
-                    P_ACCOUNT_DELETED };
+                    P_ACCOUNT_DELETED, P_MARK };
 
 struct persist_state {
   enum persist_kind kind;
@@ -36,6 +37,8 @@ struct persist_state {
   int vote_applied;
   int64_t account_id, deleted_ms; /* account.deleted */
   chirp_purge purge;              /* what its purge changed, for Redis */
+  int tweet_inserted;             /* tweet.created: the row is new (a reply counts) */
+  wk_mark mark;                   /* bookmark.*, pin.* */
 };
 
 static void persist_free(void *arg) {
@@ -126,6 +129,9 @@ static int persist_decode(const chirp_event *ev, void **state, char *why, size_t
   } else if (strcmp(ev->type, "poll.voted") == 0) {
     s->kind = P_VOTE;
     rc = decode_vote(ev, s, why, n);
+  } else if (wk_mark_is(ev->type)) {
+    s->kind = P_MARK;
+    rc = wk_mark_decode(ev, &s->mark, why, n);
   } else if (strcmp(ev->type, "account.deleted") == 0) {
     s->kind = P_ACCOUNT_DELETED;
     rc = decode_account_deleted(ev, s, why, n);
@@ -164,6 +170,7 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       if (!rc) rc = chirp_search_store_hashtags(ctx->pg, s->tweet.id, s->tweet.text);
       if (!rc && s->tweet.poll)
         rc = chirp_poll_store_create(ctx->pg, s->tweet.poll, s->tweet.id, s->tweet.author_id);
+      s->tweet_inserted = inserted;
       return rc;
     case P_TWEET_EDITED:
       rc = chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
@@ -183,6 +190,8 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       /* A batch retried message by message applies it again: start clean. */
       chirp_purge_cleanup(&s->purge);
       return chirp_account_purge(ctx->pg, s->account_id, ev->event_id, s->deleted_ms, &s->purge);
+    case P_MARK:
+      return wk_mark_apply(ctx, &s->mark);
   }
   return CHIRP_EINTERNAL;
 }
@@ -201,11 +210,28 @@ static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
          could bring back a tweet deleted (and evicted) meanwhile.  Cached
          search answers must not hide it: a new generation. */
       rc = chirp_search_bump(ctx->redis);
+      /* The parent's reply count, when Redis holds it (else counted from
+         PostgreSQL at its next read). */
+      if (!rc && s->tweet_inserted && s->tweet.reply_to)
+        rc = chirp_counter_add(ctx->redis, chirp_key_reply_count(key, s->tweet.reply_to), 1);
       break;
     case P_TWEET_EDITED:
     case P_TWEET_DELETED:
       rc = chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s);
       if (!rc) rc = chirp_search_bump(ctx->redis);
+      /* Whether this delete took a live reply away is not known here: the
+         parent's count is recounted from PostgreSQL at its next read. */
+      if (!rc && s->kind == P_TWEET_DELETED && s->tweet.reply_to) {
+        redisReply *d = chirp_redis_command(ctx->redis, "DEL %s",
+                                            chirp_key_reply_count(key, s->tweet.reply_to));
+        if (d) freeReplyObject(d);
+        else rc = CHIRP_EUNAVAILABLE;
+      }
+      break;
+    case P_MARK:
+      /* Not best effort: the owner's Redis keys must settle on this event. */
+      rc = wk_mark_after_commit(ctx, &s->mark);
+      if (rc == CHIRP_EUNAVAILABLE) return rc;
       break;
     case P_COMMENT:
       rc = chirp_comment_cache_put(ctx->redis, &s->comment, ctx->cfg->cache_ttl_s);
