@@ -16,6 +16,7 @@
 #include "gw.h"
 #include "lcache.h"
 #include "stats.h"
+#include "stats_marks.h"
 
 static int buf_add(gw_buf *b, const char *s, size_t n) {
   if (b->len + n + 1 > b->cap) {
@@ -182,13 +183,14 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   redisReply **replies = calloc(n, sizeof *replies);
   int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
+  gw_mark_stats *marks = calloc(n, sizeof *marks);
   /* local[i]: tweet i was held here; alocal[k]: author k's card was. */
   int *miss = calloc(n, sizeof *miss), *local = calloc(n, sizeof *local);
   int *alocal = calloc(n, sizeof *alocal);
   gw_lc_ticket *tickets = calloc(n, sizeof *tickets), *atickets = calloc(n, sizeof *atickets);
   size_t na = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss || !local ||
+  if (!tweets || !cards || !authors || !missing || !stats || !marks || !replies || !miss || !local ||
       !alocal || !tickets || !atickets)
     goto out;
 
@@ -243,10 +245,13 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     gw_lcache_ticket(key, &atickets[k]);
     if (chirp_redis_append(r, "GET %s", key)) goto out;
   }
-  if (gw_stats_append(r, ids, n, viewer)) goto out;
+  if (gw_marks_append(r, ids, n, viewer) || gw_stats_append(r, ids, n, viewer)) goto out;
   for (size_t k = 0; k < na; k++)
     if (!alocal[k] && chirp_redis_read(r, &replies[k])) goto out;
-  if ((rc = gw_stats_read(r, ids, n, viewer, stats))) goto out;
+  if ((rc = gw_marks_read(r, ids, n, viewer, marks)) ||
+      (rc = gw_stats_read(r, ids, n, viewer, stats)) ||
+      (rc = gw_marks_finish(r, ids, n, viewer, marks)))
+    goto out;
   /* The cards: from the cache replies, the misses from PostgreSQL in one
      query for the page (written back). */
   size_t nm = 0;
@@ -285,9 +290,11 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
     if (!tl || tweets[i][tl - 1] != '}' || k == na || !cards[k]) continue; /* gone */
-    char tail[160];
-    int m = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
+    char tail[256];
+    int m = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s",
                      stats[i].likes, stats[i].comments, stats[i].liked_by_me ? "true" : "false");
+    m += gw_marks_tail(tail + m, sizeof tail - (size_t)m - 1, &marks[i]);
+    tail[m++] = '}';
     if ((out->len && (rc = buf_add(out, ",", 1))) || (rc = buf_add(out, tweets[i], tl - 1)) ||
         (rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, cards[k], strlen(cards[k]))) ||
         (rc = buf_add(out, tail, (size_t)m)))
@@ -313,6 +320,7 @@ out:
   free(tickets);
   free(atickets);
   free(stats);
+  free(marks);
   return rc;
 }
 
