@@ -10,6 +10,7 @@ import { home } from './views/home.js';
 import { profile } from './views/profile.js';
 import { tweetPage } from './views/tweet.js';
 import { notifications } from './views/notifications.js';
+import { bookmarks } from './views/bookmarks.js';
 import { search, hashtag } from './views/search.js';
 
 function nav() {
@@ -25,6 +26,7 @@ function nav() {
     h('a', { href: '/' }, 'Home'),
     h('a', { href: '/search' }, 'Search'),
     h('a', { href: '/notifications', id: 'nav-notifications' }, 'Notifications ', badge),
+    h('a', { href: '/bookmarks', id: 'nav-bookmarks' }, 'Bookmarks'),
     me ? h('a', { href: '/@' + me.username, id: 'nav-profile' }, 'Profile') : null,
     h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, 'Log out'));
   mountBadge(badge);
@@ -46,6 +48,7 @@ route('/', needLogin(home));
 route('/login', login);
 route('/signup', signup);
 route('/notifications', needLogin(notifications));
+route('/bookmarks', needLogin(bookmarks));
 route('/search', search);
 route('/tags/:tag', hashtag);
 route('/tweets/:id', tweetPage);

@@ -1,11 +1,13 @@
-// tweet_card.js — one tweet: author, text, poll, and the like button whose
-// count moves at once and settles on the server's answer.
+// tweet_card.js — one tweet: author, text, poll, the like button whose
+// count moves at once and settles on the server's answer, the thread link,
+// the bookmark button and (on one's own) pin/unpin.
 import { h, ago, displayName, richText } from './dom.js';
 import { post, del } from './api.js';
 import { account } from './accounts.js';
 import { session } from './session.js';
 import { toastError } from './errors.js';
 import { pollView } from './poll.js';
+import { bookmarkButton, pinButton } from './marks.js';
 
 function authorLine(tweet) {
   const name = h('a', { class: 'author', href: '#' }, '…');
@@ -66,9 +68,14 @@ export function tweetCard(tweet) {
   const comments = h('a', { class: 'comments', href: '/tweets/' + tweet.id,
     'aria-label': `Reply or comment (${tweet.comment_count || 0} comments)` },
   h('span', { 'aria-hidden': 'true', class: 'bubble' }), String(tweet.comment_count || 0));
+  const replies = h('a', { class: 'replies', href: '/tweets/' + tweet.id + '#thread',
+    'aria-label': `Thread (${tweet.reply_count || 0} replies)` }, `${tweet.reply_count || 0} replies`);
+  const me = session.account();
+  const pinned = tweet.pinned ? h('p', { class: 'pinned-label' }, 'Pinned') : null;
   return h('article', { class: 'tweet', dataset: { id: tweet.id }, 'aria-label': 'Tweet' },
-    h('header', {}, authorLine(tweet), ' · ', time, edited ? [' · ', edited] : null),
+    pinned, h('header', {}, authorLine(tweet), ' · ', time, edited ? [' · ', edited] : null),
     replyTo, body,
     tweet.poll ? pollView(tweet.poll) : null,
-    h('footer', { class: 'actions' }, comments, likeButton(tweet)));
+    h('footer', { class: 'actions' }, comments, replies, likeButton(tweet), bookmarkButton(tweet),
+      me && me.id === tweet.author_id ? pinButton(tweet) : null));
 }
