@@ -222,19 +222,25 @@ void gw_ev_catch_up(hub_user *u) {
 }
 
 /* The hydrated text of tweet id for viewer u: the batch's shared text
-   (hydrated for nobody) with liked_by_me as the viewer's, or NULL. */
+   (hydrated for nobody) with liked_by_me as the viewer's, or NULL.  The
+   first "liked_by_me" member is the tweet's own: the numbers' tail comes
+   before any nested object (the tweet's own JSON has no such key, and a
+   quote inside a string value is escaped). */
 static const char *tweet_for(const hydrated *h, const struct msg *m, size_t *len, char **owned) {
-  static const char no[] = "\"liked_by_me\":false}";
+  static const char no[] = "\"liked_by_me\":false";
   const char *t;
   *owned = NULL;
   if (hydrated_find(h, m->id, &t, len)) return NULL;
   if (!m->liked) return t;
-  size_t nl = sizeof no - 1;
-  if (*len < nl || memcmp(t + *len - nl, no, nl) != 0) return NULL; /* not our shape */
+  size_t nl = sizeof no - 1, at = 0;
+  while (at + nl <= *len && memcmp(t + at, no, nl) != 0) at++;
+  if (at + nl > *len) return NULL; /* not our shape */
   char *c = malloc(*len);
   if (!c) return NULL;
-  memcpy(c, t, *len - 6);
-  memcpy(c + *len - 6, "true}", 5);
+  size_t head = at + nl - 5; /* up to "false" */
+  memcpy(c, t, head);
+  memcpy(c + head, "true", 4);
+  memcpy(c + head + 4, t + at + nl, *len - at - nl);
   *len -= 1;
   *owned = c;
   return c;
