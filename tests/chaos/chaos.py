@@ -29,6 +29,8 @@ Checks (exit status 1 if one fails):
   * no tweet whose POST was answered 4xx is stored;
   * every like answered 202/200 is active in PostgreSQL; per tweet,
     tweet_counts.likes = the active likes rows = like_count through the API;
+  * every bookmark answered 202/200 is active in PostgreSQL and listed by its
+    owner's GET /bookmarks;
   * every follow answered 202/200 is active in PostgreSQL; per account,
     followers_count = the active follows rows = followers_count through the API;
   * every process of the topology is still running after the faults.
@@ -53,7 +55,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLUSTER = os.path.join(ROOT, "deploy", "cluster.sh")
 RUN = secrets.token_hex(3)
-WRITES = ("post", "like", "follow")
+WRITES = ("post", "like", "follow", "bookmark")
 
 
 def log(msg):
@@ -168,6 +170,9 @@ class Load:
         self.like_tried = set()
         self.follows = set()        # (follower, followee) answered 202/200
         self.follow_tried = set()
+        self.bookmarks = set()      # (user, tweet) answered 202/200
+        self.bookmark_tried = set()
+        self.tokens = {}            # user -> token (to read their bookmarks)
         self.seq = 0
 
     def record(self, op, t0, status, err):
@@ -180,7 +185,8 @@ class Load:
             return self.seq
 
     def one(self, c, rnd):
-        op = rnd.choices(("post", "feed", "like", "follow", "get"), (35, 25, 20, 10, 10))[0]
+        op = rnd.choices(("post", "feed", "like", "follow", "get", "bookmark"),
+                         (35, 25, 20, 10, 10, 5))[0]
         token, uid = rnd.choice(self.users)
         t0 = time.time()
         if op == "post":
@@ -216,6 +222,19 @@ class Load:
             if st in (200, 202):
                 with self.lock:
                     self.likes.add((uid, tid))
+        elif op == "bookmark":
+            with self.lock:
+                cands = [t for t in self.pool[-200:] if (uid, t) not in self.bookmark_tried]
+                tid = rnd.choice(cands) if cands else None
+                if tid is not None:
+                    self.bookmark_tried.add((uid, tid))
+                    self.tokens[uid] = token
+            if tid is None:
+                return
+            st, js, err = c.request("POST", API + "/tweets/%s/bookmark" % tid, None, token)
+            if st in (200, 202):
+                with self.lock:
+                    self.bookmarks.add((uid, tid))
         else:  # follow
             with self.lock:
                 others = [u for _, u in self.users
@@ -511,6 +530,44 @@ def check(load, pg, host, port, drain, likes_wait):
                             "(tweet, api, pg): %s" % (len(bad), bad[:5]))
     log("likes: %d answered 202/200 on %d tweets" % (len(likes), len(liked)))
 
+    # Bookmarks: every one answered 202/200 is active in PostgreSQL and in
+    # its owner's GET /bookmarks.
+    marks = sorted(load.bookmarks)
+
+    def missing_marks():
+        if not marks:
+            return []
+        have = {(r[0], r[1]) for r in pg.query(
+            "SELECT user_id, tweet_id FROM bookmarks WHERE active AND user_id = ANY(%s)" %
+            id_array({u for u, _ in marks}))}
+        return [m for m in marks if m not in have]
+
+    left = wait_for("every bookmark answered 202/200 in PostgreSQL", missing_marks, drain)
+    if left:
+        problems.append("%d bookmarks answered 202/200 are not in PostgreSQL, e.g. %s" % (
+            len(left), left[:5]))
+
+    def bookmarks_of(uid):
+        c, got, cursor = Client(host, port), set(), None
+        for _ in range(100):
+            q = "?limit=100" + ("&cursor=" + cursor if cursor else "")
+            st, js, err = c.request("GET", API + "/bookmarks" + q, None, load.tokens[uid])
+            if st != 200 or not js:
+                break
+            got |= {i["id"] for i in js["items"]}
+            cursor = js.get("next_cursor")
+            if not cursor:
+                break
+        c.close()
+        return uid, got
+
+    listed = dict(parallel(bookmarks_of, sorted({u for u, _ in marks})))
+    bad = [m for m in marks if m[1] not in listed.get(m[0], set())]
+    if bad:
+        problems.append("%d bookmarks answered 202/200 missing from GET /bookmarks, e.g. %s"
+                        % (len(bad), bad[:5]))
+    log("bookmarks: %d answered 202/200" % len(marks))
+
     follows = sorted(load.follows)
 
     def missing_follows():
@@ -592,6 +649,7 @@ def main():
     with open(dump, "w") as f:
         json.dump({"faults": faults, "records": load.records, "tweets": load.tweets,
                    "likes": sorted(load.likes), "follows": sorted(load.follows),
+                   "bookmarks": sorted(load.bookmarks),
                    "users": [u for _, u in load.users]}, f)
     log("every request and fault in %s" % os.path.relpath(dump, ROOT))
     problems = []
