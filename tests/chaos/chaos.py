@@ -6,7 +6,8 @@ Run it through tests/chaos/chaos.sh (which starts and stops the cluster).
 
 Load: THREADS threads, about RATE requests/s in all, over keep-alive HTTP/1.1
 connections to HAProxy: post a tweet (35 %), read a home feed (25 %), like a
-tweet (20 %), follow an account (10 %), read a tweet (10 %).  Every answer is
+tweet (20 %), follow an account (10 %), read a tweet (10 %), bookmark a tweet
+(5 %).  Every answer is
 recorded (operation, start, end, status); every write answered 2xx with the
 ids it created.
 
