@@ -1,7 +1,8 @@
 /*
  * stats_marks.h — the thread and bookmark numbers of hydrated tweets:
- * reply_count (live replies, a Redis counter per tweet recounted from
- * PostgreSQL in ONE statement for all the page's misses) and
+ * reply_count (live replies, a Redis counter per tweet that the persist
+ * worker drops when a reply comes or goes, recounted from PostgreSQL in ONE
+ * statement for all the page's misses) and
  * bookmarked_by_me (ONE HMGET on the viewer's bookmark hash for the whole
  * page, chirp_bookmark.h).  Appended to the same pipeline as stats.h's
  * numbers: append (before the others), read, (read the others), finish.

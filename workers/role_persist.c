@@ -37,7 +37,6 @@ struct persist_state {
   int vote_applied;
   int64_t account_id, deleted_ms; /* account.deleted */
   chirp_purge purge;              /* what its purge changed, for Redis */
-  int tweet_inserted;             /* tweet.created: the row is new (a reply counts) */
   wk_mark mark;                   /* bookmark.*, pin.* */
 };
 
@@ -170,7 +169,6 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       if (!rc) rc = chirp_search_store_hashtags(ctx->pg, s->tweet.id, s->tweet.text);
       if (!rc && s->tweet.poll)
         rc = chirp_poll_store_create(ctx->pg, s->tweet.poll, s->tweet.id, s->tweet.author_id);
-      s->tweet_inserted = inserted;
       return rc;
     case P_TWEET_EDITED:
       rc = chirp_tweet_store_edit(ctx->pg, ev->event_id, &s->tweet, s->previous_text,
@@ -196,6 +194,17 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   return CHIRP_EINTERNAL;
 }
 
+/* The parent's reply count is recounted from PostgreSQL at its next read
+   (stats_marks.h): whether this event changed it is not known here, as the
+   fan-out role may have stored the reply's row first. */
+static int drop_reply_count(wk_ctx *ctx, int64_t parent) {
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *d = chirp_redis_command(ctx->redis, "DEL %s", chirp_key_reply_count(key, parent));
+  if (!d) return CHIRP_EUNAVAILABLE;
+  freeReplyObject(d);
+  return 0;
+}
+
 static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   struct persist_state *s = arg;
   (void)ev;
@@ -210,23 +219,14 @@ static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
          could bring back a tweet deleted (and evicted) meanwhile.  Cached
          search answers must not hide it: a new generation. */
       rc = chirp_search_bump(ctx->redis);
-      /* The parent's reply count, when Redis holds it (else counted from
-         PostgreSQL at its next read). */
-      if (!rc && s->tweet_inserted && s->tweet.reply_to)
-        rc = chirp_counter_add(ctx->redis, chirp_key_reply_count(key, s->tweet.reply_to), 1);
+      if (!rc && s->tweet.reply_to) rc = drop_reply_count(ctx, s->tweet.reply_to);
       break;
     case P_TWEET_EDITED:
     case P_TWEET_DELETED:
       rc = chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s);
       if (!rc) rc = chirp_search_bump(ctx->redis);
-      /* Whether this delete took a live reply away is not known here: the
-         parent's count is recounted from PostgreSQL at its next read. */
-      if (!rc && s->kind == P_TWEET_DELETED && s->tweet.reply_to) {
-        redisReply *d = chirp_redis_command(ctx->redis, "DEL %s",
-                                            chirp_key_reply_count(key, s->tweet.reply_to));
-        if (d) freeReplyObject(d);
-        else rc = CHIRP_EUNAVAILABLE;
-      }
+      if (!rc && s->kind == P_TWEET_DELETED && s->tweet.reply_to)
+        rc = drop_reply_count(ctx, s->tweet.reply_to);
       break;
     case P_MARK:
       /* Not best effort: the owner's Redis keys must settle on this event. */

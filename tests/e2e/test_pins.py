@@ -19,7 +19,7 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import chirp_harness as h  # noqa: E402
-from test_feed import redis_flushall  # noqa: E402
+from test_feed import persisted, redis_flushall  # noqa: E402
 
 API = h.API
 WAIT = 60
@@ -51,12 +51,19 @@ class Pins(h.StackTestCase):
                 return got, pages
         self.fail("paging does not end")
 
+    def posted(self, token, n, prefix="t"):
+        """n tweets, in PostgreSQL (the timeline is read from there)."""
+        ts = [h.post_tweet(self.http, token, "%s%d" % (prefix, i)) for i in range(n)]
+        ids = [t["id"] for t in ts]
+        h.wait_until(lambda: persisted(ids) == len(ids), WAIT, 0.05, "the tweets persisted")
+        return ts
+
     def wait_pg(self, sql, want):
         h.wait_until(lambda: h.psql(sql) == want, WAIT, 0.05, "%s = %s" % (sql, want))
 
     def test_timeline_items_hydrated(self):
         tok, acct = h.sign_up(self.http, "ph")
-        t = h.post_tweet(self.http, tok, "hydrate me")
+        t = self.posted(tok, 1, "hydrate me ")[0]
         r = self.http.post(API + "/tweets/%s/like" % t["id"], token=self.other_token)
         self.assertIn(r.status, (200, 202), r)
         items, _ = self.timeline(acct, token=self.other_token)
@@ -75,7 +82,7 @@ class Pins(h.StackTestCase):
 
     def test_pin_rules(self):
         tok, acct = h.sign_up(self.http, "pr")
-        ts = [h.post_tweet(self.http, tok, "t%d" % i) for i in range(5)]
+        ts = self.posted(tok, 5)
         foreign = h.post_tweet(self.http, self.other_token, "not yours")
         r = self.http.post(API + "/tweets/%s/pin" % foreign["id"], token=tok)
         self.assertError(r, 403, "forbidden", "id")
@@ -130,8 +137,7 @@ class Pins(h.StackTestCase):
 
     def test_deleted_pinned_tweet_unpins(self):
         tok, acct = h.sign_up(self.http, "pd")
-        a = h.post_tweet(self.http, tok, "stays")
-        b = h.post_tweet(self.http, tok, "pinned then deleted")
+        a, b = self.posted(tok, 2, "stays or goes ")
         self.assertStatus(self.http.post(API + "/tweets/%s/pin" % b["id"], token=tok), 202)
         self.assertStatus(self.http.delete(API + "/tweets/%s" % b["id"], token=tok), 202)
         items, _ = self.timeline(acct)
