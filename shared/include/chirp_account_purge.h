@@ -10,7 +10,9 @@
  *     rebuilt feed never reads them);
  *   - its follows, both ways, end, with the counts of the other sides moved;
  *   - its comments are deleted and its poll votes taken back, with their
- *     counts moved.
+ *     counts moved;
+ *   - its bookmarks and pin are deleted, and the reply counts of the
+ *     tweets it replied to are recounted.
  * Its likes belong to the like batcher's table and go through the likes
  * role (chirp_account_purge_likes), which also holds the likes still
  * pending.  Every step is idempotent: a second purge finds nothing left.
@@ -33,6 +35,8 @@ typedef struct chirp_purge {
   size_t nsessions;
   int64_t *tweets; /* tweets made tombstones */
   size_t ntweets;
+  int64_t *reply_parents; /* the tweets some of those replied to */
+  size_t nreply_parents;
   int64_t *comments, *comment_tweets; /* comments deleted, and their tweets */
   size_t ncomments;
   int64_t *vote_polls; /* votes taken back: poll, choices */

@@ -200,6 +200,21 @@ class Context(h.StackTestCase):
             h.wait_until(lambda: self.reply_count(root) == 4 + k, 20, 0.05,
                          "reply %d counted live" % k)
 
+    def test_reply_count_after_account_delete(self):
+        root = h.post_tweet(self.http, self.a_token, "replied to by a leaver")["id"]
+        tok, leaver = h.sign_up(self.http, "xl")
+        kids = [self.reply(root, "bye %d" % i, token=tok) for i in range(2)]
+        self.wait_persisted([root] + kids)
+        self.assertEqual(self.reply_count(root), 2)  # the counter is held now
+        self.assertStatus(self.http.post(API + "/tweets/%s/bookmark" % root, token=tok), 202)
+        r = self.http.delete(API + "/accounts/me", token=tok, body={"password": "correct horse 1"})
+        self.assertStatus(r, 202)
+        h.wait_until(lambda: self.reply_count(root) == 0, WAIT, 0.05, "the leaver's replies uncounted")
+        self.assertEqual(self.context(root)["descendants"], [])
+        h.wait_until(lambda: h.sql_int("SELECT count(*) FROM bookmarks WHERE user_id = %s"
+                                       % h.id_literal(leaver["id"])) == 0, WAIT, 0.05,
+                     "the leaver's bookmarks gone")
+
 
 if __name__ == "__main__":
     h.main()
