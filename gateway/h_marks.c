@@ -15,12 +15,14 @@
 #include "chirp_cursor.h"
 #include "chirp_error.h"
 #include "chirp_event.h"
+#include "chirp_keys.h"
 #include "chirp_log.h"
 #include "chirp_pin.h"
 #include "guard.h"
 #include "gw.h"
 #include "handlers.h"
 #include "hydrate.h"
+#include "lcache.h"
 #include "tweet_load.h"
 
 static void bookmark_change(gw_req *req, gw_reply *rep, int on) {
@@ -38,6 +40,10 @@ static void bookmark_change(gw_req *req, gw_reply *rep, int on) {
     if (!rc) rc = chirp_bookmark_set(r, me, id, event, on, 1, &result, prior);
     if (!rc && result == CHIRP_BOOKMARK_UNBUILT) rc = CHIRP_EUNAVAILABLE;
   }
+  /* This request's own write, read back at once: the local copy goes now,
+     not when Redis's word arrives. */
+  char key[CHIRP_KEY_BUFSZ];
+  gw_lcache_drop(chirp_key_bookmarks(key, me));
   if (rc) return gw_reply_from_err(rep, rc);
   if (result == 1) {
     json_t *payload = json_pack("{s:o, s:o}", "tweet_id", chirp_json_id(id), "user_id",
@@ -52,6 +58,7 @@ static void bookmark_change(gw_req *req, gw_reply *rep, int on) {
       if (!(r = gw_redis()) || chirp_bookmark_undo(r, me, id, event, on, prior))
         chirp_warn("bookmark %lld/%lld: could not take back the change in Redis",
                    (long long)me, (long long)id);
+      gw_lcache_drop(key);
       return gw_reply_from_err(rep, rc);
     }
   }

@@ -18,10 +18,31 @@
    raced a new reply heals by itself. */
 #define REPLY_COUNT_TTL_S 3600
 
+/* The viewer's flags held in the local cache (lcache.h) under the key of
+   their bookmark hash, so that a page read again costs no round trip:
+   the last BM_LOCAL tweets asked and whether each is bookmarked.  Any
+   change of the hash drops it (Redis's invalidation; the writer's own
+   gateway at once).  Held only once the keys are known to be built. */
+#define BM_LOCAL 64
+struct bm_local {
+  int n, next;
+  int64_t id[BM_LOCAL];
+  char on[BM_LOCAL];
+};
+
+/* The flag of tweet in l: 0/1, or -1 not held. */
+static int local_flag(const struct bm_local *l, int64_t tweet) {
+  for (int k = 0; k < l->n; k++)
+    if (l->id[k] == tweet) return l->on[k];
+  return -1;
+}
+
 /* What gw_marks_append sent, for gw_marks_read (same thread, back to back). */
 struct mplan {
   size_t n;
-  int asked_bookmarks, read, any, unbuilt;
+  int asked_bookmarks, read, any, unbuilt, has_local;
+  struct bm_local local_bm;
+  gw_lc_ticket t_bm;
   int *need;           /* the counter was not in Redis: recount */
   long long *local;    /* the reply count held here, or -1: asked Redis */
   gw_lc_ticket *tickets;
@@ -72,10 +93,20 @@ int gw_marks_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewe
     if (chirp_redis_append(r, "GET %s", k)) goto fail;
   }
   if (viewer && n) {
-    mp.asked_bookmarks = 1;
-    if (chirp_redis_append(r, "EXISTS %s", chirp_key_bookmarks_ok(k, viewer)) ||
-        append_hmget(r, ids, n, viewer))
-      goto fail;
+    char lb[sizeof(struct bm_local) + 1];
+    size_t len;
+    mp.has_local = gw_lcache_get_into(chirp_key_bookmarks(k, viewer), lb, sizeof lb, &len) &&
+                   len == sizeof(struct bm_local);
+    if (mp.has_local) memcpy(&mp.local_bm, lb, sizeof mp.local_bm);
+    int all = mp.has_local;
+    for (size_t i = 0; all && i < n; i++) all = local_flag(&mp.local_bm, ids[i]) >= 0;
+    if (!all) {
+      mp.asked_bookmarks = 1;
+      gw_lcache_ticket(k, &mp.t_bm);
+      if (chirp_redis_append(r, "EXISTS %s", chirp_key_bookmarks_ok(k, viewer)) ||
+          append_hmget(r, ids, n, viewer))
+        goto fail;
+    }
   }
   return 0;
 fail:
@@ -130,7 +161,6 @@ static void read_bookmarks(const redisReply *h, size_t n, gw_mark_stats *out) {
 
 int gw_marks_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_mark_stats *out) {
-  (void)viewer;
   if (mp.n != n || (n && !mp.local)) {
     chirp_error("marks: read without its append (a bug)");
     plan_free();
@@ -164,6 +194,22 @@ int gw_marks_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
     freeReplyObject(ok);
     read_bookmarks(hm, n, out);
     freeReplyObject(hm);
+    if (!mp.unbuilt) { /* hold the answers for the next page */
+      struct bm_local l = mp.has_local ? mp.local_bm : (struct bm_local){0};
+      for (size_t i = 0; i < n; i++) {
+        int k2 = 0;
+        while (k2 < l.n && l.id[k2] != ids[i]) k2++;
+        if (k2 == l.n) {
+          if (l.n < BM_LOCAL) k2 = l.n++;
+          else k2 = l.next, l.next = (l.next + 1) % BM_LOCAL;
+        }
+        l.id[k2] = ids[i];
+        l.on[k2] = (char)out[i].bookmarked_by_me;
+      }
+      (void)gw_lcache_put(chirp_key_bookmarks(k, viewer), &l, sizeof l, 0, &mp.t_bm);
+    }
+  } else if (mp.has_local) {
+    for (size_t i = 0; i < n; i++) out[i].bookmarked_by_me = local_flag(&mp.local_bm, ids[i]) == 1;
   }
   mp.read = 1;
   return 0;

@@ -174,6 +174,33 @@ class Bookmarks(h.StackTestCase):
         self.assertEqual(events, 2)
         self.assertEqual(h.redis_cmd("ZCARD", "chirp:bmo:{%s}" % uid), 2)
 
+    def hmget_calls(self):
+        info = h.redis_cmd("INFO", "commandstats")
+        info = info.decode() if isinstance(info, bytes) else info
+        for line in info.splitlines():
+            if line.startswith("cmdstat_hmget:"):
+                return int(line.split("calls=")[1].split(",")[0])
+        return 0
+
+    def test_flags_held_locally_and_dropped_on_change(self):
+        tok, _ = h.sign_up(self.http, "bl")
+        ts = [h.post_tweet(self.http, self.author_token, "held %d" % i)["id"] for i in range(3)]
+        self.assertStatus(self.http.post(bm(ts[0]), token=tok), 202)
+
+        def flags():
+            return [self.http.get(API + "/tweets/%s" % t, token=tok).json["bookmarked_by_me"]
+                    for t in ts]
+
+        self.assertEqual(flags(), [True, False, False])
+        before = self.hmget_calls()
+        self.assertEqual(flags(), [True, False, False])
+        self.assertEqual(self.hmget_calls(), before, "the viewer's flags were not held locally")
+        # A change is seen at once, held or not.
+        self.assertStatus(self.http.post(bm(ts[1]), token=tok), 202)
+        self.assertEqual(flags(), [True, True, False])
+        self.assertStatus(self.http.delete(bm(ts[0]), token=tok), 202)
+        self.assertEqual(flags(), [False, True, False])
+
     def test_flushall_rebuilds(self):
         tok, me = h.sign_up(self.http, "bf")
         ts = [h.post_tweet(self.http, self.author_token, "f%d" % i)["id"] for i in range(5)]
