@@ -15,6 +15,7 @@
 #include "chirp_event.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_pin.h"
 #include "chirp_poll.h"
 #include "chirp_redis.h"
 #include "chirp_text.h"
@@ -25,9 +26,11 @@
 #include "gw.h"
 #include "handlers.h"
 #include "hidden.h"
+#include "hydrate.h"
 #include "poll_cache.h"
 #include "resolve.h"
 #include "stats.h"
+#include "stats_marks.h"
 #include "tweet_load.h"
 
 /* Publishes an event and mirrors the new state into the cache. */
@@ -137,9 +140,11 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
 
 /* The cached JSON with the live numbers spliced in before its closing
    brace: the hot path never decodes and re-encodes the tweet. */
-static int splice_stats(gw_reply *rep, char *raw, size_t len, const gw_tweet_stats *st) {
-  char tail[256];
-  int n = gw_stats_tail(st, tail, sizeof tail - 1);
+static int splice_stats(gw_reply *rep, char *raw, size_t len, const gw_tweet_stats *st,
+                        const gw_mark_stats *ms) {
+  char tail[320];
+  int n = gw_stats_tail(st, tail, sizeof tail - 2);
+  n += gw_marks_tail(tail + n, sizeof tail - (size_t)n - 2, ms);
   tail[n++] = '}';
   tail[n] = '\0';
   char *out = len && raw[len - 1] == '}' ? realloc(raw, len + (size_t)n) : NULL;
@@ -160,6 +165,7 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
   char *raw = NULL;
   size_t len = 0;
   gw_tweet_stats st;
+  gw_mark_stats ms;
   redisContext *r = gw_redis();
   if (r) {
     /* The tweet and its numbers from the local cache when held there
@@ -173,9 +179,12 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
     int local = raw != NULL;
     if (!local) gw_lcache_ticket(key, &ticket);
     int ok = (local || chirp_redis_append(r, "HGET %s j", key) == 0) &&
+             gw_marks_append(r, &id, 1, req->account_id) == 0 &&
              gw_stats_append(r, &id, 1, req->account_id) == 0 &&
              (local || chirp_redis_read(r, &hit) == 0);
-    int stats_ok = ok && gw_stats_read(r, &id, 1, req->account_id, &st) == 0;
+    int marks_ok = ok && gw_marks_read(r, &id, 1, req->account_id, &ms) == 0;
+    int stats_ok = marks_ok && gw_stats_read(r, &id, 1, req->account_id, &st) == 0 &&
+                   gw_marks_finish(r, &id, 1, req->account_id, &ms) == 0;
     if (!local && ok && hit->type == REDIS_REPLY_STRING) {
       (void)gw_lcache_put(key, hit->str, hit->len, 0, &ticket);
       if (hit->len > 0 && (raw = malloc(hit->len + 1))) {
@@ -193,7 +202,7 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
       return;
     }
     if (stats_ok && raw) {
-      if (splice_stats(rep, raw, len, &st) == 0) { /* takes raw */
+      if (splice_stats(rep, raw, len, &st, &ms) == 0) { /* takes raw */
         gw_cache_hits++;
         rep->status = 200;
         return;
@@ -207,12 +216,15 @@ void h_tweet_get(gw_req *req, gw_reply *rep) {
   chirp_tweet t;
   if (gw_load_tweet(id, &t, rep)) return;
   int rc = gw_stats_get(&id, 1, req->account_id, &st);
+  if (!rc) rc = gw_marks_get(&id, 1, req->account_id, &ms);
   if (rc) {
     chirp_tweet_cleanup(&t);
     return gw_reply_from_err(rep, rc);
   }
   json_t *j = chirp_tweet_to_json(&t);
   gw_stats_apply(j, &st);
+  json_object_set_new(j, "reply_count", json_integer(ms.replies));
+  json_object_set_new(j, "bookmarked_by_me", json_boolean(ms.bookmarked_by_me));
   gw_reply_json(rep, 200, j);
   chirp_tweet_cleanup(&t);
 }
@@ -326,23 +338,43 @@ void h_tweet_history(gw_req *req, gw_reply *rep) {
   gw_reply_list(rep, req, items, NULL, 0);
 }
 
+/* The author's tweets, newest first, hydrated like the feed's items.  The
+   pinned tweet (chirp_pin.h) comes first on the first page, marked
+   "pinned": true, and is left out further down; a pinned tweet that was
+   deleted is simply not shown. */
 void h_account_tweets(gw_req *req, gw_reply *rep) {
-  int64_t author, before;
+  int64_t author, before, pinned = 0;
   int limit;
   if (gw_resolve_account(req, rep, &author) || gw_param_paging(req, rep, "ut", &limit, &before))
     return;
   PGconn *pg = gw_pg();
+  redisContext *r = gw_redis();
   chirp_tweet *tweets = NULL;
   size_t n = 0;
+  int rc = r ? chirp_pin_get(r, pg, author, &pinned) : CHIRP_EUNAVAILABLE;
   /* One row more than the page tells whether a next page exists. */
-  int rc = pg ? chirp_tweet_store_list_by_author(pg, author, before, limit + 1, &tweets, &n)
-              : CHIRP_EUNAVAILABLE;
+  if (!rc) rc = pg ? chirp_tweet_store_list_by_author(pg, author, before, limit + 1, &tweets, &n)
+                   : CHIRP_EUNAVAILABLE;
   if (rc) return gw_reply_from_err(rep, rc);
+  size_t page = n > (size_t)limit ? (size_t)limit : n, m = 0;
+  int64_t *ids = malloc((page + 1) * sizeof *ids), *shown = malloc((page + 1) * sizeof *shown);
   json_t *items = json_array();
-  size_t shown = n > (size_t)limit ? (size_t)limit : n;
-  for (size_t i = 0; i < shown; i++) json_array_append_new(items, chirp_tweet_to_json(&tweets[i]));
   char cursor[CHIRP_CURSOR_BUFSZ];
-  const char *next = n > shown ? chirp_cursor_encode("ut", tweets[shown - 1].id, cursor) : NULL;
+  const char *next = n > page ? chirp_cursor_encode("ut", tweets[page - 1].id, cursor) : NULL;
+  rc = ids && shown && items ? 0 : CHIRP_ENOMEM;
+  if (!rc && pinned && !before) ids[m++] = pinned;
+  for (size_t i = 0; !rc && i < page; i++)
+    if (tweets[i].id != pinned) ids[m++] = tweets[i].id;
   chirp_tweet_array_free(tweets, n);
+  size_t got = 0;
+  if (!rc) rc = gw_hydrate_tweets(ids, m, req->account_id, items, shown, &got);
+  if (!rc && pinned && !before && got && shown[0] == pinned)
+    json_object_set_new(json_array_get(items, 0), "pinned", json_true());
+  free(ids);
+  free(shown);
+  if (rc) {
+    json_decref(items);
+    return gw_reply_from_err(rep, rc);
+  }
   gw_reply_list(rep, req, items, next, limit);
 }

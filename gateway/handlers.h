@@ -33,6 +33,14 @@ void h_tweet_edit(gw_req *req, gw_reply *rep);
 void h_tweet_delete(gw_req *req, gw_reply *rep);
 void h_tweet_history(gw_req *req, gw_reply *rep);
 void h_account_tweets(gw_req *req, gw_reply *rep);
+/* h_threads.c */
+void h_tweet_context(gw_req *req, gw_reply *rep);
+/* h_marks.c: bookmarks and the pinned tweet */
+void h_bookmark(gw_req *req, gw_reply *rep);
+void h_unbookmark(gw_req *req, gw_reply *rep);
+void h_bookmarks(gw_req *req, gw_reply *rep);
+void h_pin(gw_req *req, gw_reply *rep);
+void h_unpin(gw_req *req, gw_reply *rep);
 
 void h_follow(gw_req *req, gw_reply *rep);
 void h_unfollow(gw_req *req, gw_reply *rep);

@@ -17,6 +17,7 @@
 #include "hidden.h"
 #include "lcache.h"
 #include "stats.h"
+#include "stats_marks.h"
 
 static int buf_add(gw_buf *b, const char *s, size_t n) {
   if (b->len + n + 1 > b->cap) {
@@ -245,9 +246,10 @@ static size_t account_slot(int64_t *accts, size_t *na, int64_t a) {
 /* Appends one tweet's text with its author card and numbers, without the
    closing brace: the caller adds what follows (a quote, a repost) and it. */
 static int add_tweet_body(gw_buf *out, const char *tweet, size_t tl, const char *card,
-                          const gw_tweet_stats *st) {
-  char tail[256];
+                          const gw_tweet_stats *st, const gw_mark_stats *ms) {
+  char tail[320];
   int m = gw_stats_tail(st, tail, sizeof tail);
+  m += gw_marks_tail(tail + m, sizeof tail - (size_t)m, ms);
   int rc;
   if ((rc = buf_add(out, tweet, tl - 1))) return rc;
   /* (texts cached before quotes existed lack the field) */
@@ -283,9 +285,11 @@ int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, 
   int *alocal = calloc(3 * n, sizeof *alocal);
   gw_lc_ticket *atickets = calloc(3 * n, sizeof *atickets);
   gw_tweet_stats *stats = calloc(2 * n, sizeof *stats);
+  gw_mark_stats *marks = calloc(2 * n, sizeof *marks);
   size_t na = 0, nq = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!all || !tweets || !accts || !missing || !cards || !replies || !alocal || !atickets || !stats)
+  if (!all || !tweets || !accts || !missing || !cards || !replies || !alocal || !atickets || !stats ||
+      !marks)
     goto out;
   for (size_t i = 0; i < n; i++) all[i] = items[i].tweet;
   if ((rc = fetch_tweets(r, all, n, tweets))) goto out;
@@ -324,10 +328,13 @@ int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, 
     gw_lcache_ticket(key, &atickets[k]);
     if (chirp_redis_append(r, "GET %s", key)) goto out;
   }
-  if (gw_stats_append(r, all, n + nq, viewer)) goto out;
+  if (gw_marks_append(r, all, n + nq, viewer) || gw_stats_append(r, all, n + nq, viewer)) goto out;
   for (size_t k = 0; k < na; k++)
     if (!alocal[k] && chirp_redis_read(r, &replies[k])) goto out;
-  if ((rc = gw_stats_read(r, all, n + nq, viewer, stats))) goto out;
+  if ((rc = gw_marks_read(r, all, n + nq, viewer, marks)) ||
+      (rc = gw_stats_read(r, all, n + nq, viewer, stats)) ||
+      (rc = gw_marks_finish(r, all, n + nq, viewer, marks)))
+    goto out;
   /* The cards: from the cache replies, the misses from PostgreSQL in one
      query for the page (written back). */
   size_t nm = 0;
@@ -383,12 +390,12 @@ int gw_hydrate_entries(const chirp_feed_entry *items, size_t n, int64_t viewer, 
     if (gw_hidden_any(&hidden, involved, who.reposter ? 2 : 1, hide)) continue;
     if (qcard && gw_hidden_any(&hidden, &who.quoted_author, 1, hide)) qcard = NULL;
     if ((out->len && (rc = buf_add(out, ",", 1))) ||
-        (rc = add_tweet_body(out, tweets[i], tl, card, &stats[i])))
+        (rc = add_tweet_body(out, tweets[i], tl, card, &stats[i], &marks[i])))
       break;
     if (q) {
       if (qcard && ql && tweets[qi][ql - 1] == '}') {
         rc = buf_add(out, ",\"quote\":", 9);
-        if (!rc) rc = add_tweet_body(out, tweets[qi], ql, qcard, &stats[qi]);
+        if (!rc) rc = add_tweet_body(out, tweets[qi], ql, qcard, &stats[qi], &marks[qi]);
         if (!rc) rc = buf_add(out, "}", 1);
       } else { /* deleted (or its author gone): shown as unavailable */
         char gone[96];
@@ -424,6 +431,7 @@ out:
   free(alocal);
   free(atickets);
   free(stats);
+  free(marks);
   gw_hidden_cleanup(&hidden);
   return rc;
 }

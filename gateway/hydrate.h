@@ -1,7 +1,8 @@
 /*
  * hydrate.h — turns lists of tweet ids into the items clients see: each
- * tweet with its author (id, username, display name, avatar), its like and
- * comment counts and liked_by_me.
+ * tweet with its author (id, username, display name, avatar), its like,
+ * comment and reply counts, liked_by_me and bookmarked_by_me (stats.h,
+ * stats_marks.h).
  *
  * Two Redis round trips whatever the page size: the cached tweets, then the
  * authors (and reposters) and every tweet's numbers together — one more,

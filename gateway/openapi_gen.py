@@ -54,6 +54,9 @@ def list_of(item, desc=None):
 
 
 STR = {"type": "string"}
+# reply_count and bookmarked_by_me of every hydrated tweet (threads, bookmarks).
+MARK_STATS = {"reply_count": {"type": "integer", "minimum": 0},
+              "bookmarked_by_me": {"type": "boolean"}}
 BOOL = {"type": "boolean"}
 INT = {"type": "integer"}
 COUNT = {"type": "integer", "minimum": 0}
@@ -126,9 +129,10 @@ SCHEMAS = {
                      "description": "The tweet this one quotes (null: none)."},
     }, ["id", "author_id", "text", "reply_to", "created_at", "edited_at"]),
     "TweetStats": obj({"like_count": COUNT, "comment_count": COUNT, "liked_by_me": BOOL,
-                       "repost_count": COUNT, "reposted_by_me": BOOL, "quote_count": COUNT},
-                      desc="Live numbers (liked_by_me and reposted_by_me are false for "
-                           "anonymous readers; quote_count counts live quoting tweets)."),
+                       "repost_count": COUNT, "reposted_by_me": BOOL, "quote_count": COUNT,
+                       **MARK_STATS},
+                      desc="Live numbers (liked_by_me, reposted_by_me and bookmarked_by_me are "
+                           "false for anonymous readers; quote_count counts live quoting tweets)."),
     "TweetWithStats": {"allOf": [S("Tweet"), S("TweetStats")]},
     "QuotedTweet": {"allOf": [S("Tweet"), S("TweetStats"), obj({"author": S("AuthorCard")})],
                     "description": "The quoted tweet hydrated one level deep (its own quote "
@@ -183,6 +187,22 @@ SCHEMAS = {
                     "account": S("Account")}),
     "SessionStatus": obj({"authenticated": {"const": True}, "account": S("Account")}),
     "FollowState": obj({"follower_id": S("Id"), "followee_id": S("Id"), "following": BOOL}),
+    "BookmarkState": obj({"tweet_id": S("Id"), "bookmarked": BOOL}),
+    "PinState": obj({"tweet_id": S("Id"), "pinned": BOOL}),
+    "TimelineItem": {"allOf": [S("FeedItem"), obj({"pinned": {"const": True}}, [])],
+                     "description": "A hydrated tweet of a user timeline; the pinned one "
+                                    "(first on the first page only) has pinned: true."},
+    "Unavailable": obj({"id": S("Id"), "unavailable": {"const": True}},
+                       desc="A tweet of the thread that was deleted."),
+    "Context": obj({
+        "ancestors": {"type": "array", "items": {"anyOf": [S("FeedItem"), S("Unavailable")]},
+                      "description": "From the root down to the parent (first page only; "
+                                     "empty on later pages)."},
+        "descendants": {"type": "array", "items": S("FeedItem"),
+                        "description": "The replies below, depth first, oldest first at "
+                                       "each level."},
+        "next_cursor": nullable(STR),
+    }, desc="The conversation around a tweet (the tweet itself is GET /tweets/{id})."),
     "LikeState": obj({"tweet_id": S("Id"), "liked": BOOL, "like_count": COUNT}),
     "RepostState": obj({"tweet_id": S("Id"), "user_id": S("Id"), "reposted": BOOL,
                         "repost_count": COUNT,
@@ -435,7 +455,9 @@ OPS = [
        ok(200, S("Account"), "The account (without e-mail)."), params=["AccountRef"],
        errors=["404"]),
     Op("GET", "/accounts/{id}/tweets", "accountTweets", "An account's tweets, newest first",
-       "tweets", OPTIONAL, listing(S("Tweet"), "A page of the account's tweets."),
+       "tweets", OPTIONAL, listing(S("TimelineItem"), "A page of the account's tweets, "
+                                                      "hydrated; the pinned one first on the "
+                                                      "first page."),
        paging=True, params=["AccountRef"], errors=["404"]),
     Op("POST", "/accounts/{id}/follow", "follow", "Follow an account", "follows", AUTH,
        {**ok(202, S("FollowState"), "Published: the follow takes effect shortly.", REPLAY),
@@ -599,6 +621,34 @@ OPS = [
     Op("GET", "/tweets/{id}/quotes", "tweetQuotes", "The tweets quoting a tweet", "reposts",
        OPTIONAL, listing(S("FeedItem"), "A page of quoting tweets, newest first."),
        paging=True, params=["TweetId"], errors=["404"]),
+    # threads, bookmarks, pins
+    Op("GET", "/tweets/{id}/context", "tweetContext", "The thread around a tweet", "threads",
+       OPTIONAL, ok(200, S("Context"), "Ancestors and a page of descendants, hydrated.",
+                    {"Link": ref("headers", "Link")}),
+       paging=True, params=["TweetId"], errors=["404"],
+       desc="Read from PostgreSQL: a reply shows once the persist worker stored it.  The "
+            "cursor names the last descendant shown: replies arriving meanwhile never repeat "
+            "or skip an item.  At most 64 levels up and down."),
+    Op("POST", "/tweets/{id}/bookmark", "bookmark", "Bookmark a tweet (private)", "bookmarks",
+       AUTH, {**ok(202, S("BookmarkState"), "Published; GET /bookmarks shows it at once.",
+                   REPLAY),
+              **ok(200, S("BookmarkState"), "Already bookmarked: nothing changed.", REPLAY)},
+       params=["TweetId"], errors=["404"]),
+    Op("DELETE", "/tweets/{id}/bookmark", "unbookmark", "Remove a bookmark", "bookmarks", AUTH,
+       {**ok(202, S("BookmarkState"), "Published.", REPLAY),
+        **ok(200, S("BookmarkState"), "Not bookmarked: nothing changed.", REPLAY)},
+       params=["TweetId"], errors=["404"]),
+    Op("GET", "/bookmarks", "bookmarks", "One's bookmarks, newest bookmark first", "bookmarks",
+       AUTH, listing(S("FeedItem"), "A page of bookmarked tweets, hydrated (deleted ones "
+                                    "left out)."), paging=True),
+    Op("POST", "/tweets/{id}/pin", "pin", "Pin one's tweet on one's profile", "pins", AUTH,
+       {**ok(202, S("PinState"), "Published; it replaces the pinned tweet, if any.", REPLAY),
+        **ok(200, S("PinState"), "Already pinned: nothing changed.", REPLAY)},
+       params=["TweetId"], errors=["403", "404"], desc="Author only (403)."),
+    Op("DELETE", "/tweets/{id}/pin", "unpin", "Unpin one's tweet", "pins", AUTH,
+       {**ok(202, S("PinState"), "Published.", REPLAY),
+        **ok(200, S("PinState"), "Not pinned: nothing changed.", REPLAY)},
+       params=["TweetId"], errors=["403", "404"], desc="Author only (403)."),
     # comments
     Op("POST", "/tweets/{id}/comments", "postComment", "Comment on a tweet", "comments", AUTH,
        ok(202, S("Comment"), "Published.", REPLAY), body="Text", params=["TweetId"],
@@ -699,7 +749,8 @@ OPS = [
             "as Authorization: Bearer or as access_token."),
 ]
 
-TAGS = ["accounts", "follows", "feed", "lists", "tweets", "likes", "reposts", "comments", "polls",
+TAGS = ["accounts", "follows", "feed", "lists", "tweets", "likes", "reposts", "threads",
+        "bookmarks", "pins", "comments", "polls",
         "notifications", "search", "streaming", "admin", "meta"]
 
 

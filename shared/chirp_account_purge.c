@@ -23,6 +23,7 @@
 void chirp_purge_cleanup(chirp_purge *p) {
   chirp_session_hashes_free(p->sessions, p->nsessions);
   free(p->tweets);
+  free(p->reply_parents);
   free(p->comments);
   free(p->comment_tweets);
   free(p->vote_polls);
@@ -45,9 +46,26 @@ static int purge_tweets(PGconn *pg, const char *const *p, chirp_purge *out) {
   PGresult *r;
   int rc = chirp_pg_exec(pg,
                          "UPDATE tweets SET deleted_at = " TS("$2") " "
-                         "WHERE author_id = $1 AND deleted_at IS NULL RETURNING id",
+                         "WHERE author_id = $1 AND deleted_at IS NULL RETURNING id, reply_to",
                          2, p, &r);
-  return rc ? rc : ids_of(r, 0, &out->tweets, &out->ntweets);
+  if (rc) return rc;
+  /* The tweets they replied to: their reply counts are recounted. */
+  out->reply_parents = malloc((size_t)(PQntuples(r) + 1) * sizeof *out->reply_parents);
+  for (int i = 0; out->reply_parents && i < PQntuples(r); i++)
+    if (!PQgetisnull(r, i, 1))
+      out->reply_parents[out->nreply_parents++] = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+  if (!out->reply_parents) {
+    PQclear(r);
+    return CHIRP_ENOMEM;
+  }
+  return ids_of(r, 0, &out->tweets, &out->ntweets);
+}
+
+/* The account's own bookmarks and pin (private to it: nobody reads them
+   any more). */
+static int purge_marks(PGconn *pg, const char *const *p) {
+  int rc = chirp_pg_exec(pg, "DELETE FROM bookmarks WHERE user_id = $1", 1, p, NULL);
+  return rc ? rc : chirp_pg_exec(pg, "DELETE FROM pins WHERE account_id = $1", 1, p, NULL);
 }
 
 /* Ends every follow of and by the account, moving the other sides'
@@ -194,6 +212,7 @@ int chirp_account_purge(PGconn *pg, int64_t account, int64_t event_id, int64_t a
   if (!rc) rc = purge_tweets(pg, p, out);
   if (!rc) rc = purge_follows(pg, p, out);
   if (!rc) rc = purge_lists(pg, p);
+  if (!rc) rc = purge_marks(pg, p);
   if (!rc) rc = purge_comments(pg, p, out);
   if (!rc) rc = purge_votes(pg, p, out);
   if (!rc) rc = purge_reposts(pg, p, out);
@@ -237,6 +256,22 @@ int chirp_account_purge_cache(redisContext *r, const chirp_purge *p, int cache_t
     if (!rc && p->naccounts)
       rc = chirp_feed_remove_entry(r, CHIRP_LIST_FEED, p->accounts, p->naccounts,
                                    chirp_feed_entry_format(&fe, e));
+  }
+  /* Its bookmarks and pin (one owner's keys), and the reply counts of the
+     tweets it replied to (recounted at their next read). */
+  if (!rc) {
+    char k2[CHIRP_KEY_BUFSZ], k3[CHIRP_KEY_BUFSZ], k4[CHIRP_KEY_BUFSZ];
+    redisReply *rep = redisCommand(r, "DEL %s %s %s %s", chirp_key_bookmarks(key, p->account_id),
+                                   chirp_key_bookmarks_order(k2, p->account_id),
+                                   chirp_key_bookmarks_ok(k3, p->account_id),
+                                   chirp_key_pin(k4, p->account_id));
+    if (chirp_redis_reply_failed(r, rep)) rc = CHIRP_EUNAVAILABLE;
+    if (rep) freeReplyObject(rep);
+  }
+  for (size_t i = 0; !rc && i < p->nreply_parents; i++) {
+    redisReply *rep = redisCommand(r, "DEL %s", chirp_key_reply_count(key, p->reply_parents[i]));
+    if (chirp_redis_reply_failed(r, rep)) rc = CHIRP_EUNAVAILABLE;
+    if (rep) freeReplyObject(rep);
   }
   if (!rc) rc = chirp_search_bump(r);
   return rc;

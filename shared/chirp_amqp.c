@@ -20,7 +20,7 @@
 /* Every event type the persist role stores. */
 static const char *const persist_keys[] = {"tweet.created", "tweet.created.mention", "tweet.edited",
                                            "tweet.deleted", "comment.*", "poll.voted",
-                                           "account.deleted", NULL};
+                                           "account.deleted", "bookmark.*", "pin.*", NULL};
 /* Bindings of earlier versions, removed at declare (a durable queue keeps
    its bindings across restarts). */
 static const char *const persist_old[] = {"tweet.*", "account.*", "poll.*", NULL};

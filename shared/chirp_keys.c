@@ -93,6 +93,21 @@ char *chirp_key_likers_ok(char *buf, int64_t id) {
 char *chirp_key_comment_count(char *buf, int64_t id) {
   return id_key(buf, "chirp:cc:{", id);
 }
+char *chirp_key_reply_count(char *buf, int64_t id) {
+  return id_key(buf, "chirp:rc:{", id);
+}
+char *chirp_key_bookmarks(char *buf, int64_t id) {
+  return id_key(buf, "chirp:bm:{", id);
+}
+char *chirp_key_bookmarks_order(char *buf, int64_t id) {
+  return id_key(buf, "chirp:bmo:{", id);
+}
+char *chirp_key_bookmarks_ok(char *buf, int64_t id) {
+  return id_key(buf, "chirp:bmok:{", id);
+}
+char *chirp_key_pin(char *buf, int64_t id) {
+  return id_key(buf, "chirp:pin:{", id);
+}
 char *chirp_key_comment(char *buf, int64_t id) {
   return id_key(buf, "chirp:c:{", id);
 }

@@ -17,10 +17,11 @@
 #include "chirp_redis.h"
 #include "chirp_search.h"
 #include "chirp_tweet.h"
+#include "persist_marks.h"
 #include "worker.h"
 
 enum persist_kind { P_TWEET_CREATED, P_TWEET_EDITED, P_TWEET_DELETED, P_COMMENT, P_VOTE,
-                    P_ACCOUNT_DELETED };
+                    P_ACCOUNT_DELETED, P_MARK };
 
 struct persist_state {
   enum persist_kind kind;
@@ -36,6 +37,7 @@ struct persist_state {
   int vote_applied;
   int64_t account_id, deleted_ms; /* account.deleted */
   chirp_purge purge;              /* what its purge changed, for Redis */
+  wk_mark mark;                   /* bookmark.*, pin.* */
 };
 
 static void persist_free(void *arg) {
@@ -126,6 +128,9 @@ static int persist_decode(const chirp_event *ev, void **state, char *why, size_t
   } else if (strcmp(ev->type, "poll.voted") == 0) {
     s->kind = P_VOTE;
     rc = decode_vote(ev, s, why, n);
+  } else if (wk_mark_is(ev->type)) {
+    s->kind = P_MARK;
+    rc = wk_mark_decode(ev, &s->mark, why, n);
   } else if (strcmp(ev->type, "account.deleted") == 0) {
     s->kind = P_ACCOUNT_DELETED;
     rc = decode_account_deleted(ev, s, why, n);
@@ -183,8 +188,21 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
       /* A batch retried message by message applies it again: start clean. */
       chirp_purge_cleanup(&s->purge);
       return chirp_account_purge(ctx->pg, s->account_id, ev->event_id, s->deleted_ms, &s->purge);
+    case P_MARK:
+      return wk_mark_apply(ctx, &s->mark);
   }
   return CHIRP_EINTERNAL;
+}
+
+/* The parent's reply count is recounted from PostgreSQL at its next read
+   (stats_marks.h): whether this event changed it is not known here, as the
+   fan-out role may have stored the reply's row first. */
+static int drop_reply_count(wk_ctx *ctx, int64_t parent) {
+  char key[CHIRP_KEY_BUFSZ];
+  redisReply *d = chirp_redis_command(ctx->redis, "DEL %s", chirp_key_reply_count(key, parent));
+  if (!d) return CHIRP_EUNAVAILABLE;
+  freeReplyObject(d);
+  return 0;
 }
 
 static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
@@ -201,11 +219,19 @@ static int persist_after_commit(wk_ctx *ctx, const chirp_event *ev, void *arg) {
          could bring back a tweet deleted (and evicted) meanwhile.  Cached
          search answers must not hide it: a new generation. */
       rc = chirp_search_bump(ctx->redis);
+      if (!rc && s->tweet.reply_to) rc = drop_reply_count(ctx, s->tweet.reply_to);
       break;
     case P_TWEET_EDITED:
     case P_TWEET_DELETED:
       rc = chirp_tweet_cache_put(ctx->redis, &s->tweet, ctx->cfg->cache_ttl_s);
       if (!rc) rc = chirp_search_bump(ctx->redis);
+      if (!rc && s->kind == P_TWEET_DELETED && s->tweet.reply_to)
+        rc = drop_reply_count(ctx, s->tweet.reply_to);
+      break;
+    case P_MARK:
+      /* Not best effort: the owner's Redis keys must settle on this event. */
+      rc = wk_mark_after_commit(ctx, &s->mark);
+      if (rc == CHIRP_EUNAVAILABLE) return rc;
       break;
     case P_COMMENT:
       rc = chirp_comment_cache_put(ctx->redis, &s->comment, ctx->cfg->cache_ttl_s);

@@ -16,6 +16,8 @@
  *     arriving later loses), the reposted tweets' Redis repost keys take
  *     the new state and the entries leave the feeds of the accounts it
  *     followed or was followed by.
+ *   - its bookmarks and pin are deleted, and the reply counts of the
+ *     tweets it replied to are recounted.
  * Its likes belong to the like batcher's table and go through the likes
  * role (chirp_account_purge_likes), which also holds the likes still
  * pending.  Every step is idempotent: a second purge finds nothing left.
@@ -38,6 +40,8 @@ typedef struct chirp_purge {
   size_t nsessions;
   int64_t *tweets; /* tweets made tombstones */
   size_t ntweets;
+  int64_t *reply_parents; /* the tweets some of those replied to */
+  size_t nreply_parents;
   int64_t *comments, *comment_tweets; /* comments deleted, and their tweets */
   size_t ncomments;
   int64_t *vote_polls; /* votes taken back: poll, choices */

@@ -50,6 +50,11 @@ char *chirp_key_liked_by(char *buf, int64_t user);       /* zset: "event:tweet" 
 char *chirp_key_liked_by_ok(char *buf, int64_t user);    /* string: the zset is built */
 char *chirp_key_liked_by_version(char *buf, int64_t user); /* hash: tweet -> newest event id */
 char *chirp_key_likers_order(char *buf, int64_t tweet);  /* zset: "event:user" of the tweet's likes */
+char *chirp_key_reply_count(char *buf, int64_t tweet);   /* string: live replies */
+char *chirp_key_bookmarks(char *buf, int64_t user);      /* hash: tweet -> "+event"/"-event" */
+char *chirp_key_bookmarks_order(char *buf, int64_t user); /* zset: "event:tweet" of live ones */
+char *chirp_key_bookmarks_ok(char *buf, int64_t user);   /* string: the two are built */
+char *chirp_key_pin(char *buf, int64_t account);         /* string: "tweet:event" (tweet 0 = none) */
 
 /* Reposts of a tweet, one owner (the tweet): the set of reposting users
    (its size is repost_count, SISMEMBER reposted_by_me), its built flag,

@@ -5,10 +5,10 @@ checked in PostgreSQL and through the API.  Python 3 standard library only.
 Run it through tests/chaos/chaos.sh (which starts and stops the cluster).
 
 Load: THREADS threads, about RATE requests/s in all, over keep-alive HTTP/1.1
-connections to HAProxy: post a tweet (30 %), read a home feed (25 %), like a
-tweet (15 %), follow an account (10 %), read a tweet (8 %), repost a tweet (6 %),
+connections to HAProxy: post a tweet (28 %), read a home feed (24 %), like a
+tweet (14 %), follow an account (9 %), read a tweet (8 %), repost a tweet (6 %),
 undo one of one's reposts (2 %), block or unblock an account (4 %, toggling the
-pair's state).  Every answer is
+pair's state), bookmark a tweet (5 %).  Every answer is
 recorded (operation, start, end, status); every write answered 2xx with the
 ids it created.
 
@@ -35,6 +35,8 @@ Checks (exit status 1 if one fails):
     PostgreSQL exactly once, active, with the repost_id the API answered; every
     undo answered 2xx left its row inactive; per tweet, repost_count through the
     API = the active reposts rows;
+  * every bookmark answered 202/200 is active in PostgreSQL and listed by its
+    owner's GET /bookmarks;
   * every follow answered 202/200 is active in PostgreSQL (unless a block was
     tried between the pair); per account, followers_count = the active follows
     rows = followers_count through the API;
@@ -63,7 +65,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 CLUSTER = os.path.join(ROOT, "deploy", "cluster.sh")
 RUN = secrets.token_hex(3)
-WRITES = ("post", "like", "follow", "repost", "unrepost", "block")
+WRITES = ("post", "like", "follow", "repost", "unrepost", "block", "bookmark")
 
 
 def log(msg):
@@ -184,6 +186,9 @@ class Load:
         self.blocks = {}            # (blocker, blocked) -> state of the last answered request
         self.block_unsure = set()   # pairs with a request answered neither 2xx nor 4xx
         self.block_inflight = set()
+        self.bookmarks = set()      # (user, tweet) answered 202/200
+        self.bookmark_tried = set()
+        self.tokens = {}            # user -> token (to read their bookmarks)
         self.seq = 0
 
     def record(self, op, t0, status, err):
@@ -197,7 +202,7 @@ class Load:
 
     def one(self, c, rnd):
         op = rnd.choices(("post", "feed", "like", "follow", "get", "repost", "unrepost",
-                          "block"), (30, 25, 15, 10, 8, 6, 2, 4))[0]
+                          "block", "bookmark"), (28, 24, 14, 9, 8, 6, 2, 4, 5))[0]
         token, uid = rnd.choice(self.users)
         t0 = time.time()
         if op == "post":
@@ -269,6 +274,19 @@ class Load:
                     self.blocks[(uid, target)] = on
                 elif not 400 <= st < 500:
                     self.block_unsure.add((uid, target))
+        elif op == "bookmark":
+            with self.lock:
+                cands = [t for t in self.pool[-200:] if (uid, t) not in self.bookmark_tried]
+                tid = rnd.choice(cands) if cands else None
+                if tid is not None:
+                    self.bookmark_tried.add((uid, tid))
+                    self.tokens[uid] = token
+            if tid is None:
+                return
+            st, js, err = c.request("POST", API + "/tweets/%s/bookmark" % tid, None, token)
+            if st in (200, 202):
+                with self.lock:
+                    self.bookmarks.add((uid, tid))
         else:  # follow
             with self.lock:
                 others = [u for _, u in self.users
@@ -565,6 +583,45 @@ def check(load, pg, host, port, drain, likes_wait):
                             "(tweet, api, pg): %s" % (len(bad), bad[:5]))
     log("likes: %d answered 202/200 on %d tweets" % (len(likes), len(liked)))
 
+    # Bookmarks: every one answered 202/200 is active in PostgreSQL and in
+    # its owner's GET /bookmarks.
+    marks = sorted(load.bookmarks)
+
+    def missing_marks():
+        if not marks:
+            return []
+        have = {(r[0], r[1]) for r in pg.query(
+            "SELECT user_id, tweet_id FROM bookmarks WHERE active AND user_id = ANY(%s)" %
+            id_array({u for u, _ in marks}))}
+        return [m for m in marks if m not in have]
+
+    left = wait_for("every bookmark answered 202/200 in PostgreSQL", missing_marks, drain)
+    if left:
+        problems.append("%d bookmarks answered 202/200 are not in PostgreSQL, e.g. %s" % (
+            len(left), left[:5]))
+
+    def bookmarks_of(uid):
+        c, got, cursor = Client(host, port), set(), None
+        for _ in range(100):
+            q = "?limit=100" + ("&cursor=" + cursor if cursor else "")
+            st, js, err = c.request("GET", API + "/bookmarks" + q, None, load.tokens[uid])
+            if st != 200 or not js:
+                break
+            got |= {i["id"] for i in js["items"]}
+            cursor = js.get("next_cursor")
+            if not cursor:
+                break
+        c.close()
+        return uid, got
+
+    listed = dict(parallel(bookmarks_of, sorted({u for u, _ in marks})))
+    bad = [m for m in marks if m[1] not in listed.get(m[0], set())]
+    if bad:
+        problems.append("%d bookmarks answered 202/200 missing from GET /bookmarks, e.g. %s"
+                        % (len(bad), bad[:5]))
+    log("bookmarks: %d answered 202/200" % len(marks))
+
+
     # Reposts: applied by the fan-out role.
     pairs = {k: v for k, v in load.reposts.items() if k not in load.repost_unknown}
 
@@ -714,6 +771,7 @@ def main():
                    "likes": sorted(load.likes), "follows": sorted(load.follows),
                    "reposts": sorted([list(k) + [v] for k, v in load.reposts.items()]),
                    "blocks": sorted([a, b, on] for (a, b), on in load.blocks.items()),
+                   "bookmarks": sorted(load.bookmarks),
                    "users": [u for _, u in load.users]}, f)
     log("every request and fault in %s" % os.path.relpath(dump, ROOT))
     problems = []

@@ -411,6 +411,36 @@ class Browser(BrowserCase):
         self.wait(d, lambda: d.current_url == self.url("/"), "home after the delete")
         h.wait_until(lambda: self.http.get(API + "/tweets/" + tid).status == 404, 20, 0.2, "the tweet deleted")
 
+    def test_thread_bookmark_and_pin(self):
+        token, acct = h.sign_up(self.http, "thr")
+        root = h.post_tweet(self.http, token, "thread root words")["id"]
+        mid = h.post_tweet(self.http, token, "thread middle words", reply_to=root)["id"]
+        leaf = h.post_tweet(self.http, token, "thread leaf words", reply_to=mid)["id"]
+        h.wait_until(lambda: len(self.http.get(API + "/tweets/%s/context" % mid).json["descendants"]) == 1,
+                     20, 0.2, "the thread stored")
+        d = self.browser(1000, 900)
+        self.log_in_with_token(d, token)
+        self.go(d, "/tweets/" + mid)
+        # Ancestors above the tweet, replies below.
+        self.wait(d, lambda: "thread root words" in self.find(d, ".thread-up").text, "the ancestor")
+        self.wait(d, lambda: "thread leaf words" in self.find(d, "#thread").text, "the reply")
+        # Bookmark the leaf from its card; the Bookmarks page lists it.
+        card = self.wait(d, lambda: next((c for c in d.find_elements(By.CSS_SELECTOR, "#thread article.tweet")
+                                          if "thread leaf words" in c.text), None), "the reply's card")
+        card.find_element(By.CSS_SELECTOR, "button.bookmark").click()
+        self.wait(d, lambda: card.find_element(By.CSS_SELECTOR, "button.bookmark").get_attribute("aria-pressed") == "true",
+                  "bookmarked")
+        self.find(d, "#nav-bookmarks").click()
+        self.wait(d, lambda: self.card_with(d, "thread leaf words"), "the bookmark listed")
+        # Pin the root on one's profile: it comes first, marked.
+        self.go(d, "/tweets/" + root)
+        self.find(d, ".main-tweet button.pin").click()
+        self.wait(d, lambda: self.find(d, ".main-tweet button.pin").text == "Unpin", "pinned")
+        self.go(d, "/@" + acct["username"])
+        first = self.wait(d, lambda: d.find_elements(By.CSS_SELECTOR, "article.tweet")[0], "the profile's tweets")
+        self.wait(d, lambda: "Pinned" in first.text and "thread root words" in first.text, "the pinned tweet first")
+        self.assertEqual(leaf, self.http.get(API + "/bookmarks", token=token).json["items"][0]["id"])
+
     def test_phone_width_has_no_horizontal_scroll(self):
         token, acct = h.sign_up(self.http, "phone")
         long = "a-very-long-word-without-spaces-" * 6 + " https://example.com/" + "x" * 120 + " #phone"

@@ -122,6 +122,13 @@ class Walk(h.StackTestCase):
         self.items(A + "/tweets/%s/quotes" % tw["id"], "the quote stored")
         self.items(A + "/accounts/%s/likes" % a2["id"], "the like in the liker's list")
         self.ok(c.get(A + "/trending/liked"))
+        # threads, bookmarks, pins
+        self.ok(c.post(A + "/tweets/%s/bookmark" % tw["id"], token=t2), 202)
+        self.items(A + "/bookmarks", "the bookmark", token=t2)
+        self.ok(c.delete(A + "/tweets/%s/bookmark" % tw["id"], token=t2), 202)
+        self.ok(c.post(A + "/tweets/%s/pin" % tw["id"], token=t1), 202)
+        self.ok(c.delete(A + "/tweets/%s/pin" % tw["id"], token=t1), 202)
+        self.ok(c.get(A + "/tweets/%s/context" % tw["id"], token=t2))
         self.items(A + "/tweets/%s/comments" % tw["id"], "the comment stored")
         self.items(A + "/hashtags/%s/tweets" % tag, "the hashtag page")
         for kind, q in (("tweets", "walk"), ("accounts", name2), ("hashtags", tag)):

@@ -10,6 +10,7 @@ import { home } from './views/home.js';
 import { profile } from './views/profile.js';
 import { tweetPage } from './views/tweet.js';
 import { notifications } from './views/notifications.js';
+import { bookmarks } from './views/bookmarks.js';
 import { search, hashtag } from './views/search.js';
 import { listsPage, listPage } from './views/lists.js';
 import { blockedPage } from './views/blocked.js';
@@ -28,6 +29,7 @@ function nav() {
     h('a', { href: '/search' }, 'Search'),
     h('a', { href: '/lists' }, 'Lists'),
     h('a', { href: '/notifications', id: 'nav-notifications' }, 'Notifications ', badge),
+    h('a', { href: '/bookmarks', id: 'nav-bookmarks' }, 'Bookmarks'),
     me ? h('a', { href: '/@' + me.username, id: 'nav-profile' }, 'Profile') : null,
     h('a', { href: '/settings/blocked', id: 'nav-blocked' }, 'Blocked'),
     h('button', { type: 'button', class: 'link', id: 'logout', onclick: logout }, 'Log out'));
@@ -50,6 +52,7 @@ route('/', needLogin(home));
 route('/login', login);
 route('/signup', signup);
 route('/notifications', needLogin(notifications));
+route('/bookmarks', needLogin(bookmarks));
 route('/search', search);
 route('/lists', needLogin(listsPage));
 route('/lists/:id', needLogin(listPage));

@@ -1,7 +1,8 @@
 // tweet_card.js — one tweet: author, text, poll, the quoted tweet inside it,
-// "reposted by" on a feed item that is a repost, and the like and repost
-// buttons whose counts move at once and settle on the server's answer; the
-// quote action opens a compose form with quote_of.
+// "reposted by" on a feed item that is a repost, the like and repost buttons
+// whose counts move at once and settle on the server's answer, the quote
+// action (a compose form with quote_of), the thread link, the bookmark
+// button and (on one's own) pin/unpin.
 import { h, ago, displayName, richText } from './dom.js';
 import { post, del } from './api.js';
 import { account } from './accounts.js';
@@ -9,6 +10,7 @@ import { session } from './session.js';
 import { toastError } from './errors.js';
 import { pollView } from './poll.js';
 import { compose } from './compose.js';
+import { bookmarkButton, pinButton } from './marks.js';
 
 function authorLine(tweet) {
   const name = h('a', { class: 'author', href: '#' }, '…');
@@ -126,12 +128,18 @@ export function tweetCard(tweet) {
       h('a', { href: '/@' + tweet.reposted_by.username }, displayName(tweet.reposted_by)))
     : null;
   const quoteSlot = h('div', { class: 'quote-compose' });
+  const replies = h('a', { class: 'replies', href: '/tweets/' + tweet.id + '#thread',
+    'aria-label': `Thread (${tweet.reply_count || 0} replies)` }, `${tweet.reply_count || 0} replies`);
+  const me = session.account();
+  const pinned = tweet.pinned ? h('p', { class: 'pinned-label' }, 'Pinned') : null;
   return h('article', { class: 'tweet', dataset: { id: tweet.id }, 'aria-label': 'Tweet' },
-    by,
+    pinned, by,
     h('header', {}, authorLine(tweet), ' · ', time, edited ? [' · ', edited] : null),
     replyTo, body,
     tweet.poll ? pollView(tweet.poll) : null,
     tweet.quote_of ? quotedView(tweet.quote) : null,
-    h('footer', { class: 'actions' }, comments, repostButton(tweet), likeButton(tweet), quoteButton(tweet, quoteSlot)),
+    h('footer', { class: 'actions' }, comments, replies, repostButton(tweet), likeButton(tweet),
+      quoteButton(tweet, quoteSlot), bookmarkButton(tweet),
+      me && me.id === tweet.author_id ? pinButton(tweet) : null),
     quoteSlot);
 }

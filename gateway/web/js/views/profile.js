@@ -8,7 +8,6 @@ import { tweetCard } from '../tweet_card.js';
 import { accountCard, avatar } from '../account_card.js';
 import { followingIds, resetFollowing, remember, forget } from '../accounts.js';
 import { describe, field, formError, submitting, toastError } from '../errors.js';
-import { hydrated } from '../hydrate.js';
 import { listControl } from './lists.js';
 import { relationshipButtons } from '../relationship.js';
 
@@ -103,7 +102,7 @@ export async function profile(main, { username }, tab) {
     [['tweets', 'Tweets', ''], ['followers', 'Followers', '/followers'], ['following', 'Following', '/following']].map(([k, t, suffix]) =>
       h('a', { href: `/@${acct.username}${suffix}`, 'aria-current': k === tab ? 'page' : null }, t)));
   const list = tab === 'tweets'
-    ? endless({ label: 'Tweets', empty: 'No tweets yet.', load: (cursor) => get(`/accounts/${acct.id}/tweets`, { limit: 20, cursor }).then(hydrated),
+    ? endless({ label: 'Tweets', empty: 'No tweets yet.', load: (cursor) => get(`/accounts/${acct.id}/tweets`, { limit: 20, cursor }),
       render: (t) => tweetCard({ ...t, author: t.author || acct }) })
     : endless({ label: tab === 'followers' ? 'Followers' : 'Following', empty: 'Nobody yet.',
       load: (cursor) => get(`/accounts/${acct.id}/${tab}`, { limit: 40, cursor }), render: accountCard });

@@ -1,4 +1,4 @@
-// views/tweet.js — one tweet: its comments, likes and edit history;
+// views/tweet.js — one tweet: its thread, comments, likes and edit history;
 // editing and deleting one's own tweet and comments; replying.
 import { h, ago, displayName, richText, codePoints, put } from '../dom.js';
 import { get, post, patch, del } from '../api.js';
@@ -91,6 +91,19 @@ export async function tweetPage(main, { id }) {
   paint(tweet);
   loadHistory();
 
+  // The thread: ancestors above the tweet (first page), replies below in
+  // reading order, more as one scrolls.
+  const ancestors = h('section', { class: 'thread-up', 'aria-label': 'Earlier in the thread', hidden: true });
+  const thread = endless({ label: 'Replies', noun: ['reply', 'replies'], empty: 'No replies yet.',
+    load: (cursor) => get(`/tweets/${tweet.id}/context`, { limit: 20, cursor }).then((r) => {
+      if (!cursor && r.ancestors && r.ancestors.length) {
+        ancestors.hidden = false;
+        put(ancestors, r.ancestors.map((a) => (a.unavailable
+          ? h('p', { class: 'meta unavailable' }, 'This tweet is unavailable.') : tweetCard(a))));
+      }
+      return { items: r.descendants || [], next_cursor: r.next_cursor };
+    }),
+    render: (t) => { const c = tweetCard(t); c.classList.add('in-thread'); return c; } });
   const comments = endless({ label: 'Comments', noun: ['comment', 'comments'], empty: 'No comments yet.',
     load: (cursor) => get(`/tweets/${tweet.id}/comments`, { limit: 20, cursor }), render: (c) => commentView(c, me) });
   const commentForm = h('form', { class: 'comment-form', novalidate: true },
@@ -109,10 +122,11 @@ export async function tweetPage(main, { id }) {
     render: (a) => accountCard(a.account || a) });
   const replies = me ? compose({ replyTo: tweet.id, label: 'Reply', onPosted: () => toast('Reply posted.') }) : null;
 
-  put(main, h('h1', { class: 'sr-only' }, 'Tweet'), holder, history,
+  put(main, h('h1', { class: 'sr-only' }, 'Tweet'), ancestors, holder, history,
+    h('section', { class: 'card', id: 'thread' }, h('h2', {}, 'Replies'), thread.el),
     replies ? h('section', { class: 'card' }, h('h2', {}, 'Reply'), replies) : null,
     h('section', { class: 'card' }, h('h2', {}, 'Comments'), me ? commentForm : null, comments.el),
     h('section', { class: 'card' }, h('h2', {}, 'Likes'), likes.el));
   const off = on('tweet.edited', (t) => { if (t.id === tweet.id) { paint({ ...tweet, ...t }); loadHistory(); } });
-  return { cleanup() { off(); comments.destroy(); likes.destroy(); } };
+  return { cleanup() { off(); thread.destroy(); comments.destroy(); likes.destroy(); } };
 }
