@@ -107,17 +107,16 @@ void h_tweet_create(gw_req *req, gw_reply *rep) {
 /* The cached JSON with the live numbers spliced in before its closing
    brace: the hot path never decodes and re-encodes the tweet. */
 static int splice_stats(gw_reply *rep, char *raw, size_t len, const gw_tweet_stats *st) {
-  char tail[128];
-  int n = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
-                   st->likes, st->comments, st->liked_by_me ? "true" : "false");
-  char *out = len && raw[len - 1] == '}' ? realloc(raw, len + (size_t)n) : NULL;
+  char tail[GW_STATS_TAIL_MAX];
+  size_t n = gw_stats_tail(st, tail);
+  char *out = len && raw[len - 1] == '}' ? realloc(raw, len + n) : NULL;
   if (!out) {
     free(raw);
     return CHIRP_EINTERNAL;
   }
-  memcpy(out + len - 1, tail, (size_t)n + 1);
+  memcpy(out + len - 1, tail, n + 1);
   rep->raw = out;
-  rep->raw_len = len - 1 + (size_t)n;
+  rep->raw_len = len - 1 + n;
   return 0;
 }
 

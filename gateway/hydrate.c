@@ -10,6 +10,7 @@
 #include "chirp_event.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_num.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
@@ -36,7 +37,7 @@ static int buf_add(gw_buf *b, const char *s, size_t n) {
    spelling with bare quotes occurs only as the key. */
 static int64_t author_of(const char *json) {
   const char *p = strstr(json, "\"author_id\":\"");
-  return p ? strtoll(p + 13, NULL, 10) : 0;
+  return p ? chirp_num_leading(p + 13) : 0;
 }
 
 /* The JSON text of the tweets of ids[0..n) that the cache did not answer
@@ -181,6 +182,7 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   char **tweets = calloc(n, sizeof *tweets), **cards = calloc(n, sizeof *cards);
   redisReply **replies = calloc(n, sizeof *replies);
   int64_t *authors = calloc(n, sizeof *authors), *missing = calloc(n, sizeof *missing);
+  int64_t *author = calloc(n, sizeof *author); /* author[i]: tweet i's (0: none) */
   gw_tweet_stats *stats = calloc(n, sizeof *stats);
   /* local[i]: tweet i was held here; alocal[k]: author k's card was. */
   int *miss = calloc(n, sizeof *miss), *local = calloc(n, sizeof *local);
@@ -188,8 +190,8 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   gw_lc_ticket *tickets = calloc(n, sizeof *tickets), *atickets = calloc(n, sizeof *atickets);
   size_t na = 0;
   char key[CHIRP_KEY_BUFSZ];
-  if (!tweets || !cards || !authors || !missing || !stats || !replies || !miss || !local ||
-      !alocal || !tickets || !atickets)
+  if (!tweets || !cards || !authors || !author || !missing || !stats || !replies || !miss ||
+      !local || !alocal || !tickets || !atickets)
     goto out;
 
   /* Round trip 1: the tweets.  Every reply is read before any miss is
@@ -224,7 +226,7 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
   if ((rc = tweets_from_pg(r, ids, n, miss, tweets))) goto out;
   rc = CHIRP_EUNAVAILABLE;
   for (size_t i = 0; i < n; i++) {
-    int64_t a = tweets[i] ? author_of(tweets[i]) : 0;
+    int64_t a = author[i] = tweets[i] ? author_of(tweets[i]) : 0;
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
     if (a && k == na) authors[na++] = a;
@@ -281,16 +283,15 @@ int gw_hydrate_raw(const int64_t *ids, size_t n, int64_t viewer, gw_buf *out, in
 
   for (size_t i = 0; i < n && !rc; i++) {
     size_t tl = tweets[i] ? strlen(tweets[i]) : 0;
-    int64_t a = tl ? author_of(tweets[i]) : 0;
+    int64_t a = tl ? author[i] : 0;
     size_t k = 0;
     while (k < na && authors[k] != a) k++;
     if (!tl || tweets[i][tl - 1] != '}' || k == na || !cards[k]) continue; /* gone */
-    char tail[160];
-    int m = snprintf(tail, sizeof tail, ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s}",
-                     stats[i].likes, stats[i].comments, stats[i].liked_by_me ? "true" : "false");
+    char tail[GW_STATS_TAIL_MAX];
+    size_t m = gw_stats_tail(&stats[i], tail);
     if ((out->len && (rc = buf_add(out, ",", 1))) || (rc = buf_add(out, tweets[i], tl - 1)) ||
         (rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, cards[k], strlen(cards[k]))) ||
-        (rc = buf_add(out, tail, (size_t)m)))
+        (rc = buf_add(out, tail, m)))
       break;
     if (ends) ends[*nshown] = out->len;
     shown[(*nshown)++] = ids[i];
@@ -306,6 +307,7 @@ out:
   free(tweets);
   free(cards);
   free(authors);
+  free(author);
   free(missing);
   free(miss);
   free(local);

@@ -46,7 +46,19 @@ static size_t per_shard_max;
    the subscriber changes it under sub_mu. */
 static _Atomic uint64_t gen;
 static _Atomic long long sub_id; /* the subscriber's CLIENT ID while up */
-static _Atomic unsigned long long n_hits, n_misses, n_inval, n_flush;
+static _Atomic unsigned long long n_inval, n_flush;
+/* Hits and misses, counted per thread in a slot of its own (a page makes
+   some eighty lookups: one shared counter would be a cache line passed
+   between the cores on each), summed when read. */
+#define COUNT_SLOTS 64
+struct lookups {
+  _Alignas(64) _Atomic unsigned long long hits;
+  _Atomic unsigned long long misses;
+  char pad[64 - 2 * sizeof(unsigned long long)];
+};
+static struct lookups lookups[COUNT_SLOTS];
+static _Atomic unsigned next_slot;
+static _Thread_local struct lookups *my_lookups;
 /* The subscriber's socket while up (-1 when not), and 1 from before it
    reads the socket until what it read is applied: see
    gw_lcache_begin_request. */
@@ -63,10 +75,22 @@ static _Atomic int stopping;
 static _Thread_local const redisContext *tracked_ctx;
 static _Thread_local uint64_t tracked_gen;
 
+/* Eight bytes at a time (a page hashes some eighty keys), then mixed so
+   that both the shard (low bits) and the bucket (the next ones) spread. */
 static uint64_t hash_of(const char *s) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) h = (h ^ *p) * 1099511628211ULL;
-  return h;
+  size_t n = strlen(s);
+  uint64_t h = 1469598103934665603ULL ^ n, w;
+  for (; n >= 8; n -= 8, s += 8) {
+    memcpy(&w, s, 8);
+    h = (h ^ w) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 32;
+  }
+  w = 0;
+  memcpy(&w, s, n);
+  h = (h ^ w) * 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  return h ^ (h >> 29);
 }
 
 static void entry_free(struct entry *e) {
@@ -206,8 +230,9 @@ static int lookup(const char *key, char *buf, size_t cap, void **out, size_t *le
     break;
   }
   pthread_mutex_unlock(&s->mu);
-  if (hit) n_hits++;
-  else n_misses++;
+  if (!my_lookups) my_lookups = &lookups[atomic_fetch_add(&next_slot, 1) % COUNT_SLOTS];
+  if (hit) atomic_fetch_add_explicit(&my_lookups->hits, 1, memory_order_relaxed);
+  else atomic_fetch_add_explicit(&my_lookups->misses, 1, memory_order_relaxed);
   return hit;
 }
 
@@ -277,8 +302,13 @@ void gw_lcache_drop(const char *key) { invalidate(key, strlen(key)); }
 
 void gw_lcache_counts(unsigned long long *hits, unsigned long long *misses,
                       unsigned long long *invalidations, unsigned long long *flushes, int *up) {
-  *hits = n_hits;
-  *misses = n_misses;
+  unsigned long long h = 0, m = 0;
+  for (int i = 0; i < COUNT_SLOTS; i++) {
+    h += lookups[i].hits;
+    m += lookups[i].misses;
+  }
+  *hits = h;
+  *misses = m;
   *invalidations = n_inval;
   *flushes = n_flush;
   *up = per_shard_max && gen % 2 == 1;

@@ -9,6 +9,7 @@
 #include "chirp_error.h"
 #include "chirp_keys.h"
 #include "chirp_like.h"
+#include "chirp_num.h"
 #include "chirp_redis.h"
 #include "gw.h"
 #include "lcache.h"
@@ -209,6 +210,25 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
     }
   }
   return 0;
+}
+
+/* Appends the n bytes of s at *p. */
+static char *put(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+
+size_t gw_stats_tail(const gw_tweet_stats *s, char *buf) {
+  static const char likes[] = ",\"like_count\":", comments[] = ",\"comment_count\":",
+                    by_me[] = ",\"liked_by_me\":";
+  char *p = put(buf, likes, sizeof likes - 1);
+  p += chirp_num_format(s->likes, p);
+  p = put(p, comments, sizeof comments - 1);
+  p += chirp_num_format(s->comments, p);
+  p = put(p, by_me, sizeof by_me - 1);
+  p = s->liked_by_me ? put(p, "true}", 5) : put(p, "false}", 6);
+  *p = '\0';
+  return (size_t)(p - buf);
 }
 
 void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s) {

@@ -27,6 +27,13 @@ int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *o
 int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer);
 int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_tweet_stats *out);
+/* Room for gw_stats_tail's text and its NUL. */
+#define GW_STATS_TAIL_MAX 96
+/* Writes the numbers as the closing members of a tweet's JSON text,
+   `,"like_count":N,"comment_count":N,"liked_by_me":B}` (the same members
+   as gw_stats_apply), at buf (GW_STATS_TAIL_MAX bytes) with a NUL; returns
+   its length.  The hot reads splice it over the cached text's '}'. */
+size_t gw_stats_tail(const gw_tweet_stats *s, char *buf);
 /* Sets "like_count", "comment_count", "liked_by_me" on a tweet object. */
 void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s);
 
