@@ -144,6 +144,10 @@ const gw_route *gw_route_match(const gw_route *table, const char *method, const 
   for (int i = 0; i < nprepared; i++) {
     const struct prepared *c = &prepared[i];
     if (c->star ? n < c->nseg : n != c->nseg) continue;
+    /* (Most routes differ in their last segment: "/tweets/:id/likes".) */
+    if (!c->star && n && !c->seg[n - 1].param &&
+        (c->seg[n - 1].n != req[n - 1].n || c->seg[n - 1].s[0] != req[n - 1].s[0]))
+      continue;
     int k = 0;
     while (k < c->nseg && (c->seg[k].param ||
                            (c->seg[k].n == req[k].n && memcmp(c->seg[k].s, req[k].s, req[k].n) == 0)))
