@@ -10,8 +10,8 @@
 #   tests/bench/instr_per_request.sh N URL [TOKEN] -- CMD [ARG...]
 #
 # Starts CMD under callgrind with instrumentation off, waits until URL
-# answers 2xx, sends 200 warm-up requests, then N requests (GET, 4
-# keep-alive connections, TOKEN as a Bearer token when given), and prints
+# answers 2xx, sends 200 warm-up requests, then N requests over the same 4
+# keep-alive connections (GET, TOKEN as a Bearer token when given), and prints
 #   IPR name=<CMD's basename> requests=N ir=<total> ir_per_request=<ir/N>
 # The process is stopped at the end.  Environment for CMD is inherited,
 # e.g. the gateway's CHIRP_* settings:
@@ -33,7 +33,7 @@ for t in valgrind callgrind_control curl python3; do
   command -v "$t" >/dev/null || { echo "instr_per_request: $t is not installed" >&2; exit 2; }
 done
 DIR=$(mktemp -d)
-trap '[[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
+trap '[[ -n ${LOAD_PID:-} ]] && kill "$LOAD_PID" 2>/dev/null; [[ -n ${PID:-} ]] && kill "$PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$DIR"' EXIT
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$DIR/cg.out" "$@" >"$DIR/log" 2>&1 &
 PID=$!
 AUTH=()
@@ -43,32 +43,44 @@ for ((i = 0; i < 600; i++)); do
   kill -0 "$PID" 2>/dev/null || { cat "$DIR/log" >&2; echo "instr_per_request: the command exited" >&2; exit 1; }
   sleep 0.5
 done
-# load COUNT — COUNT GETs of URL over 4 keep-alive connections; fails on a non-2xx.
-load() {
-  python3 - "$URL" "$1" "$TOKEN" <<'PY'
+# The load, one process for both phases so that the measured requests go
+# over the warmed connections (each stays on the server thread that took
+# it, whose per-thread state is then warm too): 200 GETs over 4 keep-alive
+# connections, "warm" on stdout, then after a line on stdin N more, "done".
+coproc LOAD {
+  python3 - "$URL" "$N" "$TOKEN" <<'PY'
 import http.client, sys, threading, urllib.parse
 u, n, tok = urllib.parse.urlsplit(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 path = (u.path or "/") + ("?" + u.query if u.query else "")
 hdr = {"Authorization": "Bearer " + tok} if tok else {}
+conns = [http.client.HTTPConnection(u.hostname, u.port or 80, timeout=120) for _ in range(4)]
 bad = []
-def run(k):
-    c = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=120)
+def run(c, k):
     for _ in range(k):
         c.request("GET", path, headers=hdr)
         r = c.getresponse()
         r.read()
         if r.status // 100 != 2: bad.append(r.status)
-ks = [n // 4 + (1 if i < n % 4 else 0) for i in range(4)]
-ts = [threading.Thread(target=run, args=(k,)) for k in ks]
-[t.start() for t in ts]
-[t.join() for t in ts]
-if bad: sys.exit("instr_per_request: %d answers were not 2xx (first %d)" % (len(bad), bad[0]))
+def phase(total):
+    ks = [total // 4 + (1 if i < total % 4 else 0) for i in range(4)]
+    ts = [threading.Thread(target=run, args=(c, k)) for c, k in zip(conns, ks)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    if bad: sys.exit("instr_per_request: %d answers were not 2xx (first %d)" % (len(bad), bad[0]))
+phase(200)
+print("warm", flush=True)
+sys.stdin.readline()
+phase(n)
+print("done", flush=True)
 PY
 }
-load 200
+read -r -u "${LOAD[0]}" line || true
+[[ ${line:-} == warm ]] || { echo "instr_per_request: the warm-up failed" >&2; exit 1; }
 callgrind_control -i on "$PID" >/dev/null 2>&1
 callgrind_control -z "$PID" >/dev/null 2>&1
-load "$N"
+echo go >&"${LOAD[1]}"
+read -r -u "${LOAD[0]}" line || true
+[[ ${line:-} == done ]] || { echo "instr_per_request: the measured requests failed" >&2; exit 1; }
 callgrind_control -d measured "$PID" >/dev/null 2>&1
 callgrind_control -i off "$PID" >/dev/null 2>&1
 for ((i = 0; i < 100; i++)); do
