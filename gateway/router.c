@@ -75,6 +75,7 @@ struct prepared {
   int patterns; /* the path holds a ':' (its parameters are stored) */
   int any_method;
   int star; /* a last segment "*": the rest of the path, even nothing */
+  int general; /* a "*" before the end: matched the general way (matches()) */
   int nseg; /* segments before that "*" */
   struct seg seg[MAX_SEGS];
 };
@@ -113,6 +114,9 @@ int gw_router_prepare(const gw_route *table) {
       if (n < 0) goto slow;
       c->star = n > 0 && c->seg[n - 1].n == 1 && c->seg[n - 1].s[0] == '*';
       c->nseg = c->star ? n - 1 : n;
+      c->general = 0;
+      for (int k = 0; k < c->nseg; k++)
+        if (c->seg[k].n == 1 && c->seg[k].s[0] == '*') c->general = 1;
     }
   prepared_table = table;
   return 0;
@@ -143,6 +147,12 @@ const gw_route *gw_route_match(const gw_route *table, const char *method, const 
   if (n < 0) return match_slow(table, method, path, params);
   for (int i = 0; i < nprepared; i++) {
     const struct prepared *c = &prepared[i];
+    if (c->general) {
+      if (!c->any_method && strcasecmp(c->r->method, method) != 0) continue;
+      if (!matches(c->r->path, path)) continue;
+      if (c->patterns && params) store_params(c->r->path, path, params);
+      return c->r;
+    }
     if (c->star ? n < c->nseg : n != c->nseg) continue;
     /* (Most routes differ in their last segment: "/tweets/:id/likes".) */
     if (!c->star && n && !c->seg[n - 1].param &&
