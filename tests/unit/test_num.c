@@ -4,10 +4,29 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "../check.h"
 #include "chirp_keys.h"
 #include "chirp_num.h"
+#include "chirp_time.h"
+
+/* chirp_time_format_ms writes by hand what this printf wrote. */
+static void time_is_printf(int64_t ms) {
+  char got[CHIRP_TIME_BUFSZ], want[64];
+  time_t secs = (time_t)(ms / 1000);
+  int frac = (int)(ms % 1000);
+  if (frac < 0) {
+    frac += 1000;
+    secs -= 1;
+  }
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+           tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  chirp_time_format_ms(ms, got, sizeof got);
+  CHECK_STR_EQ(got, want);
+}
 
 static void format_is_printf(long long v) {
   char got[CHIRP_NUM_STRSZ], want[32];
@@ -29,6 +48,18 @@ int main(void) {
     x ^= x << 17;
     format_is_printf((long long)(x >> (i % 64)));
     format_is_printf(-(long long)(x >> (1 + i % 63)));
+  }
+
+  /* Times: the epoch, before it, the ids' range, leap days, far years. */
+  int64_t times[] = {0, 1, 999, 1000, -1, -1001, INT64_C(1704067200000), INT64_C(1764590956145),
+                     INT64_C(951782400000), INT64_C(4102444799999), INT64_C(253402300799999),
+                     INT64_C(253402300800000), INT64_C(-62167219200000), INT64_C(-62167219200001)};
+  for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) time_is_printf(times[i]);
+  for (int i = 0; i < 5000; i++) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    time_is_printf((int64_t)(x % UINT64_C(4102444800000)));
   }
 
   /* Leading digits, as strtoll reads them from our own JSON. */
