@@ -4,8 +4,8 @@
 # load of a shared machine (throughput and CPU time do).  User-space
 # instructions only (the kernel's TCP work is not in it), and a `rep stos`
 # counts once per byte: libmicrohttpd's pool reset (a memset of the 32 KiB
-# connection memory, ~49 k "instructions" per request) weighs far more here
-# than on the CPU, the same in every server measured.
+# connection memory, up to ~49 k "instructions" per request, varying with
+# timing) weighs far more here than on the CPU: compare rest_per_request.
 #
 #   tests/bench/instr_per_request.sh N URL [TOKEN] -- CMD [ARG...]
 #
@@ -13,6 +13,7 @@
 # answers 2xx, sends 200 warm-up requests, then N requests over the same 4
 # keep-alive connections (GET, TOKEN as a Bearer token when given), and prints
 #   IPR name=<CMD's basename> requests=N ir=<total> ir_per_request=<ir/N>
+#       memset_per_request=<memset's share> rest_per_request=<the rest>
 # The process is stopped at the end.  Environment for CMD is inherited,
 # e.g. the gateway's CHIRP_* settings:
 #
@@ -89,5 +90,10 @@ for ((i = 0; i < 100; i++)); do
   sleep 0.2
 done
 ir=$(grep -h '^totals:\|^summary:' "$f" | head -n1 | awk '{ print $2 }')
-echo "IPR name=$(basename "$1") requests=$N ir=$ir ir_per_request=$((ir / N))"
+# memset's own instructions apart: libmicrohttpd's pool reset, whose size
+# follows how the connection's buffers grew (timing), moves the total by
+# several thousand per request from run to run; the rest is steady.
+ms=$(callgrind_annotate --inclusive=no "$f" 2>/dev/null | awk '/__memset/ { gsub(",", "", $1); s += $1 } END { print s + 0 }')
+echo "IPR name=$(basename "$1") requests=$N ir=$ir ir_per_request=$((ir / N))" \
+  "memset_per_request=$((ms / N)) rest_per_request=$(((ir - ms) / N))"
 cp "$f" "${CHIRP_IPR_KEEP:-/dev/null}" 2>/dev/null || true
