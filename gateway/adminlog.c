@@ -24,6 +24,13 @@ static struct call *ring;
 static uint64_t last_seq;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* What snprintf "%s" stores in dst[cap]: src, cut to cap - 1 bytes. */
+static void copy_cut(char *dst, size_t cap, const char *src) {
+  size_t n = src ? strnlen(src, cap - 1) : 0;
+  memcpy(dst, src ? src : "", n);
+  dst[n] = '\0';
+}
+
 void gw_adminlog_add(const char *method, const char *path, int status, int64_t micros,
                      unsigned long db_queries, int64_t account) {
   pthread_mutex_lock(&lock);
@@ -32,8 +39,8 @@ void gw_adminlog_add(const char *method, const char *path, int status, int64_t m
     struct call *c = &ring[last_seq % GW_ADMINLOG_CAP];
     c->seq = ++last_seq;
     c->at_ms = chirp_time_now_ms();
-    snprintf(c->method, sizeof c->method, "%s", method);
-    snprintf(c->path, sizeof c->path, "%s", path);
+    copy_cut(c->method, sizeof c->method, method);
+    copy_cut(c->path, sizeof c->path, path);
     c->status = status;
     c->micros = micros;
     c->queries = db_queries;

@@ -14,6 +14,7 @@
 #include "chirp_id.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_num.h"
 #include "chirp_redis.h"
 #include "chirp_time.h"
 #include "gw.h"
@@ -24,8 +25,9 @@
 
 /* The client: the account for token holders, else the address. */
 static void client_of(const gw_req *req, char *buf, size_t n) {
-  if (req->account_id) {
-    snprintf(buf, n, "a:%lld", (long long)req->account_id);
+  if (req->account_id) { /* "a:%lld", without snprintf's cost on every request */
+    memcpy(buf, "a:", 2);
+    chirp_num_format(req->account_id, buf + 2);
     return;
   }
   const char *xff = gw.cfg.trust_forwarded ? u_map_get_case(req->u->map_header, "X-Forwarded-For") : NULL;
@@ -41,9 +43,17 @@ static void client_of(const gw_req *req, char *buf, size_t n) {
   }
   char ip[INET6_ADDRSTRLEN] = "?";
   const struct sockaddr *sa = req->u->client_address;
-  if (sa && sa->sa_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, ip, sizeof ip);
-  else if (sa && sa->sa_family == AF_INET6)
+  if (sa && sa->sa_family == AF_INET) { /* what inet_ntop writes: a.b.c.d */
+    const unsigned char *b = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    memcpy(buf, "ip:", 3);
+    size_t k = 3;
+    for (int i = 0; i < 4; i++) {
+      if (i) buf[k++] = '.';
+      k += chirp_num_format(b[i], buf + k);
+    }
+    return;
+  }
+  if (sa && sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, ip, sizeof ip);
   snprintf(buf, n, "ip:%s", ip);
 }
@@ -144,10 +154,10 @@ int gw_guard_rate(const gw_route *route, const gw_req *req, gw_reply *rep) {
     limit = gw.cfg.rate_write;
   }
   int64_t now_s = chirp_time_now_ms() / 1000, w = gw.cfg.rate_window_s;
-  char who[96], key[192], ttl[16];
+  char who[96], key[192], ttl[CHIRP_NUM_STRSZ];
   client_of(req, who, sizeof who);
   chirp_key_rate(key, who, cls, now_s / w);
-  snprintf(ttl, sizeof ttl, "%lld", (long long)w + 1);
+  chirp_num_format((long long)w + 1, ttl);
   /* Capped: every gateway process may strand up to a slice per window
      (seen with many short-lived gateways in the tests burning a budget of
      10 000 000 in 200 000-request slices). */

@@ -13,6 +13,7 @@
 #include "chirp_error.h"
 #include "chirp_id.h"
 #include "chirp_log.h"
+#include "chirp_num.h"
 #include "chirp_time.h"
 #include "adminlog.h"
 #include "chirp_pg.h"
@@ -312,17 +313,17 @@ static void write_reply(struct _u_response *resp, gw_reply *rep) {
     resp->status = (unsigned)rep->status;
   }
   if (rep->link[0]) u_map_put(resp->map_header, "Link", rep->link);
-  char num[24];
+  char num[CHIRP_NUM_STRSZ];
   if (rep->retry_after > 0) {
-    snprintf(num, sizeof num, "%d", rep->retry_after);
+    chirp_num_format(rep->retry_after, num);
     u_map_put(resp->map_header, "Retry-After", num);
   }
   if (rep->rl_limit > 0) {
-    snprintf(num, sizeof num, "%d", rep->rl_limit);
+    chirp_num_format(rep->rl_limit, num);
     u_map_put(resp->map_header, "X-RateLimit-Limit", num);
-    snprintf(num, sizeof num, "%d", rep->rl_remaining);
+    chirp_num_format(rep->rl_remaining, num);
     u_map_put(resp->map_header, "X-RateLimit-Remaining", num);
-    snprintf(num, sizeof num, "%d", rep->rl_reset);
+    chirp_num_format(rep->rl_reset, num);
     u_map_put(resp->map_header, "X-RateLimit-Reset", num);
   }
   if (rep->replayed) u_map_put(resp->map_header, "Idempotent-Replayed", "true");
@@ -486,5 +487,6 @@ static int route_request(const struct _u_request *u, struct _u_response *resp, v
 
 int gw_http_register(struct _u_instance *u, const gw_route *routes) {
   route_table = routes;
+  if (gw_router_prepare(routes)) chirp_warn("router: the route table is too big to prepare; matching the slow way");
   return ulfius_set_default_endpoint(u, route_request, NULL) == U_OK ? 0 : CHIRP_EINTERNAL;
 }

@@ -10,6 +10,7 @@
 #include "chirp_event.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_num.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
 #include "chirp_tweet.h"
@@ -38,7 +39,7 @@ static int buf_add(gw_buf *b, const char *s, size_t n) {
    spelling with bare quotes occurs only as the key. */
 static int64_t author_of(const char *json) {
   const char *p = strstr(json, "\"author_id\":\"");
-  return p ? strtoll(p + 13, NULL, 10) : 0;
+  return p ? chirp_num_leading(p + 13) : 0;
 }
 
 /* The JSON text of the tweets of ids[0..n) that the cache did not answer
@@ -247,15 +248,15 @@ static size_t account_slot(int64_t *accts, size_t *na, int64_t a) {
    closing brace: the caller adds what follows (a quote, a repost) and it. */
 static int add_tweet_body(gw_buf *out, const char *tweet, size_t tl, const char *card,
                           const gw_tweet_stats *st, const gw_mark_stats *ms) {
-  char tail[320];
-  int m = gw_stats_tail(st, tail, sizeof tail);
-  m += gw_marks_tail(tail + m, sizeof tail - (size_t)m, ms);
+  char tail[GW_STATS_TAIL_MAX + 64];
+  size_t m = gw_stats_tail(st, tail);
+  m += (size_t)gw_marks_tail(tail + m, sizeof tail - m, ms);
   int rc;
   if ((rc = buf_add(out, tweet, tl - 1))) return rc;
   /* (texts cached before quotes existed lack the field) */
   if (!strstr(tweet, "\"quote_of\":") && (rc = buf_add(out, ",\"quote_of\":null", 16))) return rc;
   if ((rc = buf_add(out, ",\"author\":", 10)) || (rc = buf_add(out, card, strlen(card))) ||
-      (rc = buf_add(out, tail, (size_t)m)))
+      (rc = buf_add(out, tail, m)))
     return rc;
   return 0;
 }

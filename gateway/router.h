@@ -19,4 +19,10 @@
 const gw_route *gw_route_match(const gw_route *table, const char *method, const char *path,
                                struct _u_map *params);
 
+/* Splits table's paths once, so that gw_route_match on that table splits
+   only the request's path (other tables take the general way).  Call it
+   before the threads that match start; -1 when the table is too big to
+   prepare (matching still works, the general way). */
+int gw_router_prepare(const gw_route *table);
+
 #endif

@@ -31,13 +31,27 @@ static int answer(const char *v, int64_t *account_id) {
   return CHIRP_ENOTFOUND;
 }
 
-/* The Redis key of token's session entry. */
+/* The Redis key of token's session entry.  The last token's key is kept
+   per thread (a keep-alive connection stays on its thread, so a busy
+   client's next request usually finds it): only a digest, no answer. */
 static char *key_of(const char *token, char key[CHIRP_KEY_BUFSZ]) {
+  static _Thread_local char last_token[CHIRP_TOKEN_CHARS + 1];
+  static _Thread_local char last_key[CHIRP_KEY_BUFSZ];
+  size_t n = strlen(token);
+  if (n == CHIRP_TOKEN_CHARS && last_key[0] && memcmp(token, last_token, n) == 0) {
+    memcpy(key, last_key, CHIRP_KEY_BUFSZ);
+    return key;
+  }
   unsigned char h[crypto_hash_sha256_BYTES];
   char hex[CHIRP_TOKEN_HASH_BUFSZ];
-  crypto_hash_sha256(h, (const unsigned char *)token, strlen(token));
+  crypto_hash_sha256(h, (const unsigned char *)token, n);
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
-  return chirp_key_session(key, hex);
+  chirp_key_session(key, hex);
+  if (n == CHIRP_TOKEN_CHARS) {
+    memcpy(last_token, token, n + 1);
+    memcpy(last_key, key, CHIRP_KEY_BUFSZ);
+  }
+  return key;
 }
 
 void gw_session_forget(const char *token) {
@@ -50,12 +64,8 @@ int gw_session_cached(redisContext *r, const char *token, int64_t *account_id) {
   char key[CHIRP_KEY_BUFSZ];
   key_of(token, key);
   size_t len;
-  char *v = gw_lcache_get(key, &len);
-  if (v) {
-    int rc = answer(v, account_id);
-    free(v);
-    return rc;
-  }
+  char v[CHIRP_ID_STRSZ + 8];
+  if (gw_lcache_get_into(key, v, sizeof v, &len)) return answer(v, account_id);
   if (!r) return CHIRP_EUNAVAILABLE;
   /* The entry and its time to live in one round trip: the local copy must
      not outlive a session's expiry (Redis expires keys lazily, and an

@@ -9,6 +9,7 @@
 #include "chirp_error.h"
 #include "chirp_keys.h"
 #include "chirp_like.h"
+#include "chirp_num.h"
 #include "chirp_redis.h"
 #include "chirp_repost.h"
 #include "gw.h"
@@ -268,6 +269,32 @@ int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
   return 0;
 }
 
+/* Appends the n bytes of s at *p. */
+static char *put(char *p, const char *s, size_t n) {
+  memcpy(p, s, n);
+  return p + n;
+}
+
+size_t gw_stats_tail(const gw_tweet_stats *s, char *buf) {
+  static const char likes[] = ",\"like_count\":", comments[] = ",\"comment_count\":",
+                    by_me[] = ",\"liked_by_me\":", reposts[] = ",\"repost_count\":",
+                    reposted[] = ",\"reposted_by_me\":", quotes[] = ",\"quote_count\":";
+  char *p = put(buf, likes, sizeof likes - 1);
+  p += chirp_num_format(s->likes, p);
+  p = put(p, comments, sizeof comments - 1);
+  p += chirp_num_format(s->comments, p);
+  p = put(p, by_me, sizeof by_me - 1);
+  p = s->liked_by_me ? put(p, "true", 4) : put(p, "false", 5);
+  p = put(p, reposts, sizeof reposts - 1);
+  p += chirp_num_format(s->reposts, p);
+  p = put(p, reposted, sizeof reposted - 1);
+  p = s->reposted_by_me ? put(p, "true", 4) : put(p, "false", 5);
+  p = put(p, quotes, sizeof quotes - 1);
+  p += chirp_num_format(s->quotes, p);
+  *p = '\0';
+  return (size_t)(p - buf);
+}
+
 void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s) {
   json_object_set_new(tweet, "like_count", json_integer(s->likes));
   json_object_set_new(tweet, "comment_count", json_integer(s->comments));
@@ -277,10 +304,3 @@ void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s) {
   json_object_set_new(tweet, "quote_count", json_integer(s->quotes));
 }
 
-int gw_stats_tail(const gw_tweet_stats *s, char *buf, size_t cap) {
-  return snprintf(buf, cap,
-                  ",\"like_count\":%lld,\"comment_count\":%lld,\"liked_by_me\":%s,"
-                  "\"repost_count\":%lld,\"reposted_by_me\":%s,\"quote_count\":%lld",
-                  s->likes, s->comments, s->liked_by_me ? "true" : "false", s->reposts,
-                  s->reposted_by_me ? "true" : "false", s->quotes);
-}

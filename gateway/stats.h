@@ -20,9 +20,6 @@ typedef struct gw_tweet_stats {
   int reposted_by_me;
   long long quotes;  /* quote_count: live quoting tweets */
 } gw_tweet_stats;
-/* The numbers' tail spliced into a tweet's JSON text after liked_by_me:
-   ",\"like_count\":..,\"quote_count\":.." (no closing brace); the length. */
-int gw_stats_tail(const gw_tweet_stats *s, char *buf, size_t cap);
 
 /* Fills out[0..n) for ids[0..n) as seen by viewer (0 = anonymous). */
 int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *out);
@@ -33,6 +30,15 @@ int gw_stats_get(const int64_t *ids, size_t n, int64_t viewer, gw_tweet_stats *o
 int gw_stats_append(redisContext *r, const int64_t *ids, size_t n, int64_t viewer);
 int gw_stats_read(redisContext *r, const int64_t *ids, size_t n, int64_t viewer,
                   gw_tweet_stats *out);
+/* Room for gw_stats_tail's text and its NUL. */
+#define GW_STATS_TAIL_MAX 192
+/* Writes the numbers as members of a tweet's JSON text,
+   `,"like_count":N,"comment_count":N,"liked_by_me":B,"repost_count":N,
+   "reposted_by_me":B,"quote_count":N` (the same members as gw_stats_apply;
+   no closing brace: more members may follow), at buf (GW_STATS_TAIL_MAX
+   bytes) with a NUL; returns its length.  The hot reads splice it over the
+   cached text's '}'. */
+size_t gw_stats_tail(const gw_tweet_stats *s, char *buf);
 /* Sets "like_count", "comment_count", "liked_by_me" on a tweet object. */
 void gw_stats_apply(json_t *tweet, const gw_tweet_stats *s);
 

@@ -1,30 +1,42 @@
 /* chirp_keys.c — Redis key names. */
 #include "chirp_keys.h"
 
+#include "chirp_num.h"
+
 #include <stdio.h>
 #include <string.h>
 
 /* prefix, the decimal id and "}" (what snprintf "%lld}" wrote, without its
-   cost: a feed page builds a hundred keys). */
-static char *id_key(char *buf, const char *prefix, int64_t id) {
+   cost: a feed page builds a hundred keys).  Inlined, so that the prefix's
+   length is a constant. */
+static inline char *id_key(char *buf, const char *prefix, int64_t id) {
   size_t n = strlen(prefix);
-  char digits[24];
-  int k = 0;
-  unsigned long long v = id < 0 ? 0ULL - (unsigned long long)id : (unsigned long long)id;
-  do {
-    digits[k++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v);
-  if (id < 0) digits[k++] = '-';
-  if (n + (size_t)k + 2 > CHIRP_KEY_BUFSZ) { /* never for our prefixes */
+  if (n + CHIRP_NUM_STRSZ + 1 > CHIRP_KEY_BUFSZ) { /* never for our prefixes */
     snprintf(buf, CHIRP_KEY_BUFSZ, "%s%lld}", prefix, (long long)id);
     return buf;
   }
+  /* The last id written by this thread is kept in decimal: the numbers of
+     a tweet take three keys of the same id in a row. */
+  static _Thread_local int64_t last_id;
+  static _Thread_local size_t last_len; /* 0: none yet */
+  static _Thread_local char last[CHIRP_NUM_STRSZ];
+  if (!last_len || last_id != id) {
+    last_len = chirp_num_format(id, last);
+    last_id = id;
+  }
   memcpy(buf, prefix, n);
-  while (k) buf[n++] = digits[--k];
+  memcpy(buf + n, last, last_len);
+  n += last_len;
   buf[n++] = '}';
   buf[n] = '\0';
   return buf;
+}
+
+/* Appends at most max bytes of s at buf + *n. */
+static void put_upto(char *buf, size_t *n, const char *s, size_t max) {
+  size_t k = strnlen(s, max);
+  memcpy(buf + *n, s, k);
+  *n += k;
 }
 
 char *chirp_key_tweet(char *buf, int64_t id) {
@@ -37,8 +49,13 @@ char *chirp_key_username(char *buf, const char *lower) {
   snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:u:{%.40s}", lower);
   return buf;
 }
+/* "chirp:s:{%.64s}" (one per authenticated request). */
 char *chirp_key_session(char *buf, const char *hash_hex) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:s:{%.64s}", hash_hex);
+  size_t n = 0;
+  put_upto(buf, &n, "chirp:s:{", 9);
+  put_upto(buf, &n, hash_hex, 64);
+  buf[n++] = '}';
+  buf[n] = '\0';
   return buf;
 }
 char *chirp_key_feed(char *buf, int64_t id) {
@@ -163,8 +180,15 @@ char *chirp_key_quote_count(char *buf, int64_t id) {
 char *chirp_key_likers_order(char *buf, int64_t id) {
   return id_key(buf, "chirp:lko:{", id);
 }
+/* "chirp:rl:{%.80s}:%.8s:%lld", written by hand (one per API request). */
 char *chirp_key_rate(char *buf, const char *client, const char *cls, int64_t window) {
-  snprintf(buf, CHIRP_KEY_BUFSZ, "chirp:rl:{%.80s}:%.8s:%lld", client, cls, (long long)window);
+  size_t n = 0;
+  put_upto(buf, &n, "chirp:rl:{", 10);
+  put_upto(buf, &n, client, 80);
+  put_upto(buf, &n, "}:", 2);
+  put_upto(buf, &n, cls, 8);
+  buf[n++] = ':';
+  chirp_num_format(window, buf + n); /* 10 + 80 + 2 + 8 + 1 + 21 <= CHIRP_KEY_BUFSZ */
   return buf;
 }
 char *chirp_key_service(char *buf, const char *instance) {

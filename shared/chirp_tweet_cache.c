@@ -21,11 +21,15 @@ static char *cached_form(const chirp_tweet *t) {
   return s;
 }
 
-int chirp_tweet_cache_put(redisContext *r, const chirp_tweet *t, int ttl_s) {
+int chirp_tweet_cache_put_text(redisContext *r, const chirp_tweet *t, const char *text, int ttl_s) {
   char key[CHIRP_KEY_BUFSZ];
+  return chirp_cache_put(r, chirp_key_tweet(key, t->id), chirp_tweet_version(t), text, ttl_s);
+}
+
+int chirp_tweet_cache_put(redisContext *r, const chirp_tweet *t, int ttl_s) {
   char *s = cached_form(t);
   if (!s) return CHIRP_ENOMEM;
-  int rc = chirp_cache_put(r, chirp_key_tweet(key, t->id), chirp_tweet_version(t), s, ttl_s);
+  int rc = chirp_tweet_cache_put_text(r, t, s, ttl_s);
   free(s);
   return rc;
 }

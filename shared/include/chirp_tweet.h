@@ -93,6 +93,9 @@ int chirp_tweet_cache_get(redisContext *r, int64_t id, char **json, size_t *len,
 /* Stores t (a tombstone when t->deleted_ms) unless a newer version is
    cached. */
 int chirp_tweet_cache_put(redisContext *r, const chirp_tweet *t, int ttl_s);
+/* The same with t's cached text already made by the caller: what
+   chirp_tweet_to_json(t) dumps with JSON_COMPACT ("" for a tombstone). */
+int chirp_tweet_cache_put_text(redisContext *r, const chirp_tweet *t, const char *text, int ttl_s);
 /* Stores t only if the cached entry is still exactly old (compare-and-
    set): *swapped = 0 when another change came first. */
 int chirp_tweet_cache_swap(redisContext *r, const chirp_tweet *old, const chirp_tweet *t,
