@@ -191,7 +191,7 @@ load() {
   read -r b1 t_1 < <(cpu_busy)
   ticks_by_group "${groups[@]}" >"$OUT/ticks-$name.b"
   awk -v b="$((b1 - b0))" -v t="$((t_1 - t_0))" -v n="$(nproc)" \
-    'BEGIN { printf "%.0f%% of %d CPUs\n", t > 0 ? 100 * b / t : 0, n }' >"$OUT/busy-$name.txt"
+    'BEGIN { printf "%.0f%% of %d CPUs\n", (t > 0 ? 100 * b / t : 0), n }' >"$OUT/busy-$name.txt"
   grep -q '^RATE kind=all ' "$lf" || { cat "$lf" "$OUT/load-$name.err" >&2; die "the generator printed no summary ($name)"; }
   if [[ $mix == 0/0/100 ]]; then
     n=$(kv "$(grep '^RATE kind=post ' "$lf")" statuses | tr ',' '\n' | sed -n 's/^202://p')
@@ -205,7 +205,7 @@ load() {
   awk -v n="$n" -v hz="$(getconf CLK_TCK)" -v w="$wall" 'NR == FNR { b[$1] = $2; next }
     { d = $2 - b[$1]; if (d > 0 && n > 0) printf "%s %.0f\n", $1, d / hz * 1e6 / n }' \
     "$OUT/ticks-$name.a" "$OUT/ticks-$name.b" | sort -k2 -rn |
-    awk '{ printf "%s%s %s", NR > 1 ? ", " : "", $1, $2 } END { print "" }' >"$OUT/cpu-$name.txt"
+    awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 } END { print "" }' >"$OUT/cpu-$name.txt"
 }
 
 # verdict NAME — "pass" or "fail: why" for a step of the search.
@@ -271,7 +271,7 @@ while :; do
   ks=""
   for k in "${KINDS[@]}"; do
     kl=$(grep "^RATE kind=$k " "$OUT/load-$name.txt" || true)
-    [[ -n $kl ]] && ks+=" $k p99 $(kv "$kl" p99_ms) ms,"
+    [[ -n $kl ]] && ks+=" $k $(awk -v v="$(kv "$kl" p99_ms)" 'BEGIN { printf "%.1f", v }') ms,"
   done
   STEPS+=("$r|$(kv "$line" achieved_rps)|${ks%,}|$(<"$OUT/busy-$name.txt")|$v")
   say "step $step: $r req/s offered, $(kv "$line" achieved_rps) answered/s;${ks%,} (machine $(<"$OUT/busy-$name.txt")) -> $v"
@@ -329,7 +329,7 @@ sed -n 1,2p "$OUT/population.txt"
 echo "mix feed/timeline/post $MIX through HAProxy over $(wc -w <<<"$COST_BASE") gateway(s); open loop (tests/bench/mixed_load), $CONNS connections, latency from each request's scheduled send; steps of ${DURATION} s"
 echo
 echo "search (pass: every kind p99 < ${P99_MS} ms and nothing failed):"
-FMT='  %10s %12s  %-58s %-16s %s\n'
+FMT='  %10s %11s  %-44s %-15s %s\n'
 # shellcheck disable=SC2059 # (the format is ours)
 printf "$FMT" "offered/s" "answered/s" "p99 by kind" "machine busy" "result"
 for s in "${STEPS[@]}"; do

@@ -15,7 +15,12 @@
 #   cost_report N UNIT     one line: each counter's growth since cost_snap / N
 declare -A COST0=()
 
+# cost_counters [info_last] — "name value" lines.  Redis's own figures (INFO
+# cpu, INFO commandstats) are read first, or last with info_last, so that the
+# SCANs and GETs of the counters here fall outside the span between cost_snap
+# (info_last) and cost_report (info first) and do not count as the run's.
 cost_counters() {
+  [[ ${1:-} == info_last ]] || cost_redis_info
   local m k
   m=$(for b in $COST_BASE; do curl -fsS --max-time 10 "$b/metrics" 2>/dev/null || true; done)
   awk '$1 == "chirp_amqp_published_total" || $1 == "chirp_amqp_messages_total" ||
@@ -24,6 +29,10 @@ cost_counters() {
     timeout 30 redis-cli "${COST_REDIS[@]}" --scan --pattern 'chirp:m:pg_statements:*' | tr -d '\r'); do
     echo "${k#chirp:m:} $(timeout 30 redis-cli "${COST_REDIS[@]}" GET "$k" | tr -d '\r')"
   done
+  [[ ${1:-} != info_last ]] || cost_redis_info
+}
+
+cost_redis_info() {
   timeout 30 redis-cli "${COST_REDIS[@]}" INFO cpu | tr -d '\r' |
     awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "redis_cpu_us %.0f\n", s * 1e6 }'
   timeout 30 redis-cli "${COST_REDIS[@]}" INFO commandstats | tr -d '\r' |
@@ -34,7 +43,7 @@ cost_counters() {
 cost_snap() {
   local k v
   COST0=()
-  while read -r k v; do COST0[$k]=$v; done < <(cost_counters)
+  while read -r k v; do COST0[$k]=$v; done < <(cost_counters info_last)
 }
 
 # cost_report N UNIT — e.g. cost_report 5938 "accepted tweet"
