@@ -329,7 +329,7 @@ sed -n 1,2p "$OUT/population.txt"
 echo "mix feed/timeline/post $MIX through HAProxy over $(wc -w <<<"$COST_BASE") gateway(s); open loop (tests/bench/mixed_load), $CONNS connections, latency from each request's scheduled send; steps of ${DURATION} s"
 echo
 echo "search (pass: every kind p99 < ${P99_MS} ms and nothing failed):"
-FMT='  %10s %11s  %-44s %-15s %s\n'
+FMT='  %10s %11s  %-50s %-15s %s\n'
 # shellcheck disable=SC2059 # (the format is ours)
 printf "$FMT" "offered/s" "answered/s" "p99 by kind" "machine busy" "result"
 for s in "${STEPS[@]}"; do
