@@ -35,6 +35,9 @@
 #      failure until they are within RATE_PRECISION %, the rate reaches
 #      RATE_MAX, or the next step would overrun SEARCH_BUDGET seconds.  Between
 #      steps the workers are let drain (their delivery counters still);
+#      Each step also prints how busy the whole machine was and how late the
+#      generator itself noticed requests were due (its p99): on a shared machine
+#      both say how much of a failure is the neighbours';
 #   4. every tweet answered 202 is looked up in PostgreSQL (after the workers
 #      drained, up to 180 s): each one there, no text of this run twice.
 #
@@ -193,6 +196,8 @@ load() {
   awk -v b="$((b1 - b0))" -v t="$((t_1 - t_0))" -v n="$(nproc)" \
     'BEGIN { printf "%.0f%% of %d CPUs\n", (t > 0 ? 100 * b / t : 0), n }' >"$OUT/busy-$name.txt"
   grep -q '^RATE kind=all ' "$lf" || { cat "$lf" "$OUT/load-$name.err" >&2; die "the generator printed no summary ($name)"; }
+  echo "$(<"$OUT/busy-$name.txt"), generator late p99 $(kv "$(grep '^RATE kind=all ' "$lf")" late_p99_ms) ms" \
+    >"$OUT/busy-$name.txt"
   if [[ $mix == 0/0/100 ]]; then
     n=$(kv "$(grep '^RATE kind=post ' "$lf")" statuses | tr ',' '\n' | sed -n 's/^202://p')
     unit="accepted tweet"
@@ -329,9 +334,9 @@ sed -n 1,2p "$OUT/population.txt"
 echo "mix feed/timeline/post $MIX through HAProxy over $(wc -w <<<"$COST_BASE") gateway(s); open loop (tests/bench/mixed_load), $CONNS connections, latency from each request's scheduled send; steps of ${DURATION} s"
 echo
 echo "search (pass: every kind p99 < ${P99_MS} ms and nothing failed):"
-FMT='  %10s %11s  %-50s %-15s %s\n'
+FMT='  %10s %11s  %-50s %-46s %s\n'
 # shellcheck disable=SC2059 # (the format is ours)
-printf "$FMT" "offered/s" "answered/s" "p99 by kind" "machine busy" "result"
+printf "$FMT" "offered/s" "answered/s" "p99 by kind" "machine busy, generator late" "result"
 for s in "${STEPS[@]}"; do
   IFS='|' read -r a b c d e <<<"$s"
   # shellcheck disable=SC2059
