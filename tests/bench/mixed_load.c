@@ -7,7 +7,7 @@
  * loop).
  *
  *   mixed_load -u HOST:PORT -R RATE -d SECONDS [-a ACCOUNTS] [-m FEED/TIMELINE/POST]
- *              [-c CONNS] [-t TIMEOUT_S] [-o IDS_FILE] [-H HOT] [-s SEED] [-g PATH]
+ *              [-c CONNS] [-t TIMEOUT_S] [-o IDS_FILE] [-H HOT] [-s SEED] [-g PATH] [-k IDLE_S]
  *
  *   -u   the target, 127.0.0.1 / localhost / another 127.x.y.z only (loopback)
  *   -R   offered rate, requests per second (request i is due at t0 + i / RATE)
@@ -22,6 +22,9 @@
  *        busy waits in a queue, and its wait counts in its latency
  *   -t   per-request timeout in seconds (10)
  *   -o   append the id of every tweet answered 202 to this file (one a line)
+ *   -k   a connection idle this many seconds is closed and opened anew (5),
+ *        ahead of the server's keep-alive timeout (HAProxy's is 10 s): else the
+ *        server may close it just as a request goes out (a 408 or a reset)
  *   -H   hot accounts for the timelines (200); -s random seed (1)
  *   -g   instead of the mix: every request GET PATH without a token (kind
  *        "get"; e.g. a smoke run against /healthz or the bare ulfius server)
@@ -75,7 +78,7 @@ typedef struct {
 typedef struct {
   int fd, state;
   job cur;
-  int64_t sent_at, reopen_at;
+  int64_t sent_at, reopen_at, idle_since;
   char wbuf[WBUF_CAP];
   size_t wlen, woff;
   char *rbuf;
@@ -144,7 +147,7 @@ static size_t n_accounts, hot = 200;
 static int mix[3] = {60, 30, 10};
 static const char *get_path;
 static double rate;
-static int seconds, nconns = 256, timeout_s = 10;
+static int seconds, nconns = 256, timeout_s = 10, idle_max_s = 5;
 static FILE *ids_out;
 static uint64_t rng = 1;
 static stats st[NKINDS];
@@ -241,8 +244,9 @@ static void conn_open(conn *c, int64_t now) {
   if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) die("epoll_ctl: %s", strerror(errno));
 }
 
-static void make_idle(conn *c) {
+static void make_idle(conn *c, int64_t now) {
   c->state = C_IDLE;
+  c->idle_since = now;
   idle[n_idle++] = (int)(c - conns);
   struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)(c - conns)};
   epoll_ctl(epfd, EPOLL_CTL_MOD, c->fd, &ev);
@@ -458,7 +462,7 @@ static void conn_read(conn *c, int64_t now) {
     if (close_after || eof) conn_close(c, now);
     else {
       c->rlen = 0;
-      make_idle(c);
+      make_idle(c, now);
     }
     return;
   }
@@ -479,7 +483,7 @@ static void on_event(conn *c, uint32_t events, int64_t now) {
       c->reopen_at = now + 100000000;
       return;
     }
-    if (events & EPOLLOUT) make_idle(c);
+    if (events & EPOLLOUT) make_idle(c, now);
     return;
   }
   if (c->state == C_BUSY && (events & EPOLLOUT) && c->woff < c->wlen) conn_write(c, now);
@@ -497,8 +501,9 @@ static int pick_kind(void) {
 }
 
 static void usage(void) {
-  fprintf(stderr, "usage: mixed_load -u HOST:PORT -R RATE -d SECONDS [-a ACCOUNTS] [-m F/T/P] [-c CONNS]\n"
-                  "                  [-t TIMEOUT_S] [-o IDS_FILE] [-H HOT] [-s SEED] [-g PATH]\n");
+  fprintf(stderr,
+          "usage: mixed_load -u HOST:PORT -R RATE -d SECONDS [-a ACCOUNTS] [-m F/T/P] [-c CONNS]\n"
+          "                  [-t TIMEOUT_S] [-o IDS_FILE] [-H HOT] [-s SEED] [-g PATH] [-k IDLE_S]\n");
   exit(2);
 }
 
@@ -524,7 +529,7 @@ int main(int argc, char **argv) {
   const char *url = NULL, *acc = NULL, *ids = NULL;
   int opt;
   unsigned long seed = 1;
-  while ((opt = getopt(argc, argv, "u:R:d:a:m:c:t:o:H:s:g:")) != -1) {
+  while ((opt = getopt(argc, argv, "u:R:d:a:m:c:t:o:H:s:g:k:")) != -1) {
     switch (opt) {
       case 'u': url = optarg; break;
       case 'R': rate = atof(optarg); break;
@@ -541,11 +546,12 @@ int main(int argc, char **argv) {
       case 'H': hot = (size_t)strtoul(optarg, NULL, 10); break;
       case 's': seed = strtoul(optarg, NULL, 10); break;
       case 'g': get_path = optarg; break;
+      case 'k': idle_max_s = atoi(optarg); break;
       default: usage();
     }
   }
-  if (!url || rate <= 0 || rate > 1e6 || seconds <= 0 || nconns < 1 || nconns > 60000 || timeout_s < 1 ||
-      (!get_path && !acc) || (get_path && get_path[0] != '/'))
+  if (!url || rate <= 0 || rate > 1e6 || seconds <= 0 || nconns < 1 || nconns > 60000 ||
+      timeout_s < 1 || idle_max_s < 1 || (!get_path && !acc) || (get_path && get_path[0] != '/'))
     usage();
   parse_target(url);
   if (acc) load_accounts(acc);
@@ -612,6 +618,10 @@ int main(int argc, char **argv) {
         conn *c = &conns[i];
         if (c->state == C_BUSY && now - c->sent_at > (int64_t)timeout_s * 1000000000) {
           st[c->cur.kind].err_timeout++;
+          conn_close(c, now);
+        }
+        if (c->state == C_IDLE && now - c->idle_since > (int64_t)idle_max_s * 1000000000) {
+          idle_remove(c); /* before the server's keep-alive timeout closes it under a request */
           conn_close(c, now);
         }
         if (c->state == C_CLOSED && now >= c->reopen_at && now < t_stop) conn_open(c, now);
