@@ -57,6 +57,8 @@ ONE_STATS=${CHIRP_BENCH_ONE_STATS:-127.0.0.1:8405}
 DRAIN_WAIT=180
 OUT=$TOP/var/cluster/bench
 LUA=$TOP/tests/bench/mixed_wrk.lua
+# shellcheck source=tests/bench/bench_lib.sh
+source "$TOP/tests/bench/bench_lib.sh"
 
 say() { echo "bench: $*"; }
 die() {
@@ -129,10 +131,12 @@ run() {
     -s "$LUA" "$url" >"$out" 2>&1 &
   WRK_PID=$!
   sleep 1
-  ticks_by_group >"$OUT/ticks-$name.a"
+  # shellcheck disable=SC2046 # (one word per group:pid)
+  ticks_by_group $(our_pids) "wrk:$(pgrep -P "${WRK_PID:-0}" wrk | head -n1)" >"$OUT/ticks-$name.a"
   local t0=$EPOCHREALTIME
   sleep $((secs - 2))
-  ticks_by_group >"$OUT/ticks-$name.b"
+  # shellcheck disable=SC2046 # (one word per group:pid)
+  ticks_by_group $(our_pids) "wrk:$(pgrep -P "${WRK_PID:-0}" wrk | head -n1)" >"$OUT/ticks-$name.b"
   cpu_share "$OUT/ticks-$name.a" "$OUT/ticks-$name.b" \
     "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" >"$OUT/cpu-$name.txt"
   cpu_total "$OUT/ticks-$name.a" "$OUT/ticks-$name.b" \
@@ -143,48 +147,10 @@ run() {
   echo "$line"
 }
 
-cpu_busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
-
-# Our processes by group (name:pid lines): the cluster's, the second HAProxy, the
-# stack's servers (PostgreSQL backends are the postmaster's children).
+# The cluster's processes and the second HAProxy (CPU by group: tests/bench/bench_lib.sh).
 our_pids() {
-  local f name pid vs pm
-  for f in "$TOP"/var/cluster/pids/*.pid; do
-    name=$(basename "$f" .pid)
-    pid=$(<"$f")
-    echo "${name%%-[0-9]*}:$pid"
-  done | sed 's/^worker-\([a-z]*\)/worker-\1/'
+  cluster_pids
   echo "haproxy:$one_pid"
-  if [[ $CHIRP_CLUSTER_STACK == cluster ]]; then vs=$TOP/var/cluster/stack/var/run; else vs=$TOP/var/run; fi
-  [[ -s $vs/redis/redis.pid ]] && echo "redis:$(tr -dc 0-9 <"$vs/redis/redis.pid")"
-  [[ -s $vs/rabbit/rabbit.pid ]] && echo "rabbitmq:$(tr -dc 0-9 <"$vs/rabbit/rabbit.pid")"
-  pm=$(ss -ltnp 2>/dev/null | awk -v p=":$(sed -E 's#.*:([0-9]+)/.*#\1#' <<<"$CHIRP_PG_URL")" '$4 ~ p "$" { print }' |
-    sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n1)
-  pm=${pm:-0}
-  if [[ $pm != 0 ]]; then
-    echo "postgres:$pm"
-    for pid in $(pgrep -P "$pm"); do echo "postgres:$pid"; done
-  fi
-}
-# ticks_by_group — "group ticks" lines (user+system CPU ticks so far).
-ticks_by_group() {
-  local gp g p
-  for gp in $(our_pids) "wrk:$(pgrep -P "${WRK_PID:-0}" wrk | head -n1)"; do
-    g=${gp%%:*} p=${gp#*:}
-    [[ $p =~ ^[0-9]+$ && -r /proc/$p/stat ]] || continue
-    awk -v g="$g" '{ sub(/^.*\) /, ""); print g, $12 + $13 }' "/proc/$p/stat"
-  done | awk '{ t[$1] += $2 } END { for (g in t) print g, t[g] }'
-}
-# cpu_share BEFORE AFTER SECONDS — "group NN%" of one CPU, largest first.
-cpu_share() {
-  awk -v s="$3" -v hz="$(getconf CLK_TCK)" 'NR == FNR { b[$1] = $2; next }
-    { d = $2 - b[$1]; if (d > 0) printf "%s %.0f%%\n", $1, 100 * d / hz / s }' "$1" "$2" |
-    sort -k2 -rn | paste -sd, | sed 's/,/, /g'
-}
-# cpu_total BEFORE AFTER SECONDS — our processes' CPU in % of one core.
-cpu_total() {
-  awk -v s="$3" -v hz="$(getconf CLK_TCK)" 'NR == FNR { b[$1] = $2; next }
-    { d = $2 - b[$1]; if (d > 0) t += d } END { printf "%.0f", 100 * t / hz / s }' "$1" "$2"
 }
 
 declare -A R=()

@@ -334,25 +334,9 @@ cpu_report() {
   echo "${out[*]}"
 }
 
-# bare_start THREADS FILE FROM_PORT — the bare ulfius reference on a free
-# port (BARE_PORT, pid in bare_pid); the next port when one cannot be bound
-# (a loopback port in the ephemeral range may be held by a closing socket).
-bare_start() {
-  local p=$3 try i
-  for ((try = 0; try < 10; try++)); do
-    BARE_PORT=$(free_port "$p")
-    start "bare ulfius" "$LOG/bare-t$1.log" "$BARE" "$BARE_PORT" "$1" "$2"
-    bare_pid=$LAST_PID
-    for ((i = 0; i < 30; i++)); do
-      port_open "$BARE_PORT" && return 0
-      alive "$bare_pid" || break
-      sleep 0.1
-    done
-    stop_pid "$bare_pid"
-    p=$((BARE_PORT + 1))
-  done
-  die "bare ulfius could not listen (see $LOG/bare-t$1.log)"
-}
+# bare_start: tests/bench/bench_lib.sh
+# shellcheck source=tests/bench/bench_lib.sh
+source "$TOP/tests/bench/bench_lib.sh"
 
 # ---- nginx, the GET reference -------------------------------------------------
 NGINX_PREFIX=$BENCH/nginx

@@ -1,10 +1,11 @@
 # shellcheck shell=bash
 # tests/bench/cost_lib.sh — the cost model printed beside the figures
-# (sourced by bench_tweets.sh and bench_feed.sh): counters read before and
+# (sourced by bench_tweets.sh, bench_feed.sh and bench_mixed_rate.sh): counters read before and
 # after a run, divided by what the run did.
 #
 #   COST_BASE   the gateway's base URL (its /metrics: events published, the
-#               AMQP messages they went out in, PostgreSQL statements)
+#               AMQP messages they went out in, PostgreSQL statements); several
+#               gateways' URLs separated by spaces are added up
 #   COST_REDIS  redis-cli arguments for the stack's Redis (an array): INFO
 #               commandstats (every command, Lua's inner calls included),
 #               INFO cpu, and the workers' counters chirp:m:deliveries:<role>
@@ -14,15 +15,24 @@
 #   cost_report N UNIT     one line: each counter's growth since cost_snap / N
 declare -A COST0=()
 
+# cost_counters [info_last] — "name value" lines.  Redis's own figures (INFO
+# cpu, INFO commandstats) are read first, or last with info_last, so that the
+# SCANs and GETs of the counters here fall outside the span between cost_snap
+# (info_last) and cost_report (info first) and do not count as the run's.
 cost_counters() {
+  [[ ${1:-} == info_last ]] || cost_redis_info
   local m k
-  m=$(curl -fsS --max-time 10 "$COST_BASE/metrics" 2>/dev/null || true)
+  m=$(for b in $COST_BASE; do curl -fsS --max-time 10 "$b/metrics" 2>/dev/null || true; done)
   awk '$1 == "chirp_amqp_published_total" || $1 == "chirp_amqp_messages_total" ||
-       $1 == "chirp_db_queries_total" { print $1, $NF }' <<<"$m"
+       $1 == "chirp_db_queries_total" { s[$1] += $NF } END { for (k in s) print k, s[k] }' <<<"$m"
   for k in $(timeout 30 redis-cli "${COST_REDIS[@]}" --scan --pattern 'chirp:m:deliveries:*' | tr -d '\r'
     timeout 30 redis-cli "${COST_REDIS[@]}" --scan --pattern 'chirp:m:pg_statements:*' | tr -d '\r'); do
     echo "${k#chirp:m:} $(timeout 30 redis-cli "${COST_REDIS[@]}" GET "$k" | tr -d '\r')"
   done
+  [[ ${1:-} != info_last ]] || cost_redis_info
+}
+
+cost_redis_info() {
   timeout 30 redis-cli "${COST_REDIS[@]}" INFO cpu | tr -d '\r' |
     awk -F: '/^used_cpu_(sys|user):/ { s += $2 } END { printf "redis_cpu_us %.0f\n", s * 1e6 }'
   timeout 30 redis-cli "${COST_REDIS[@]}" INFO commandstats | tr -d '\r' |
@@ -33,7 +43,7 @@ cost_counters() {
 cost_snap() {
   local k v
   COST0=()
-  while read -r k v; do COST0[$k]=$v; done < <(cost_counters)
+  while read -r k v; do COST0[$k]=$v; done < <(cost_counters info_last)
 }
 
 # cost_report N UNIT — e.g. cost_report 5938 "accepted tweet"

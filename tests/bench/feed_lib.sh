@@ -101,6 +101,9 @@ start() {
   LAST_PID=$!
 }
 alive() { kill -0 "$1" 2>/dev/null; }
+# bare_start THREADS FILE FROM_PORT (BARE_PORT, bare_pid): tests/bench/bench_lib.sh
+# shellcheck source=tests/bench/bench_lib.sh
+source "$FL_TOP/tests/bench/bench_lib.sh"
 
 # ---- build ---------------------------------------------------------------------
 fl_build() {
