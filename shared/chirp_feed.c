@@ -120,13 +120,14 @@ static chirp_lua merge_script = CHIRP_LUA(
     "return #out\n");
 
 /* KEYS[1] feed, KEYS[2] built flag, KEYS[3] huge set — or, for a list feed
-   (ARGV[5] 'list'), the list's pending state ('' = being deleted: answers
+   (ARGV[3] 'list'), the list's pending state ('' = being deleted: answers
    {'gone'}, so a list page checks it in the same round trip); ARGV[1] before ('' =
-   top), ARGV[2] want, ARGV[3]/ARGV[4] timeline key / flag prefixes.
-   Returns ids, or {'rebuild'}, or {'timeline', author}. */
+   top), ARGV[2] want.  Only the owner's keys (one hash slot): the huge
+   accounts' timelines are read by the caller (read_huge).
+   Returns {'rebuild'}, {'gone'}, a list feed's ids, or a feed's {ids, huge ids}. */
 static chirp_lua page_script = CHIRP_LUA(
     LUA_LT
-    "local list = ARGV[5] == 'list'\n"
+    "local list = ARGV[3] == 'list'\n"
     "if list and redis.call('GET', KEYS[3]) == '' then return {'gone'} end\n"
     "if redis.call('EXISTS', KEYS[2]) == 0 then return {'rebuild'} end\n"
     "local before, want = ARGV[1], tonumber(ARGV[2])\n"
@@ -141,20 +142,8 @@ static chirp_lua page_script = CHIRP_LUA(
     "  return out\n"
     "end\n"
     "local res = page(KEYS[1])\n"
-    "local huge = (not list) and redis.call('SMEMBERS', KEYS[3]) or {}\n"
-    "if #huge == 0 then return res end\n"
-    "for _, h in ipairs(huge) do\n"
-    "  if redis.call('EXISTS', ARGV[4] .. h .. '}') == 0 then return {'timeline', h} end\n"
-    "  for _, v in ipairs(page(ARGV[3] .. h .. '}')) do res[#res + 1] = v end\n"
-    "end\n"
-    "table.sort(res, function(a, b) return lt(b, a) end)\n"
-    "local out, last, seen = {}, nil, {}\n"
-    "for _, v in ipairs(res) do\n"
-    "  if v ~= last and not seen[tw(v)] then\n"
-    "    out[#out + 1] = v last = v seen[tw(v)] = true if #out >= want then break end\n"
-    "  end\n"
-    "end\n"
-    "return out\n");
+    "if list then return res end\n"
+    "return {res, redis.call('SMEMBERS', KEYS[3])}\n");
 
 /* The key of entry i of owners (of the kind: see CHIRP_LIST_LIST). */
 static char *kind_key(char *buf, enum chirp_list_kind kind, const int64_t *owners, size_t i) {
@@ -428,35 +417,102 @@ char *chirp_feed_entry_format(const chirp_feed_entry *e, char buf[CHIRP_FEED_ENT
   return buf;
 }
 
+/* Appends the entries of the array reply arr to out[*n..): those below
+   before (all when before is 0), at most want of them. */
+static void take_entries(const redisReply *arr, int64_t before, size_t want,
+                         chirp_feed_entry *out, size_t *n) {
+  size_t took = 0;
+  for (size_t i = 0; arr->type == REDIS_REPLY_ARRAY && i < arr->elements && took < want; i++) {
+    const redisReply *e = arr->element[i];
+    if (e->type != REDIS_REPLY_STRING || chirp_feed_entry_parse(e->str, &out[*n]) != 0) continue;
+    if (before > 0 && out[*n].key >= before) continue;
+    (*n)++;
+    took++;
+  }
+}
+
+/* The page of each huge account's timeline (members: the feed's huge set),
+   pipelined single-key commands — EXISTS of its built flag and LRANGE of
+   the list (its top want entries, or the whole list below a cursor: one
+   key each, so a cluster client can split them by node) — appended to
+   cand[*nc..) (room for want per account).  CHIRP_ENOTFOUND with *stale
+   the author when a timeline is not built. */
+static int read_huge(redisContext *r, const redisReply *members, int64_t before, size_t want,
+                     chirp_feed_entry *cand, size_t *nc, int64_t *stale) {
+  char k[CHIRP_KEY_BUFSZ];
+  size_t nh = members->elements, sent = 0;
+  for (size_t i = 0; i < nh; i++) {
+    long long h = strtoll(members->element[i]->str ? members->element[i]->str : "0", NULL, 10);
+    if (chirp_redis_append(r, "EXISTS %s", chirp_key_timeline_ok(k, h)) ||
+        chirp_redis_append(r, "LRANGE %s 0 %lld", chirp_key_timeline(k, h),
+                           before > 0 ? -1LL : (long long)want - 1))
+      return CHIRP_EUNAVAILABLE; /* the connection is marked broken */
+    sent += 2;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < sent; i++) {
+    redisReply *rep = NULL;
+    if (chirp_redis_read(r, &rep)) return CHIRP_EUNAVAILABLE;
+    if (rep->type == REDIS_REPLY_ERROR) {
+      if (!rc) rc = CHIRP_EUNAVAILABLE;
+    } else if (i % 2 == 0) {
+      if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 && !rc) {
+        *stale = strtoll(members->element[i / 2]->str, NULL, 10);
+        rc = CHIRP_ENOTFOUND;
+      }
+    } else if (!rc) {
+      take_entries(rep, before, want, cand, nc);
+    }
+    freeReplyObject(rep);
+  }
+  return rc;
+}
+
 /* The page script on a feed (third its huge set) or a list feed (third
-   its pending key, list set); *stale = -2 when the list is being deleted. */
+   its pending key, list set); *stale = -2 when the list is being deleted.
+   A feed following huge accounts costs one more round trip (read_huge). */
 static int run_page(redisContext *r, const char *feed, const char *ok, const char *third,
                     int list, int64_t before, size_t want, chirp_feed_entry *out, size_t *n,
                     int64_t *stale) {
   char b[24] = "", w[24];
   if (before > 0) snprintf(b, sizeof b, "%lld", (long long)before);
   snprintf(w, sizeof w, "%zu", want);
-  const char *argv[] = {feed, ok, third, b, w, CHIRP_KEY_TIMELINE_PREFIX,
-                        CHIRP_KEY_TIMELINE_OK_PREFIX, list ? "list" : ""};
-  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 8, argv, NULL);
+  const char *argv[] = {feed, ok, third, b, w, list ? "list" : ""};
+  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 6, argv, NULL);
   if (!rep) return CHIRP_EUNAVAILABLE;
   int rc = 0;
   *n = 0;
+  const redisReply *ids = rep, *huge = NULL;
   if (rep->type != REDIS_REPLY_ARRAY) {
     rc = CHIRP_EUNAVAILABLE;
-  } else if (rep->elements == 1 && strcmp(rep->element[0]->str, "gone") == 0) {
+  } else if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(rep->element[0]->str, "gone") == 0) {
     *stale = -2;
     rc = CHIRP_ENOTFOUND;
-  } else if (rep->elements >= 1 && strcmp(rep->element[0]->str, "rebuild") == 0) {
+  } else if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(rep->element[0]->str, "rebuild") == 0) {
     *stale = -1;
     rc = CHIRP_ENOTFOUND;
-  } else if (rep->elements == 2 && strcmp(rep->element[0]->str, "timeline") == 0) {
-    *stale = strtoll(rep->element[1]->str, NULL, 10);
-    rc = CHIRP_ENOTFOUND;
-  } else {
-    for (size_t i = 0; i < rep->elements && i < want; i++) {
-      const redisReply *e = rep->element[i];
-      if (e->type == REDIS_REPLY_STRING && chirp_feed_entry_parse(e->str, &out[*n]) == 0) (*n)++;
+  } else if (!list) {
+    if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_ARRAY ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY)
+      rc = CHIRP_EUNAVAILABLE;
+    else
+      ids = rep->element[0], huge = rep->element[1];
+  }
+  if (!rc && (!huge || huge->elements == 0)) {
+    take_entries(ids, 0, want, out, n);
+  } else if (!rc) {
+    /* room for the feed's page and each timeline's */
+    size_t room = want * (1 + huge->elements), nc = 0;
+    chirp_feed_entry *cand = malloc((room ? room : 1) * sizeof *cand);
+    if (!cand) {
+      rc = CHIRP_ENOMEM;
+    } else {
+      take_entries(ids, 0, want, cand, &nc);
+      rc = read_huge(r, huge, before, want, cand, &nc, stale);
+      if (!rc) *n = chirp_feed_page_merge(cand, nc, want, out);
+      free(cand);
     }
   }
   freeReplyObject(rep);
