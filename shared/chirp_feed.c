@@ -60,39 +60,47 @@
    of a push is found and skipped within this window. */
 #define PUSH_WINDOW "100"
 
-/* KEYS: lists; ARGV[1] entry, ARGV[2] cap.  A repost first collapses
-   against the top of each list (LUA_COLLAPSE's rule). */
+/* KEYS[1] one owner's list (one key per call: one hash slot); ARGV[1]
+   entry, ARGV[2] cap.  Returns 1 when the entry went in, else 0.
+   The common case, an entry newer than the head, is LINDEX + LPUSH (+
+   LTRIM when the LPUSH's length passes the cap).  A repost first
+   collapses against the top of the list (LUA_COLLAPSE's rule: LRANGE of
+   the window, reposts only).  An entry below the head is skipped when
+   LPOS finds it in the window (a repeat); otherwise its place is found by
+   binary search with LINDEX over the window (the list is sorted), so no
+   window is copied into Lua. */
 static chirp_lua push_script = CHIRP_LUA(
     LUA_LT
-    "local id, cap = ARGV[1], tonumber(ARGV[2])\n"
+    "local k, id, cap = KEYS[1], ARGV[1], tonumber(ARGV[2])\n"
     "local t = tw(id)\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  local go = true\n"
-    "  if t ~= id then\n"
-    "    for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
-    "      if v == id then go = false break end\n"
-    "      if tw(v) == t then\n"
-    "        if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) else go = false end\n"
-    "        break\n"
-    "      end\n"
+    "if t ~= id then\n"
+    "  for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
+    "    if v == id then return 0 end\n"
+    "    if tw(v) == t then\n"
+    "      if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) break end\n"
+    "      return 0\n"
     "    end\n"
-    "  end\n"
-    "  local head = go and redis.call('LINDEX', k, 0)\n"
-    "  if not go then\n"
-    "  elseif not head or lt(head, id) then\n"
-    "    if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
-    "  elseif head ~= id then\n"
-    "    local win = redis.call('LRANGE', k, 0, " PUSH_WINDOW " - 1)\n"
-    "    local done = false\n"
-    "    for _, v in ipairs(win) do\n"
-    "      if v == id then done = true break end\n"
-    "      if lt(v, id) then redis.call('LINSERT', k, 'BEFORE', v, id) done = true break end\n"
-    "    end\n"
-    "    if not done and #win < " PUSH_WINDOW " then redis.call('RPUSH', k, id) end\n"
-    "    if redis.call('LLEN', k) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
     "  end\n"
     "end\n"
-    "return #KEYS\n");
+    "local head = redis.call('LINDEX', k, 0)\n"
+    "if not head or lt(head, id) then\n"
+    "  if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
+    "  return 1\n"
+    "end\n"
+    "if head == id or redis.call('LPOS', k, id, 'MAXLEN', " PUSH_WINDOW ") then return 0 end\n"
+    "local n = math.min(redis.call('LLEN', k), " PUSH_WINDOW ")\n"
+    "local lo, hi, pivot = 1, n, nil\n"
+    "while lo < hi do\n"
+    "  local mid = math.floor((lo + hi) / 2)\n"
+    "  local v = redis.call('LINDEX', k, mid)\n"
+    "  if lt(v, id) then hi = mid pivot = v else lo = mid + 1 end\n"
+    "end\n"
+    "local len\n"
+    "if pivot then len = redis.call('LINSERT', k, 'BEFORE', pivot, id)\n"
+    "elseif n < " PUSH_WINDOW " then len = redis.call('RPUSH', k, id)\n"
+    "else return 0 end\n"
+    "if len > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
+    "return 1\n");
 
 /* KEYS[1] list, KEYS[2] built flag (or none), KEYS[3] huge set (or none);
    ARGV[1] cap, ARGV[2] number of ids n, ARGV[3..2+n] ids, then huge ids.
@@ -158,10 +166,6 @@ static char *kind_key(char *buf, enum chirp_list_kind kind, const int64_t *owner
   return chirp_key_list_feed(buf, owners[2 * i], owners[2 * i + 1]);
 }
 
-/* Keys per script call: large fan-outs go in slices so one call never
-   blocks Redis for long. */
-#define SLICE 256
-
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap) {
   chirp_feed_push_req req = {kind, tweet_id, owners, n, NULL};
@@ -169,41 +173,32 @@ int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *o
 }
 
 int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap) {
-  char capbuf[16];
+  char capbuf[16], sha[41], key[CHIRP_KEY_BUFSZ];
   snprintf(capbuf, sizeof capbuf, "%d", cap);
-  size_t most = 0;
-  for (size_t q = 0; q < nreq; q++)
-    if (reqs[q].n > most) most = reqs[q].n;
-  if (most == 0) return 0;
-  size_t slice_max = most < SLICE ? most : SLICE;
-  char(*keys)[CHIRP_KEY_BUFSZ] = malloc(slice_max * sizeof *keys);
-  const char **argv = malloc((slice_max + 2) * sizeof *argv);
-  int rc = keys && argv ? 0 : CHIRP_ENOMEM;
-  /* The first call runs alone (it loads the script if Redis lacks it);
-     every other is sent back to back — across the requests, so many
-     tweets' pushes cost one round trip — and their replies read
-     afterwards, so Redis never waits on a round trip between calls. */
+  chirp_redis_script_sha(&push_script, sha);
+  /* One script call per list (one owner's key).  The first runs alone (it
+     loads the script if Redis lacks it); every other is sent back to back
+     — across the requests, so many tweets' pushes cost one round trip —
+     and their replies read afterwards, so Redis never waits on a round
+     trip between calls. */
   size_t sent = 0;
-  int first = 1;
+  int first = 1, rc = 0;
   for (size_t q = 0; !rc && q < nreq; q++) {
     const chirp_feed_push_req *req = &reqs[q];
     char idbuf[24];
     snprintf(idbuf, sizeof idbuf, "%lld", (long long)req->tweet_id);
     const char *id = req->entry ? req->entry : idbuf;
-    for (size_t off = 0; !rc && off < req->n; off += SLICE) {
-      size_t m = req->n - off < SLICE ? req->n - off : SLICE;
-      for (size_t i = 0; i < m; i++) argv[i] = kind_key(keys[i], req->kind, req->owners, off + i);
-      argv[m] = id;
-      argv[m + 1] = capbuf;
+    for (size_t i = 0; !rc && i < req->n; i++) {
+      const char *argv[] = {kind_key(key, req->kind, req->owners, i), id, capbuf};
       if (first) {
         first = 0;
-        redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
+        redisReply *rep = chirp_redis_eval(r, &push_script, 1, 3, argv, NULL);
         if (!rep) rc = CHIRP_EUNAVAILABLE;
         else freeReplyObject(rep);
-      } else if (chirp_redis_append_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL)) {
-        rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
       } else {
-        sent++;
+        const char *v[] = {"EVALSHA", sha, "1", argv[0], argv[1], argv[2]};
+        if (chirp_redis_append_argv(r, 6, v, NULL)) rc = CHIRP_EUNAVAILABLE; /* marked broken */
+        else sent++;
       }
     }
   }
@@ -216,8 +211,6 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
     if (rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE; /* e.g. NOSCRIPT: retried whole */
     freeReplyObject(rep);
   }
-  free(keys);
-  free(argv);
   return rc;
 }
 
