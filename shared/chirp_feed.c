@@ -61,46 +61,49 @@
 #define PUSH_WINDOW "100"
 
 /* KEYS[1] one owner's list (one key per call: one hash slot); ARGV[1]
-   entry, ARGV[2] cap.  Returns 1 when the entry went in, else 0.
-   The common case, an entry newer than the head, is LINDEX + LPUSH (+
-   LTRIM when the LPUSH's length passes the cap).  A repost first
-   collapses against the top of the list (LUA_COLLAPSE's rule: LRANGE of
-   the window, reposts only).  An entry below the head is skipped when
-   LPOS finds it in the window (a repeat); otherwise its place is found by
-   binary search with LINDEX over the window (the list is sorted), so no
-   window is copied into Lua. */
+   cap, ARGV[2..] entries, pushed in that order.  Returns how many went in.
+   The common case, an entry newer than the head, is LINDEX + LPUSH.  A
+   repost first collapses against the top of the list (LUA_COLLAPSE's
+   rule: LRANGE of the window, reposts only).  An entry below the head is
+   skipped when LPOS finds it in the window (a repeat); otherwise its place
+   is found by binary search with LINDEX over the window (the list is
+   sorted), so no window is copied into Lua.  The cap is applied once, at
+   the end (the call is atomic: nobody sees the list longer). */
 static chirp_lua push_script = CHIRP_LUA(
     LUA_LT
-    "local k, id, cap = KEYS[1], ARGV[1], tonumber(ARGV[2])\n"
-    "local t = tw(id)\n"
-    "if t ~= id then\n"
-    "  for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
-    "    if v == id then return 0 end\n"
-    "    if tw(v) == t then\n"
-    "      if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) break end\n"
-    "      return 0\n"
+    "local k, cap, len, added = KEYS[1], tonumber(ARGV[1]), 0, 0\n"
+    "local function push(id)\n"
+    "  local t = tw(id)\n"
+    "  if t ~= id then\n"
+    "    for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
+    "      if v == id then return end\n"
+    "      if tw(v) == t then\n"
+    "        if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) break end\n"
+    "        return\n"
+    "      end\n"
     "    end\n"
     "  end\n"
+    "  local head = redis.call('LINDEX', k, 0)\n"
+    "  if not head or lt(head, id) then\n"
+    "    len = math.max(len, redis.call('LPUSH', k, id)) added = added + 1\n"
+    "    return\n"
+    "  end\n"
+    "  if head == id or redis.call('LPOS', k, id, 'MAXLEN', " PUSH_WINDOW ") then return end\n"
+    "  local n = math.min(redis.call('LLEN', k), " PUSH_WINDOW ")\n"
+    "  local lo, hi, pivot = 1, n, nil\n"
+    "  while lo < hi do\n"
+    "    local mid = math.floor((lo + hi) / 2)\n"
+    "    local v = redis.call('LINDEX', k, mid)\n"
+    "    if lt(v, id) then hi = mid pivot = v else lo = mid + 1 end\n"
+    "  end\n"
+    "  if pivot then len = math.max(len, redis.call('LINSERT', k, 'BEFORE', pivot, id))\n"
+    "  elseif n < " PUSH_WINDOW " then len = math.max(len, redis.call('RPUSH', k, id))\n"
+    "  else return end\n"
+    "  added = added + 1\n"
     "end\n"
-    "local head = redis.call('LINDEX', k, 0)\n"
-    "if not head or lt(head, id) then\n"
-    "  if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
-    "  return 1\n"
-    "end\n"
-    "if head == id or redis.call('LPOS', k, id, 'MAXLEN', " PUSH_WINDOW ") then return 0 end\n"
-    "local n = math.min(redis.call('LLEN', k), " PUSH_WINDOW ")\n"
-    "local lo, hi, pivot = 1, n, nil\n"
-    "while lo < hi do\n"
-    "  local mid = math.floor((lo + hi) / 2)\n"
-    "  local v = redis.call('LINDEX', k, mid)\n"
-    "  if lt(v, id) then hi = mid pivot = v else lo = mid + 1 end\n"
-    "end\n"
-    "local len\n"
-    "if pivot then len = redis.call('LINSERT', k, 'BEFORE', pivot, id)\n"
-    "elseif n < " PUSH_WINDOW " then len = redis.call('RPUSH', k, id)\n"
-    "else return 0 end\n"
+    "for i = 2, #ARGV do push(ARGV[i]) end\n"
     "if len > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
-    "return 1\n");
+    "return added\n");
 
 /* KEYS[1] list, KEYS[2] built flag (or none), KEYS[3] huge set (or none);
    ARGV[1] cap, ARGV[2] number of ids n, ARGV[3..2+n] ids, then huge ids.
@@ -172,35 +175,73 @@ int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *o
   return chirp_feed_push_many(r, &req, 1, cap);
 }
 
+/* One push of a batch: list i of request q, sorted by list then by q. */
+typedef struct push_one {
+  char key[CHIRP_KEY_BUFSZ];
+  const char *entry;
+  size_t q;
+} push_one;
+
+static int by_list_then_order(const void *pa, const void *pb) {
+  const push_one *a = pa, *b = pb;
+  int c = strcmp(a->key, b->key);
+  return c ? c : (a->q > b->q) - (a->q < b->q);
+}
+
 int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap) {
-  char capbuf[16], sha[41], key[CHIRP_KEY_BUFSZ];
+  size_t total = 0;
+  for (size_t q = 0; q < nreq; q++) total += reqs[q].n;
+  if (total == 0) return 0;
+  push_one *p = malloc(total * sizeof *p);
+  char(*ids)[24] = malloc(nreq * sizeof *ids);
+  const char **argv = malloc((total + 5) * sizeof *argv); /* EVALSHA sha 1 key cap entries */
+  if (!p || !ids || !argv) {
+    free(p);
+    free(ids);
+    free(argv);
+    return CHIRP_ENOMEM;
+  }
+  /* Every push of the batch grouped by list, in request order within a
+     list: one script call per list (one owner's key, as Redis Cluster
+     needs) with all of the batch's entries for it, so a follower of
+     several of the batch's authors costs one call. */
+  size_t m = 0;
+  for (size_t q = 0; q < nreq; q++) {
+    snprintf(ids[q], sizeof ids[q], "%lld", (long long)reqs[q].tweet_id);
+    for (size_t i = 0; i < reqs[q].n; i++, m++) {
+      kind_key(p[m].key, reqs[q].kind, reqs[q].owners, i);
+      p[m].entry = reqs[q].entry ? reqs[q].entry : ids[q];
+      p[m].q = q;
+    }
+  }
+  qsort(p, total, sizeof *p, by_list_then_order);
+  char capbuf[16], sha[41], nk[] = "1";
   snprintf(capbuf, sizeof capbuf, "%d", cap);
   chirp_redis_script_sha(&push_script, sha);
-  /* One script call per list (one owner's key).  The first runs alone (it
-     loads the script if Redis lacks it); every other is sent back to back
-     — across the requests, so many tweets' pushes cost one round trip —
-     and their replies read afterwards, so Redis never waits on a round
-     trip between calls. */
+  /* The first call runs alone (it loads the script if Redis lacks it);
+     every other is sent back to back and their replies read afterwards,
+     so the lot costs one round trip and Redis never waits between calls. */
   size_t sent = 0;
-  int first = 1, rc = 0;
-  for (size_t q = 0; !rc && q < nreq; q++) {
-    const chirp_feed_push_req *req = &reqs[q];
-    char idbuf[24];
-    snprintf(idbuf, sizeof idbuf, "%lld", (long long)req->tweet_id);
-    const char *id = req->entry ? req->entry : idbuf;
-    for (size_t i = 0; !rc && i < req->n; i++) {
-      const char *argv[] = {kind_key(key, req->kind, req->owners, i), id, capbuf};
-      if (first) {
-        first = 0;
-        redisReply *rep = chirp_redis_eval(r, &push_script, 1, 3, argv, NULL);
-        if (!rep) rc = CHIRP_EUNAVAILABLE;
-        else freeReplyObject(rep);
-      } else {
-        const char *v[] = {"EVALSHA", sha, "1", argv[0], argv[1], argv[2]};
-        if (chirp_redis_append_argv(r, 6, v, NULL)) rc = CHIRP_EUNAVAILABLE; /* marked broken */
-        else sent++;
-      }
+  int rc = 0;
+  for (size_t i = 0; !rc && i < total;) {
+    size_t j = i, a = 0;
+    argv[a++] = "EVALSHA";
+    argv[a++] = sha;
+    argv[a++] = nk;
+    argv[a++] = p[i].key;
+    argv[a++] = capbuf;
+    for (; j < total && strcmp(p[j].key, p[i].key) == 0; j++)
+      if (j == i || p[j].entry != p[j - 1].entry) argv[a++] = p[j].entry; /* (same request twice) */
+    if (i == 0) {
+      redisReply *rep = chirp_redis_eval(r, &push_script, 1, (int)a - 3, argv + 3, NULL);
+      if (!rep) rc = CHIRP_EUNAVAILABLE;
+      else freeReplyObject(rep);
+    } else if (chirp_redis_append_argv(r, (int)a, argv, NULL)) {
+      rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
+    } else {
+      sent++;
     }
+    i = j;
   }
   for (size_t sl = 0; sl < sent && !r->err; sl++) {
     redisReply *rep = NULL;
@@ -211,6 +252,9 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
     if (rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE; /* e.g. NOSCRIPT: retried whole */
     freeReplyObject(rep);
   }
+  free(p);
+  free(ids);
+  free(argv);
   return rc;
 }
 
