@@ -60,31 +60,54 @@
    of a push is found and skipped within this window. */
 #define PUSH_WINDOW "100"
 
+/* A list that passes its cap is trimmed to cap - cap / TRIM_SLACK_DIV
+   entries (775 of 800; exactly cap below 32), so one push in ~25 pays an
+   LTRIM: the list holds at most cap, and what it lost is paged from
+   PostgreSQL like anything below it. */
+#define TRIM_SLACK_DIV "32"
+
 /* KEYS[1] one owner's list (one key per call: one hash slot); ARGV[1]
    cap, ARGV[2..] entries, pushed in that order.  Returns how many went in.
    The common case, plain ids each newer than the head, costs one LINDEX
    and one LPUSH of all of them for the call (the head is followed in Lua;
-   a run is at most 500 long, for unpack's stack).  A repost first collapses against the top of the list (LUA_COLLAPSE's
-   rule: LRANGE of the window, reposts only).  An entry below the head is
+   a run is at most 500 long, for unpack's stack).  A repost first
+   collapses against the top of the list (LUA_COLLAPSE's rule: LRANGE of
+   the window, reposts only).  An entry below the head is
    skipped when LPOS finds it in the window (a repeat); otherwise its place
    is found by binary search with LINDEX over the window (the list is
-   sorted), so no window is copied into Lua.  The cap is applied once, at
-   the end (the call is atomic: nobody sees the list longer). */
+   sorted), so no window is copied into Lua.  The cap is applied at the
+   end of a run of such LPUSHes (before the next other push, and at the
+   end: the call is atomic, nobody sees the list longer), so each push
+   sees the list it would see alone. */
 static chirp_lua push_script = CHIRP_LUA(
+    /* The fast path of the common call, one plain id newer than the head,
+       before any helper is defined (a function statement creates its
+       closure on every call). */
+    "local k, cap = KEYS[1], tonumber(ARGV[1])\n"
+    "local keep = cap - math.floor(cap / " TRIM_SLACK_DIV ")\n"
+    "if #ARGV == 2 and not string.find(ARGV[2], ':', 1, true) then\n"
+    "  local id, h = ARGV[2], redis.call('LINDEX', KEYS[1], 0)\n"
+    "  if h then local c = string.find(h, ':', 1, true) if c then h = string.sub(h, 1, c - 1) end end\n"
+    "  if not h or #h < #id or (#h == #id and h < id) then\n"
+    "    if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
+    "    return 1\n"
+    "  end\n"
+    "end\n"
     LUA_LT
-    "local k, cap, len, added = KEYS[1], tonumber(ARGV[1]), 0, 0\n"
-    "local function push(id)\n"
+    "local len, added = 0, 0\n"
+    "local function push(id, head)\n"
     "  local t = tw(id)\n"
     "  if t ~= id then\n"
     "    for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
     "      if v == id then return end\n"
     "      if tw(v) == t then\n"
-    "        if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) break end\n"
+    "        if v ~= t and lt(v, id) then\n"
+    "          redis.call('LREM', k, 1, v) head = redis.call('LINDEX', k, 0) break\n"
+    "        end\n"
     "        return\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  local head = redis.call('LINDEX', k, 0)\n"
     "  if not head or lt(head, id) then\n"
     "    len = math.max(len, redis.call('LPUSH', k, id)) added = added + 1\n"
     "    return\n"
@@ -113,11 +136,13 @@ static chirp_lua push_script = CHIRP_LUA(
     "  if (not head or lt(head, id)) and not string.find(id, ':', 1, true) and #pend < 500 then\n"
     "    pend[#pend + 1] = id head = id\n"
     "  else\n"
-    "    flush() push(id) known = false\n"
+    "    flush()\n"
+    "    if len > cap then redis.call('LTRIM', k, 0, keep - 1) len = keep end\n"
+    "    push(id, head) known = false\n"
     "  end\n"
     "end\n"
     "flush()\n"
-    "if len > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
+    "if len > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
     "return added\n");
 
 /* KEYS[1] list, KEYS[2] built flag (or none), KEYS[3] huge set (or none);
