@@ -3,7 +3,8 @@
  *
  * A feed is a Redis list of tweet ids (as decimal strings, which Redis
  * stores as packed integers: ~11 bytes an entry), kept sorted newest first
- * and capped.  Every write is idempotent: pushing an id already near the
+ * and capped (a push past the cap trims to cap - cap/32, so most pushes need
+ * no LTRIM).  Every write is idempotent: pushing an id already near the
  * top changes nothing, so a fan-out repeated after a crash delivers each
  * tweet once.  An author timeline ("ut") is the same structure holding one
  * author's own tweets; feeds merge the timelines of huge accounts (too many

@@ -1,7 +1,8 @@
 /*
  * test_feed.c — the Redis feed lists over a real server: order kept under
- * late pushes, repeated pushes deduplicated, the cap, merge and unmerge,
- * cursor pages, the built flag, and huge timelines merged into pages.
+ * late pushes, repeated pushes deduplicated, the cap (and its trim slack),
+ * merge and unmerge, cursor pages, the built flag, a batch grouped per
+ * list, and huge timelines merged into pages (chirp_feed_page_merge).
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -130,6 +131,21 @@ int main(void) {
     redisReply *lr = redisCommand(r, "LRANGE %s 0 -1", chirp_key_feed(key, o2[1]));
     CHECK(lr && lr->elements == 2 && strtoll(lr->element[0]->str, NULL, 10) == top &&
           strtoll(lr->element[1]->str, NULL, 10) == top - 1);
+    if (lr) freeReplyObject(lr);
+  }
+
+  /* A list past its cap is trimmed to cap - cap/32 (64 -> 62), the oldest
+     entries going; below 32 the cap is exact (above). */
+  {
+    int64_t o3 = base + 710;
+    int64_t run[65];
+    for (int i = 0; i < 65; i++) run[i] = ids[0] + 10 * i;
+    for (int i = 0; i < 64; i++) CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, &o3, 1, run[i], 64), 0);
+    CHECK_INT_EQ(llen(r, chirp_key_feed(key, o3)), 64);
+    CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, &o3, 1, run[64], 64), 0);
+    CHECK_INT_EQ(llen(r, key), 62);
+    redisReply *lr = redisCommand(r, "LINDEX %s -1", key);
+    CHECK(lr && lr->type == REDIS_REPLY_STRING && strtoll(lr->str, NULL, 10) == run[3]);
     if (lr) freeReplyObject(lr);
   }
 
