@@ -2,8 +2,9 @@
 """feed_cluster.py — the feed scripts obey Redis Cluster's one-slot rule.
 
 Starts a private single-node Redis Cluster (cluster-enabled, all 16 384
-slots on the one node, free ports) and runs a feed test binary (argv[1],
-test_feed) against it with CHIRP_REDIS_URL pointing there.  A script call
+slots on the one node, free ports) and runs a feed test binary (argv[1]:
+test_feed or test_reposts) against it with CHIRP_REDIS_URL pointing there
+(the rest of the environment, e.g. CHIRP_PG_URL, as given).  A script call
 that declares keys of several slots answers CROSSSLOT there, so the
 pushes of chirp_feed_push_many (several owners' lists) and every other
 feed call must touch one owner's keys per call to pass.  Exits with the
