@@ -72,13 +72,13 @@
    and one LPUSH of all of them for the call (the head is followed in Lua;
    a run is at most 500 long, for unpack's stack).  A repost first
    collapses against the top of the list (LUA_COLLAPSE's rule: LRANGE of
-   the window, reposts only).  An entry below the head is
-   skipped when LPOS finds it in the window (a repeat); otherwise its place
-   is found by binary search with LINDEX over the window (the list is
-   sorted), so no window is copied into Lua.  The cap is applied at the
-   end of a run of such LPUSHes (before the next other push, and at the
-   end: the call is atomic, nobody sees the list longer), so each push
-   sees the list it would see alone. */
+   the window, reposts only).  An entry below the head is skipped when
+   LPOS finds it in the window (a repeat); otherwise its place is found by
+   binary search with LINDEX over the window (the list is sorted), so no
+   window is copied into Lua.  The cap is applied after a run of LPUSHes
+   (before the next other push, and at the end: the call is atomic,
+   nobody sees the list longer), so each push sees the list it would see
+   alone. */
 static chirp_lua push_script = CHIRP_LUA(
     /* The fast path of the common call, one plain id newer than the head,
        before any helper is defined (a function statement creates its
