@@ -9,7 +9,10 @@
 #
 # Uses the stack in CHIRP_REDIS_URL if set, else starts the test stack
 # (deploy/stack.sh; source your env file first) and stops it after.
-# CHIRP_BENCH_BUILD: the build directory (build).
+# CHIRP_BENCH_BUILD: the build directory (build).  To compare with another
+# version of the push code, build push_cost.c against that version's
+# shared/chirp_feed.c and run both on the same stack, interleaved (the
+# figures in docs/decisions.md are the best of 5 such runs).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bin=${CHIRP_BENCH_BUILD:-build}/tests/bench/push_cost
