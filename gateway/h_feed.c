@@ -4,8 +4,9 @@
  *
  * A list entry is a tweet or a repost (chirp_feed.h): a repost shows as the
  * original tweet with reposted_by and repost_id, and pages by its own id.
- * The page comes from the owner's Redis feed list (huge accounts merged in
- * by the same script); a feed or timeline missing from Redis is rebuilt
+ * The page comes from the owner's Redis feed list (the timelines of followed
+ * huge accounts read in one more pipelined round trip and merged in, see
+ * chirp_feed_page_entries); a feed or timeline missing from Redis is rebuilt
  * from PostgreSQL on the spot.  The page loop (hydration, paging below
  * the Redis cap from PostgreSQL, the cursor) is feed_page.c's, shared with
  * the lists' feeds.

@@ -60,39 +60,90 @@
    of a push is found and skipped within this window. */
 #define PUSH_WINDOW "100"
 
-/* KEYS: lists; ARGV[1] entry, ARGV[2] cap.  A repost first collapses
-   against the top of each list (LUA_COLLAPSE's rule). */
+/* A list that passes its cap is trimmed to cap - cap / TRIM_SLACK_DIV
+   entries (775 of 800; exactly cap below 32), so one push in ~25 pays an
+   LTRIM: the list holds at most cap, and what it lost is paged from
+   PostgreSQL like anything below it. */
+#define TRIM_SLACK_DIV "32"
+
+/* KEYS[1] one owner's list (one key per call: one hash slot); ARGV[1]
+   cap, ARGV[2..] entries, pushed in that order.  Returns how many went in.
+   The common case, plain ids each newer than the head, costs one LINDEX
+   and one LPUSH of all of them for the call (the head is followed in Lua;
+   a run is at most 500 long, for unpack's stack).  A repost first
+   collapses against the top of the list (LUA_COLLAPSE's rule: LRANGE of
+   the window, reposts only).  An entry below the head is skipped when
+   LPOS finds it in the window (a repeat); otherwise its place is found by
+   binary search with LINDEX over the window (the list is sorted), so no
+   window is copied into Lua.  The cap is applied after a run of LPUSHes
+   (before the next other push, and at the end: the call is atomic,
+   nobody sees the list longer), so each push sees the list it would see
+   alone. */
 static chirp_lua push_script = CHIRP_LUA(
+    /* The fast path of the common call, one plain id newer than the head,
+       before any helper is defined (a function statement creates its
+       closure on every call). */
+    "local k, cap = KEYS[1], tonumber(ARGV[1])\n"
+    "local keep = cap - math.floor(cap / " TRIM_SLACK_DIV ")\n"
+    "if #ARGV == 2 and not string.find(ARGV[2], ':', 1, true) then\n"
+    "  local id, h = ARGV[2], redis.call('LINDEX', KEYS[1], 0)\n"
+    "  if h then local c = string.find(h, ':', 1, true) if c then h = string.sub(h, 1, c - 1) end end\n"
+    "  if not h or #h < #id or (#h == #id and h < id) then\n"
+    "    if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
+    "    return 1\n"
+    "  end\n"
+    "end\n"
     LUA_LT
-    "local id, cap = ARGV[1], tonumber(ARGV[2])\n"
-    "local t = tw(id)\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  local go = true\n"
+    "local len, added = 0, 0\n"
+    "local function push(id, head)\n"
+    "  local t = tw(id)\n"
     "  if t ~= id then\n"
     "    for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
-    "      if v == id then go = false break end\n"
+    "      if v == id then return end\n"
     "      if tw(v) == t then\n"
-    "        if v ~= t and lt(v, id) then redis.call('LREM', k, 1, v) else go = false end\n"
-    "        break\n"
+    "        if v ~= t and lt(v, id) then\n"
+    "          redis.call('LREM', k, 1, v) head = redis.call('LINDEX', k, 0) break\n"
+    "        end\n"
+    "        return\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  local head = go and redis.call('LINDEX', k, 0)\n"
-    "  if not go then\n"
-    "  elseif not head or lt(head, id) then\n"
-    "    if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
-    "  elseif head ~= id then\n"
-    "    local win = redis.call('LRANGE', k, 0, " PUSH_WINDOW " - 1)\n"
-    "    local done = false\n"
-    "    for _, v in ipairs(win) do\n"
-    "      if v == id then done = true break end\n"
-    "      if lt(v, id) then redis.call('LINSERT', k, 'BEFORE', v, id) done = true break end\n"
-    "    end\n"
-    "    if not done and #win < " PUSH_WINDOW " then redis.call('RPUSH', k, id) end\n"
-    "    if redis.call('LLEN', k) > cap then redis.call('LTRIM', k, 0, cap - 1) end\n"
+    "  if not head or lt(head, id) then\n"
+    "    len = math.max(len, redis.call('LPUSH', k, id)) added = added + 1\n"
+    "    return\n"
+    "  end\n"
+    "  if head == id or redis.call('LPOS', k, id, 'MAXLEN', " PUSH_WINDOW ") then return end\n"
+    "  local n = math.min(redis.call('LLEN', k), " PUSH_WINDOW ")\n"
+    "  local lo, hi, pivot = 1, n, nil\n"
+    "  while lo < hi do\n"
+    "    local mid = math.floor((lo + hi) / 2)\n"
+    "    local v = redis.call('LINDEX', k, mid)\n"
+    "    if lt(v, id) then hi = mid pivot = v else lo = mid + 1 end\n"
+    "  end\n"
+    "  if pivot then len = math.max(len, redis.call('LINSERT', k, 'BEFORE', pivot, id))\n"
+    "  elseif n < " PUSH_WINDOW " then len = math.max(len, redis.call('RPUSH', k, id))\n"
+    "  else return end\n"
+    "  added = added + 1\n"
+    "end\n"
+    "local head, known, pend = nil, false, {}\n"
+    "local function flush()\n"
+    "  if #pend == 0 then return end\n"
+    "  len = math.max(len, redis.call('LPUSH', k, unpack(pend))) added = added + #pend pend = {}\n"
+    "end\n"
+    "for i = 2, #ARGV do\n"
+    "  local id = ARGV[i]\n"
+    "  if not known then head = redis.call('LINDEX', k, 0) known = true end\n"
+    "  if (not head or lt(head, id)) and not string.find(id, ':', 1, true) and #pend < 500 then\n"
+    "    pend[#pend + 1] = id head = id\n"
+    "  else\n"
+    "    flush()\n"
+    "    if len > cap then redis.call('LTRIM', k, 0, keep - 1) len = keep end\n"
+    "    push(id, head) known = false\n"
     "  end\n"
     "end\n"
-    "return #KEYS\n");
+    "flush()\n"
+    "if len > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
+    "return added\n");
 
 /* KEYS[1] list, KEYS[2] built flag (or none), KEYS[3] huge set (or none);
    ARGV[1] cap, ARGV[2] number of ids n, ARGV[3..2+n] ids, then huge ids.
@@ -120,13 +171,14 @@ static chirp_lua merge_script = CHIRP_LUA(
     "return #out\n");
 
 /* KEYS[1] feed, KEYS[2] built flag, KEYS[3] huge set — or, for a list feed
-   (ARGV[5] 'list'), the list's pending state ('' = being deleted: answers
+   (ARGV[3] 'list'), the list's pending state ('' = being deleted: answers
    {'gone'}, so a list page checks it in the same round trip); ARGV[1] before ('' =
-   top), ARGV[2] want, ARGV[3]/ARGV[4] timeline key / flag prefixes.
-   Returns ids, or {'rebuild'}, or {'timeline', author}. */
+   top), ARGV[2] want.  Only the owner's keys (one hash slot): the huge
+   accounts' timelines are read by the caller (read_huge).
+   Returns {'rebuild'}, {'gone'}, a list feed's ids, or a feed's {ids, huge ids}. */
 static chirp_lua page_script = CHIRP_LUA(
     LUA_LT
-    "local list = ARGV[5] == 'list'\n"
+    "local list = ARGV[3] == 'list'\n"
     "if list and redis.call('GET', KEYS[3]) == '' then return {'gone'} end\n"
     "if redis.call('EXISTS', KEYS[2]) == 0 then return {'rebuild'} end\n"
     "local before, want = ARGV[1], tonumber(ARGV[2])\n"
@@ -141,20 +193,8 @@ static chirp_lua page_script = CHIRP_LUA(
     "  return out\n"
     "end\n"
     "local res = page(KEYS[1])\n"
-    "local huge = (not list) and redis.call('SMEMBERS', KEYS[3]) or {}\n"
-    "if #huge == 0 then return res end\n"
-    "for _, h in ipairs(huge) do\n"
-    "  if redis.call('EXISTS', ARGV[4] .. h .. '}') == 0 then return {'timeline', h} end\n"
-    "  for _, v in ipairs(page(ARGV[3] .. h .. '}')) do res[#res + 1] = v end\n"
-    "end\n"
-    "table.sort(res, function(a, b) return lt(b, a) end)\n"
-    "local out, last, seen = {}, nil, {}\n"
-    "for _, v in ipairs(res) do\n"
-    "  if v ~= last and not seen[tw(v)] then\n"
-    "    out[#out + 1] = v last = v seen[tw(v)] = true if #out >= want then break end\n"
-    "  end\n"
-    "end\n"
-    "return out\n");
+    "if list then return res end\n"
+    "return {res, redis.call('SMEMBERS', KEYS[3])}\n");
 
 /* The key of entry i of owners (of the kind: see CHIRP_LIST_LIST). */
 static char *kind_key(char *buf, enum chirp_list_kind kind, const int64_t *owners, size_t i) {
@@ -169,54 +209,79 @@ static char *kind_key(char *buf, enum chirp_list_kind kind, const int64_t *owner
   return chirp_key_list_feed(buf, owners[2 * i], owners[2 * i + 1]);
 }
 
-/* Keys per script call: large fan-outs go in slices so one call never
-   blocks Redis for long. */
-#define SLICE 256
-
 int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *owners, size_t n,
                     int64_t tweet_id, int cap) {
   chirp_feed_push_req req = {kind, tweet_id, owners, n, NULL};
   return chirp_feed_push_many(r, &req, 1, cap);
 }
 
+/* One push of a batch: list i of request q, sorted by list then by q. */
+typedef struct push_one {
+  char key[CHIRP_KEY_BUFSZ];
+  const char *entry;
+  size_t q;
+} push_one;
+
+static int by_list_then_order(const void *pa, const void *pb) {
+  const push_one *a = pa, *b = pb;
+  int c = strcmp(a->key, b->key);
+  return c ? c : (a->q > b->q) - (a->q < b->q);
+}
+
 int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap) {
-  char capbuf[16];
-  snprintf(capbuf, sizeof capbuf, "%d", cap);
-  size_t most = 0;
-  for (size_t q = 0; q < nreq; q++)
-    if (reqs[q].n > most) most = reqs[q].n;
-  if (most == 0) return 0;
-  size_t slice_max = most < SLICE ? most : SLICE;
-  char(*keys)[CHIRP_KEY_BUFSZ] = malloc(slice_max * sizeof *keys);
-  const char **argv = malloc((slice_max + 2) * sizeof *argv);
-  int rc = keys && argv ? 0 : CHIRP_ENOMEM;
-  /* The first call runs alone (it loads the script if Redis lacks it);
-     every other is sent back to back — across the requests, so many
-     tweets' pushes cost one round trip — and their replies read
-     afterwards, so Redis never waits on a round trip between calls. */
-  size_t sent = 0;
-  int first = 1;
-  for (size_t q = 0; !rc && q < nreq; q++) {
-    const chirp_feed_push_req *req = &reqs[q];
-    char idbuf[24];
-    snprintf(idbuf, sizeof idbuf, "%lld", (long long)req->tweet_id);
-    const char *id = req->entry ? req->entry : idbuf;
-    for (size_t off = 0; !rc && off < req->n; off += SLICE) {
-      size_t m = req->n - off < SLICE ? req->n - off : SLICE;
-      for (size_t i = 0; i < m; i++) argv[i] = kind_key(keys[i], req->kind, req->owners, off + i);
-      argv[m] = id;
-      argv[m + 1] = capbuf;
-      if (first) {
-        first = 0;
-        redisReply *rep = chirp_redis_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL);
-        if (!rep) rc = CHIRP_EUNAVAILABLE;
-        else freeReplyObject(rep);
-      } else if (chirp_redis_append_eval(r, &push_script, (int)m, (int)m + 2, argv, NULL)) {
-        rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
-      } else {
-        sent++;
-      }
+  size_t total = 0;
+  for (size_t q = 0; q < nreq; q++) total += reqs[q].n;
+  if (total == 0) return 0;
+  push_one *p = malloc(total * sizeof *p);
+  char(*ids)[24] = malloc(nreq * sizeof *ids);
+  const char **argv = malloc((total + 5) * sizeof *argv); /* EVALSHA sha 1 key cap entries */
+  if (!p || !ids || !argv) {
+    free(p);
+    free(ids);
+    free(argv);
+    return CHIRP_ENOMEM;
+  }
+  /* Every push of the batch grouped by list, in request order within a
+     list: one script call per list (one owner's key, as Redis Cluster
+     needs) with all of the batch's entries for it, so a follower of
+     several of the batch's authors costs one call. */
+  size_t m = 0;
+  for (size_t q = 0; q < nreq; q++) {
+    snprintf(ids[q], sizeof ids[q], "%lld", (long long)reqs[q].tweet_id);
+    for (size_t i = 0; i < reqs[q].n; i++, m++) {
+      kind_key(p[m].key, reqs[q].kind, reqs[q].owners, i);
+      p[m].entry = reqs[q].entry ? reqs[q].entry : ids[q];
+      p[m].q = q;
     }
+  }
+  qsort(p, total, sizeof *p, by_list_then_order);
+  char capbuf[16], sha[41], nk[] = "1";
+  snprintf(capbuf, sizeof capbuf, "%d", cap);
+  chirp_redis_script_sha(&push_script, sha);
+  /* The first call runs alone (it loads the script if Redis lacks it);
+     every other is sent back to back and their replies read afterwards,
+     so the lot costs one round trip and Redis never waits between calls. */
+  size_t sent = 0;
+  int rc = 0;
+  for (size_t i = 0; !rc && i < total;) {
+    size_t j = i, a = 0;
+    argv[a++] = "EVALSHA";
+    argv[a++] = sha;
+    argv[a++] = nk;
+    argv[a++] = p[i].key;
+    argv[a++] = capbuf;
+    for (; j < total && strcmp(p[j].key, p[i].key) == 0; j++)
+      if (j == i || p[j].entry != p[j - 1].entry) argv[a++] = p[j].entry; /* (same request twice) */
+    if (i == 0) {
+      redisReply *rep = chirp_redis_eval(r, &push_script, 1, (int)a - 3, argv + 3, NULL);
+      if (!rep) rc = CHIRP_EUNAVAILABLE;
+      else freeReplyObject(rep);
+    } else if (chirp_redis_append_argv(r, (int)a, argv, NULL)) {
+      rc = CHIRP_EUNAVAILABLE; /* the connection is marked broken */
+    } else {
+      sent++;
+    }
+    i = j;
   }
   for (size_t sl = 0; sl < sent && !r->err; sl++) {
     redisReply *rep = NULL;
@@ -227,7 +292,8 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
     if (rep->type == REDIS_REPLY_ERROR) rc = CHIRP_EUNAVAILABLE; /* e.g. NOSCRIPT: retried whole */
     freeReplyObject(rep);
   }
-  free(keys);
+  free(p);
+  free(ids);
   free(argv);
   return rc;
 }
@@ -428,35 +494,102 @@ char *chirp_feed_entry_format(const chirp_feed_entry *e, char buf[CHIRP_FEED_ENT
   return buf;
 }
 
+/* Appends the entries of the array reply arr to out[*n..): those below
+   before (all when before is 0), at most want of them. */
+static void take_entries(const redisReply *arr, int64_t before, size_t want,
+                         chirp_feed_entry *out, size_t *n) {
+  size_t took = 0;
+  for (size_t i = 0; arr->type == REDIS_REPLY_ARRAY && i < arr->elements && took < want; i++) {
+    const redisReply *e = arr->element[i];
+    if (e->type != REDIS_REPLY_STRING || chirp_feed_entry_parse(e->str, &out[*n]) != 0) continue;
+    if (before > 0 && out[*n].key >= before) continue;
+    (*n)++;
+    took++;
+  }
+}
+
+/* The page of each huge account's timeline (members: the feed's huge set),
+   pipelined single-key commands — EXISTS of its built flag and LRANGE of
+   the list (its top want entries, or the whole list below a cursor: one
+   key each, so a cluster client can split them by node) — appended to
+   cand[*nc..) (room for want per account).  CHIRP_ENOTFOUND with *stale
+   the author when a timeline is not built. */
+static int read_huge(redisContext *r, const redisReply *members, int64_t before, size_t want,
+                     chirp_feed_entry *cand, size_t *nc, int64_t *stale) {
+  char k[CHIRP_KEY_BUFSZ];
+  size_t nh = members->elements, sent = 0;
+  for (size_t i = 0; i < nh; i++) {
+    long long h = strtoll(members->element[i]->str ? members->element[i]->str : "0", NULL, 10);
+    if (chirp_redis_append(r, "EXISTS %s", chirp_key_timeline_ok(k, h)) ||
+        chirp_redis_append(r, "LRANGE %s 0 %lld", chirp_key_timeline(k, h),
+                           before > 0 ? -1LL : (long long)want - 1))
+      return CHIRP_EUNAVAILABLE; /* the connection is marked broken */
+    sent += 2;
+  }
+  int rc = 0;
+  for (size_t i = 0; i < sent; i++) {
+    redisReply *rep = NULL;
+    if (chirp_redis_read(r, &rep)) return CHIRP_EUNAVAILABLE;
+    if (rep->type == REDIS_REPLY_ERROR) {
+      if (!rc) rc = CHIRP_EUNAVAILABLE;
+    } else if (i % 2 == 0) {
+      if (rep->type == REDIS_REPLY_INTEGER && rep->integer == 0 && !rc) {
+        *stale = strtoll(members->element[i / 2]->str, NULL, 10);
+        rc = CHIRP_ENOTFOUND;
+      }
+    } else if (!rc) {
+      take_entries(rep, before, want, cand, nc);
+    }
+    freeReplyObject(rep);
+  }
+  return rc;
+}
+
 /* The page script on a feed (third its huge set) or a list feed (third
-   its pending key, list set); *stale = -2 when the list is being deleted. */
+   its pending key, list set); *stale = -2 when the list is being deleted.
+   A feed following huge accounts costs one more round trip (read_huge). */
 static int run_page(redisContext *r, const char *feed, const char *ok, const char *third,
                     int list, int64_t before, size_t want, chirp_feed_entry *out, size_t *n,
                     int64_t *stale) {
   char b[24] = "", w[24];
   if (before > 0) snprintf(b, sizeof b, "%lld", (long long)before);
   snprintf(w, sizeof w, "%zu", want);
-  const char *argv[] = {feed, ok, third, b, w, CHIRP_KEY_TIMELINE_PREFIX,
-                        CHIRP_KEY_TIMELINE_OK_PREFIX, list ? "list" : ""};
-  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 8, argv, NULL);
+  const char *argv[] = {feed, ok, third, b, w, list ? "list" : ""};
+  redisReply *rep = chirp_redis_eval(r, &page_script, 3, 6, argv, NULL);
   if (!rep) return CHIRP_EUNAVAILABLE;
   int rc = 0;
   *n = 0;
+  const redisReply *ids = rep, *huge = NULL;
   if (rep->type != REDIS_REPLY_ARRAY) {
     rc = CHIRP_EUNAVAILABLE;
-  } else if (rep->elements == 1 && strcmp(rep->element[0]->str, "gone") == 0) {
+  } else if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(rep->element[0]->str, "gone") == 0) {
     *stale = -2;
     rc = CHIRP_ENOTFOUND;
-  } else if (rep->elements >= 1 && strcmp(rep->element[0]->str, "rebuild") == 0) {
+  } else if (rep->elements == 1 && rep->element[0]->type == REDIS_REPLY_STRING &&
+             strcmp(rep->element[0]->str, "rebuild") == 0) {
     *stale = -1;
     rc = CHIRP_ENOTFOUND;
-  } else if (rep->elements == 2 && strcmp(rep->element[0]->str, "timeline") == 0) {
-    *stale = strtoll(rep->element[1]->str, NULL, 10);
-    rc = CHIRP_ENOTFOUND;
-  } else {
-    for (size_t i = 0; i < rep->elements && i < want; i++) {
-      const redisReply *e = rep->element[i];
-      if (e->type == REDIS_REPLY_STRING && chirp_feed_entry_parse(e->str, &out[*n]) == 0) (*n)++;
+  } else if (!list) {
+    if (rep->elements != 2 || rep->element[0]->type != REDIS_REPLY_ARRAY ||
+        rep->element[1]->type != REDIS_REPLY_ARRAY)
+      rc = CHIRP_EUNAVAILABLE;
+    else
+      ids = rep->element[0], huge = rep->element[1];
+  }
+  if (!rc && (!huge || huge->elements == 0)) {
+    take_entries(ids, 0, want, out, n);
+  } else if (!rc) {
+    /* room for the feed's page and each timeline's */
+    size_t room = want * (1 + huge->elements), nc = 0;
+    chirp_feed_entry *cand = malloc((room ? room : 1) * sizeof *cand);
+    if (!cand) {
+      rc = CHIRP_ENOMEM;
+    } else {
+      take_entries(ids, 0, want, cand, &nc);
+      rc = read_huge(r, huge, before, want, cand, &nc, stale);
+      if (!rc) *n = chirp_feed_page_merge(cand, nc, want, out);
+      free(cand);
     }
   }
   freeReplyObject(rep);

@@ -3,7 +3,8 @@
  *
  * A feed is a Redis list of tweet ids (as decimal strings, which Redis
  * stores as packed integers: ~11 bytes an entry), kept sorted newest first
- * and capped.  Every write is idempotent: pushing an id already near the
+ * and capped (a push past the cap trims to cap - cap/32, so most pushes need
+ * no LTRIM).  Every write is idempotent: pushing an id already near the
  * top changes nothing, so a fan-out repeated after a crash delivers each
  * tweet once.  An author timeline ("ut") is the same structure holding one
  * author's own tweets; feeds merge the timelines of huge accounts (too many
@@ -14,8 +15,9 @@
  * rebuilds it from PostgreSQL, merging what was pushed meanwhile.  So losing
  * Redis costs a rebuild, never a tweet.
  *
- * The scripts touch several keys at once; under Redis Cluster they need the
- * keys of one call in one slot (see docs/scaling.md).  Functions return 0,
+ * Each script call touches one owner's keys (one hash tag, one Redis Cluster
+ * slot, see docs/scaling.md); reads across owners (a feed's huge accounts'
+ * timelines) are pipelined single-key commands.  Functions return 0,
  * CHIRP_EUNAVAILABLE (Redis failed) or CHIRP_ENOMEM.
  */
 #ifndef CHIRP_FEED_H
@@ -57,6 +59,12 @@ int chirp_feed_page_entries(redisContext *r, int64_t owner, int64_t before, size
                             chirp_feed_entry *out, size_t *n, int64_t *stale);
 int chirp_feed_page_pg_entries(PGconn *pg, int64_t owner, int64_t before, size_t want,
                                chirp_feed_entry *out, size_t *n);
+/* The merge of a feed's page with its huge accounts' timeline pages:
+   cand[0..n) in any order (sorted in place), into out newest first by
+   key, each tweet once (its newest entry: an original or the newest
+   repost, the collapse rule of reposts), at most want.  Returns the count. */
+size_t chirp_feed_page_merge(chirp_feed_entry *cand, size_t n, size_t want,
+                             chirp_feed_entry *out);
 /* author's newest entries (live tweets and reposts of live tweets),
    newest first, at most limit: new strings (chirp_feed_entries_free). */
 int chirp_feed_recent_entries(PGconn *pg, int64_t author, int limit, char ***out, size_t *n);
@@ -89,7 +97,7 @@ int chirp_feed_huge_remove(redisContext *r, int64_t owner, int64_t huge);
 
 /* One page of owner's feed: ids below before (0 = from the top), newest
    first, at most want, with the timelines of followed huge accounts merged
-   in.  Returns 0 with ids in out[0..*n); CHIRP_ENOTFOUND when the feed must
+   in (chirp_feed_page_merge; one more round trip when there are any).  Returns 0 with ids in out[0..*n); CHIRP_ENOTFOUND when the feed must
    be rebuilt first (*stale = -1) or when the timeline of huge account
    *stale must be rebuilt first. */
 int chirp_feed_page(redisContext *r, int64_t owner, int64_t before, size_t want, int64_t *out,

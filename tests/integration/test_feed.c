@@ -1,7 +1,8 @@
 /*
  * test_feed.c — the Redis feed lists over a real server: order kept under
- * late pushes, repeated pushes deduplicated, the cap, merge and unmerge,
- * cursor pages, the built flag, and huge timelines merged into pages.
+ * late pushes, repeated pushes deduplicated, the cap (and its trim slack),
+ * merge and unmerge, cursor pages, the built flag, a batch grouped per
+ * list, and huge timelines merged into pages (chirp_feed_page_merge).
  */
 #include <sodium.h>
 #include <stdlib.h>
@@ -113,6 +114,82 @@ int main(void) {
   int all_one = 1;
   for (int i = 0; i < 600; i += 37) all_one &= llen(r, chirp_key_feed(key, owners[i])) == 1;
   CHECK(all_one);
+
+  /* A batch grouped per list (one script call per owner's list): pushes
+     to the same list from several requests, out of order and repeated,
+     end sorted, unique and capped. */
+  {
+    int64_t o2[2] = {base + 700, base + 701}, top = ids[29] + 500;
+    chirp_feed_push_req b[4] = {{CHIRP_LIST_FEED, top, o2, 2, NULL},
+                                {CHIRP_LIST_FEED, top - 2, o2, 2, NULL},
+                                {CHIRP_LIST_FEED, top, o2, 1, NULL},
+                                {CHIRP_LIST_FEED, top - 1, o2 + 1, 1, NULL}};
+    CHECK_INT_EQ(chirp_feed_push_many(r, b, 4, 2), 0);
+    CHECK_INT_EQ(chirp_feed_push_many(r, b, 4, 2), 0);
+    CHECK_INT_EQ(llen(r, chirp_key_feed(key, o2[0])), 2);
+    CHECK_INT_EQ(llen(r, chirp_key_feed(key, o2[1])), 2); /* capped at 2: top, top - 1 */
+    redisReply *lr = redisCommand(r, "LRANGE %s 0 -1", chirp_key_feed(key, o2[1]));
+    CHECK(lr && lr->elements == 2 && strtoll(lr->element[0]->str, NULL, 10) == top &&
+          strtoll(lr->element[1]->str, NULL, 10) == top - 1);
+    if (lr) freeReplyObject(lr);
+  }
+
+  /* A list past its cap is trimmed to cap - cap/32 (64 -> 62), the oldest
+     entries going; below 32 the cap is exact (above). */
+  {
+    int64_t o3 = base + 710;
+    int64_t run[65];
+    for (int i = 0; i < 65; i++) run[i] = ids[0] + 10 * i;
+    for (int i = 0; i < 64; i++) CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, &o3, 1, run[i], 64), 0);
+    CHECK_INT_EQ(llen(r, chirp_key_feed(key, o3)), 64);
+    CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, &o3, 1, run[64], 64), 0);
+    CHECK_INT_EQ(llen(r, key), 62);
+    redisReply *lr = redisCommand(r, "LINDEX %s -1", key);
+    CHECK(lr && lr->type == REDIS_REPLY_STRING && strtoll(lr->str, NULL, 10) == run[3]);
+    if (lr) freeReplyObject(lr);
+  }
+
+  /* The merge of a page with huge timelines' pages: newest first by key,
+     a tweet once (its newest entry), at most want. */
+  {
+    chirp_feed_entry c[] = {{10, 10, 0}, {30, 5, 7}, {20, 20, 0}, {30, 5, 7},
+                            {25, 10, 8}, {5, 5, 0},  {15, 15, 0}};
+    chirp_feed_entry m[8];
+    size_t got = chirp_feed_page_merge(c, sizeof c / sizeof c[0], 8, m);
+    CHECK_INT_EQ(got, 4);
+    CHECK(m[0].key == 30 && m[0].tweet == 5 && m[0].reposter == 7);
+    CHECK(m[1].key == 25 && m[1].tweet == 10); /* the repost outranks the original 10 */
+    CHECK(m[2].key == 20 && m[3].key == 15);
+    CHECK_INT_EQ(chirp_feed_page_merge(c, sizeof c / sizeof c[0], 2, m), 2);
+  }
+
+  /* A huge account's repost of a tweet the feed has as an original: the
+     page shows the tweet once, as its newest entry; a cursor page reads
+     the timeline below the cursor. */
+  {
+    int64_t rd = base + 800, hg = base + 801;
+    int64_t t1 = ids[29] + 900, t2 = t1 + 10, rp = t1 + 20;
+    CHECK_INT_EQ(chirp_feed_push(r, CHIRP_LIST_FEED, &rd, 1, t1, 100), 0);
+    set_flag(r, chirp_key_feed_ok(ok, rd));
+    CHECK_INT_EQ(chirp_feed_huge_add(r, &rd, 1, hg), 0);
+    char eb[CHIRP_FEED_ENTRY_BUFSZ];
+    chirp_feed_entry re = {rp, t1, hg};
+    chirp_feed_push_req hr[2] = {{CHIRP_LIST_TIMELINE, t2, &hg, 1, NULL},
+                                 {CHIRP_LIST_TIMELINE, rp, &hg, 1,
+                                  chirp_feed_entry_format(&re, eb)}};
+    CHECK_INT_EQ(chirp_feed_push_many(r, hr, 2, 100), 0);
+    CHECK_INT_EQ(chirp_feed_page(r, rd, 0, 10, out, &n, &stale), CHIRP_ENOTFOUND);
+    CHECK_INT_EQ(stale, hg);
+    set_flag(r, chirp_key_timeline_ok(ok, hg));
+    chirp_feed_entry pe[10];
+    CHECK_INT_EQ(chirp_feed_page_entries(r, rd, 0, 10, pe, &n, &stale), 0);
+    CHECK_INT_EQ(n, 2);
+    CHECK(pe[0].key == rp && pe[0].tweet == t1 && pe[0].reposter == hg);
+    CHECK(n == 2 && pe[1].key == t2);
+    CHECK_INT_EQ(chirp_feed_page_entries(r, rd, t2, 10, pe, &n, &stale), 0);
+    CHECK_INT_EQ(n, 1);
+    CHECK(n == 1 && pe[0].key == t1 && pe[0].reposter == 0);
+  }
 
   /* List feeds: (owner, list) pairs, keys of the owner's hash tag, no
      huge set; a pending delete answers "gone" in the same script. */
