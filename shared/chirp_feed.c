@@ -14,8 +14,10 @@
 #include "chirp_error.h"
 #include "chirp_keys.h"
 #include "chirp_log.h"
+#include "chirp_num.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_slot.h"
 
 /* An entry is a tweet id, or a repost "repost_id:tweet_id:reposter_id"
    (chirp_feed.h): entries order by their leading id (nk), and tw() is
@@ -56,9 +58,16 @@
   "  return out\n"                                                                     \
   "end\n"
 
-/* How far below the top a late (out-of-order) id is looked for; a repeat
-   of a push is found and skipped within this window. */
+/* How far below the top a late (out-of-order) entry is placed; one found
+   there already (a repeat) is skipped, and one older than all of it in a
+   longer list is not added (the list is a cache of the newest entries). */
 #define PUSH_WINDOW "100"
+/* The window is read in steps (ends of the ranges read, the last one
+   PUSH_WINDOW), only as deep as the oldest late entry of a call needs:
+   two fan-out workers interleave by a few entries when they keep up and
+   by a batch's worth when they fall behind.  Each element a script reads
+   costs it about as much as a command. */
+#define PUSH_STEPS "8, 32, " PUSH_WINDOW
 
 /* A list that passes its cap is trimmed to cap - cap / TRIM_SLACK_DIV
    entries (775 of 800; exactly cap below 32), so one push in ~25 pays an
@@ -66,83 +75,140 @@
    PostgreSQL like anything below it. */
 #define TRIM_SLACK_DIV "32"
 
-/* KEYS[1] one owner's list (one key per call: one hash slot); ARGV[1]
-   cap, ARGV[2..] entries, pushed in that order.  Returns how many went in.
-   The common case, plain ids each newer than the head, costs one LINDEX
-   and one LPUSH of all of them for the call (the head is followed in Lua;
-   a run is at most 500 long, for unpack's stack).  A repost first
-   collapses against the top of the list (LUA_COLLAPSE's rule: LRANGE of
-   the window, reposts only).  An entry below the head is skipped when
-   LPOS finds it in the window (a repeat); otherwise its place is found by
-   binary search with LINDEX over the window (the list is sorted), so no
-   window is copied into Lua.  The cap is applied after a run of LPUSHes
-   (before the next other push, and at the end: the call is atomic,
-   nobody sees the list longer), so each push sees the list it would see
-   alone. */
+/* KEYS: lists of one hash slot (Redis Cluster lets a script touch one);
+   ARGV[1] cap, then for each key in turn the number of its entries and
+   the entries, oldest first.  Returns how many went in.
+   - The common list, plain ids all newer than its head, costs one LINDEX
+     and one LPUSH (at most 500 ids: unpack's stack), in a loop that runs
+     before any helper is defined.
+   - Late entries (below the head: two fan-out workers interleave) are
+     placed by a binary search of the top of the list, read in steps
+     (PUSH_STEPS), and the part above the deepest of them is rewritten by
+     one LTRIM and one LPUSH: a few commands for any number of them, where
+     a search by commands per entry cost a dozen.  A repeat (a
+     redelivered push) is found the same way.
+   - A repost first collapses against the top COLLAPSE_WINDOW entries
+     (LUA_COLLAPSE's rule), then goes in like a plain id.
+   The cap is applied after each write that passes it, so each push sees
+   the list it would see alone; the call is atomic, nobody sees a list
+   longer than the cap. */
 static chirp_lua push_script = CHIRP_LUA(
-    /* The fast path of the common call, one plain id newer than the head,
-       before any helper is defined (a function statement creates its
-       closure on every call). */
-    "local k, cap = KEYS[1], tonumber(ARGV[1])\n"
+    "local cap = tonumber(ARGV[1])\n"
     "local keep = cap - math.floor(cap / " TRIM_SLACK_DIV ")\n"
-    "if #ARGV == 2 and not string.find(ARGV[2], ':', 1, true) then\n"
-    "  local id, h = ARGV[2], redis.call('LINDEX', KEYS[1], 0)\n"
-    "  if h then local c = string.find(h, ':', 1, true) if c then h = string.sub(h, 1, c - 1) end end\n"
-    "  if not h or #h < #id or (#h == #id and h < id) then\n"
-    "    if redis.call('LPUSH', k, id) > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
-    "    return 1\n"
+    "local ki, at, added, head = 1, 2, 0, nil\n"
+    "while ki <= #KEYS do\n"
+    "  local k, n = KEYS[ki], tonumber(ARGV[at])\n"
+    "  head = redis.call('LINDEX', k, 0)\n"
+    "  local prev, fast = head, n > 0 and n <= 500\n"
+    "  local c = prev and string.find(prev, ':', 1, true)\n"
+    "  if c then prev = string.sub(prev, 1, c - 1) end\n"
+    "  for i = at + 1, at + n do\n"
+    "    local v = ARGV[i]\n"
+    "    if not fast then break end\n"
+    "    fast = not string.find(v, ':', 1, true)\n"
+    "      and (not prev or #prev < #v or (#prev == #v and prev < v))\n"
+    "    prev = v\n"
     "  end\n"
+    "  if not fast then break end\n"
+    "  if redis.call('LPUSH', k, unpack(ARGV, at + 1, at + n)) > cap then\n"
+    "    redis.call('LTRIM', k, 0, keep - 1)\n"
+    "  end\n"
+    "  added, at, ki = added + n, at + n + 1, ki + 1\n"
     "end\n"
+    "if ki > #KEYS then return added end\n"
     LUA_LT
-    "local len, added = 0, 0\n"
-    "local function push(id, head)\n"
-    "  local t = tw(id)\n"
-    "  if t ~= id then\n"
-    "    for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
-    "      if v == id then return end\n"
-    "      if tw(v) == t then\n"
-    "        if v ~= t and lt(v, id) then\n"
-    "          redis.call('LREM', k, 1, v) head = redis.call('LINDEX', k, 0) break\n"
-    "        end\n"
-    "        return\n"
+    "local function trim(k, len)\n"
+    "  if len > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
+    "  return 1\n"
+    "end\n"
+    /* late: entries, none newer than the head; returns how many went in */
+    "local function place(k, late)\n"
+    "  if #late > 1 then table.sort(late, lt) end\n"
+    /* the top of the list, read in steps as deep as the oldest entry needs */
+    "  local top, ended, from = {}, false, 0\n"
+    "  for _, to in ipairs({" PUSH_STEPS "}) do\n"
+    "    local got = redis.call('LRANGE', k, from, to - 1)\n"
+    "    for i = 1, #got do top[#top + 1] = got[i] end\n"
+    "    ended = #got < to - from\n"
+    "    if ended or lt(top[#top], late[1]) then break end\n"
+    "    from = to\n"
+    "  end\n"
+    /* newest first: out[1..cut] is what changes, popped of them the top
+       entries it replaces */
+    "  local out, i, cut, popped, prev = {}, 1, 0, 0, nil\n"
+    "  for j = #late, 1, -1 do\n"
+    "    local b = late[j]\n"
+    "    if b ~= prev then\n"
+    "      local lo, hi = i, #top + 1\n" /* the first of top[i..] not newer than b */
+    "      while lo < hi do\n"
+    "        local mid = math.floor((lo + hi) / 2)\n"
+    "        if lt(b, top[mid]) then lo = mid + 1 else hi = mid end\n"
+    "      end\n"
+    "      for x = i, lo - 1 do out[#out + 1] = top[x] end\n"
+    "      i = lo\n"
+    "      if top[i] ~= b then\n"
+    "        if not top[i] and not ended then break end\n"
+    "        out[#out + 1] = b cut = #out popped = i - 1 prev = b\n"
     "      end\n"
     "    end\n"
     "  end\n"
-    "  if not head or lt(head, id) then\n"
-    "    len = math.max(len, redis.call('LPUSH', k, id)) added = added + 1\n"
-    "    return\n"
+    "  if cut == 0 then return 0 end\n"
+    "  if popped > 0 then redis.call('LTRIM', k, popped, -1) end\n"
+    "  local rev = {}\n"
+    "  for x = cut, 1, -1 do rev[#rev + 1] = out[x] end\n"
+    "  local len = 0\n"
+    "  for x = 1, #rev, 500 do\n"
+    "    len = redis.call('LPUSH', k, unpack(rev, x, math.min(x + 499, #rev)))\n"
     "  end\n"
-    "  if head == id or redis.call('LPOS', k, id, 'MAXLEN', " PUSH_WINDOW ") then return end\n"
-    "  local n = math.min(redis.call('LLEN', k), " PUSH_WINDOW ")\n"
-    "  local lo, hi, pivot = 1, n, nil\n"
-    "  while lo < hi do\n"
-    "    local mid = math.floor((lo + hi) / 2)\n"
-    "    local v = redis.call('LINDEX', k, mid)\n"
-    "    if lt(v, id) then hi = mid pivot = v else lo = mid + 1 end\n"
+    "  trim(k, len)\n"
+    "  return cut - popped\n"
+    "end\n"
+    /* a repost: absorbed by its original or a newer repost of it in the
+       window, replacing an older repost of it */
+    "local function repost(k, id, head)\n"
+    "  local t = tw(id)\n"
+    "  local tag = ':' .. t .. ':'\n"
+    "  for _, v in ipairs(redis.call('LRANGE', k, 0, " COLLAPSE_WINDOW " - 1)) do\n"
+    "    if v == id then return 0 end\n"
+    "    if v == t or (string.find(v, tag, 1, true) and tw(v) == t) then\n"
+    "      if v == t or not lt(v, id) then return 0 end\n"
+    "      redis.call('LREM', k, 1, v) head = redis.call('LINDEX', k, 0) break\n"
+    "    end\n"
     "  end\n"
-    "  if pivot then len = math.max(len, redis.call('LINSERT', k, 'BEFORE', pivot, id))\n"
-    "  elseif n < " PUSH_WINDOW " then len = math.max(len, redis.call('RPUSH', k, id))\n"
-    "  else return end\n"
-    "  added = added + 1\n"
+    "  if not head or lt(head, id) then return trim(k, redis.call('LPUSH', k, id)) end\n"
+    "  return place(k, {id})\n"
     "end\n"
-    "local head, known, pend = nil, false, {}\n"
-    "local function flush()\n"
-    "  if #pend == 0 then return end\n"
-    "  len = math.max(len, redis.call('LPUSH', k, unpack(pend))) added = added + #pend pend = {}\n"
-    "end\n"
-    "for i = 2, #ARGV do\n"
-    "  local id = ARGV[i]\n"
-    "  if not known then head = redis.call('LINDEX', k, 0) known = true end\n"
-    "  if (not head or lt(head, id)) and not string.find(id, ':', 1, true) and #pend < 500 then\n"
-    "    pend[#pend + 1] = id head = id\n"
-    "  else\n"
-    "    flush()\n"
-    "    if len > cap then redis.call('LTRIM', k, 0, keep - 1) len = keep end\n"
-    "    push(id, head) known = false\n"
+    /* ARGV[first..last] into list k, whose head is head: runs of newer
+       plain ids pushed at once, runs of late ones placed at once */
+    "local function push(k, first, last, head)\n"
+    "  local n, pend, late = 0, {}, {}\n"
+    "  local function flush()\n" /* the head stays pend's last: late entries go below it */
+    "    if #pend > 0 then\n"
+    "      trim(k, redis.call('LPUSH', k, unpack(pend))) n = n + #pend pend = {}\n"
+    "    end\n"
+    "    if #late > 0 then n = n + place(k, late) late = {} end\n"
     "  end\n"
+    "  for i = first, last do\n"
+    "    local id = ARGV[i]\n"
+    "    if string.find(id, ':', 1, true) then\n"
+    "      flush() n = n + repost(k, id, head) head = redis.call('LINDEX', k, 0)\n"
+    "    elseif not head or lt(head, id) then\n"
+    "      if #late > 0 or #pend >= 500 then flush() end\n"
+    "      pend[#pend + 1] = id head = id\n"
+    "    else\n"
+    "      if #pend > 0 then flush() end\n"
+    "      late[#late + 1] = id\n"
+    "    end\n"
+    "  end\n"
+    "  flush()\n"
+    "  return n\n"
     "end\n"
-    "flush()\n"
-    "if len > cap then redis.call('LTRIM', k, 0, keep - 1) end\n"
+    "while ki <= #KEYS do\n" /* head: this key's, read by the loop above */
+    "  local n = tonumber(ARGV[at])\n"
+    "  added = added + push(KEYS[ki], at + 1, at + n, head)\n"
+    "  at, ki = at + n + 1, ki + 1\n"
+    "  if ki <= #KEYS then head = redis.call('LINDEX', KEYS[ki], 0) end\n"
+    "end\n"
     "return added\n");
 
 /* KEYS[1] list, KEYS[2] built flag (or none), KEYS[3] huge set (or none);
@@ -215,18 +281,28 @@ int chirp_feed_push(redisContext *r, enum chirp_list_kind kind, const int64_t *o
   return chirp_feed_push_many(r, &req, 1, cap);
 }
 
-/* One push of a batch: list i of request q, sorted by list then by q. */
+/* One push of a batch: an entry for one list. */
 typedef struct push_one {
   char key[CHIRP_KEY_BUFSZ];
   const char *entry;
-  size_t q;
+  int64_t order; /* the entry's leading id: the list's order */
+  unsigned slot;
 } push_one;
 
-static int by_list_then_order(const void *pa, const void *pb) {
+/* By slot, then list, then oldest entry first: the order the pushes
+   would leave anyway (a sorted list; reposts collapse by age), and the
+   one that keeps the script on its fast path. */
+static int by_slot_list_order(const void *pa, const void *pb) {
   const push_one *a = pa, *b = pb;
+  if (a->slot != b->slot) return a->slot < b->slot ? -1 : 1;
   int c = strcmp(a->key, b->key);
-  return c ? c : (a->q > b->q) - (a->q < b->q);
+  if (c) return c;
+  return (a->order > b->order) - (a->order < b->order);
 }
+
+/* At most this many lists in one script call (one slot's lists of a huge
+   fan-out: ~6 per slot for 100 000 followers), so a call stays short. */
+#define PUSH_KEYS_PER_CALL 64
 
 int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap) {
   size_t total = 0;
@@ -234,46 +310,70 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
   if (total == 0) return 0;
   push_one *p = malloc(total * sizeof *p);
   char(*ids)[24] = malloc(nreq * sizeof *ids);
-  const char **argv = malloc((total + 5) * sizeof *argv); /* EVALSHA sha 1 key cap entries */
-  if (!p || !ids || !argv) {
+  /* EVALSHA sha numkeys, the keys, cap, and a count and the entries per key */
+  const char **argv = malloc((4 + 3 * total) * sizeof *argv);
+  char(*counts)[16] = malloc(total * sizeof *counts);
+  if (!p || !ids || !argv || !counts) {
     free(p);
     free(ids);
     free(argv);
+    free(counts);
     return CHIRP_ENOMEM;
   }
-  /* Every push of the batch grouped by list, in request order within a
-     list: one script call per list (one owner's key, as Redis Cluster
-     needs) with all of the batch's entries for it, so a follower of
-     several of the batch's authors costs one call. */
   size_t m = 0;
   for (size_t q = 0; q < nreq; q++) {
     snprintf(ids[q], sizeof ids[q], "%lld", (long long)reqs[q].tweet_id);
+    const char *entry = reqs[q].entry ? reqs[q].entry : ids[q];
+    int64_t order = chirp_num_leading(entry);
     for (size_t i = 0; i < reqs[q].n; i++, m++) {
       kind_key(p[m].key, reqs[q].kind, reqs[q].owners, i);
-      p[m].entry = reqs[q].entry ? reqs[q].entry : ids[q];
-      p[m].q = q;
+      p[m].entry = entry;
+      p[m].order = order;
+      p[m].slot = chirp_slot_of(p[m].key, strlen(p[m].key));
     }
   }
-  qsort(p, total, sizeof *p, by_list_then_order);
-  char capbuf[16], sha[41], nk[] = "1";
+  qsort(p, total, sizeof *p, by_slot_list_order);
+  char capbuf[16], sha[41];
   snprintf(capbuf, sizeof capbuf, "%d", cap);
   chirp_redis_script_sha(&push_script, sha);
-  /* The first call runs alone (it loads the script if Redis lacks it);
-     every other is sent back to back and their replies read afterwards,
-     so the lot costs one round trip and Redis never waits between calls. */
-  size_t sent = 0;
+  /* One call per slot (at most PUSH_KEYS_PER_CALL lists) with all of the
+     batch's entries for its lists.  The first call runs alone (it loads
+     the script if Redis lacks it); every other is sent back to back and
+     their replies read afterwards, so the lot costs one round trip and
+     Redis never waits between calls. */
+  size_t sent = 0, ncounts = 0;
   int rc = 0;
   for (size_t i = 0; !rc && i < total;) {
-    size_t j = i, a = 0;
+    /* the lists of this call: [i, end) */
+    size_t end = i, nkeys = 0;
+    while (end < total && p[end].slot == p[i].slot && nkeys < PUSH_KEYS_PER_CALL) {
+      size_t e = end;
+      while (e < total && strcmp(p[e].key, p[end].key) == 0) e++;
+      end = e;
+      nkeys++;
+    }
+    size_t a = 0;
     argv[a++] = "EVALSHA";
     argv[a++] = sha;
-    argv[a++] = nk;
-    argv[a++] = p[i].key;
+    char nkbuf[16];
+    snprintf(nkbuf, sizeof nkbuf, "%zu", nkeys);
+    argv[a++] = nkbuf;
+    for (size_t j = i; j < end; j++)
+      if (j == i || strcmp(p[j].key, p[j - 1].key) != 0) argv[a++] = p[j].key;
     argv[a++] = capbuf;
-    for (; j < total && strcmp(p[j].key, p[i].key) == 0; j++)
-      if (j == i || p[j].entry != p[j - 1].entry) argv[a++] = p[j].entry; /* (same request twice) */
+    for (size_t j = i; j < end;) {
+      size_t count_at = a++, n = 0, e = j;
+      for (; e < end && strcmp(p[e].key, p[j].key) == 0; e++)
+        if (e == j || strcmp(p[e].entry, p[e - 1].entry) != 0) { /* (the same entry twice) */
+          argv[a++] = p[e].entry;
+          n++;
+        }
+      snprintf(counts[ncounts], sizeof counts[0], "%zu", n);
+      argv[count_at] = counts[ncounts++];
+      j = e;
+    }
     if (i == 0) {
-      redisReply *rep = chirp_redis_eval(r, &push_script, 1, (int)a - 3, argv + 3, NULL);
+      redisReply *rep = chirp_redis_eval(r, &push_script, (int)nkeys, (int)a - 3, argv + 3, NULL);
       if (!rep) rc = CHIRP_EUNAVAILABLE;
       else freeReplyObject(rep);
     } else if (chirp_redis_append_argv(r, (int)a, argv, NULL)) {
@@ -281,7 +381,7 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
     } else {
       sent++;
     }
-    i = j;
+    i = end;
   }
   for (size_t sl = 0; sl < sent && !r->err; sl++) {
     redisReply *rep = NULL;
@@ -295,6 +395,7 @@ int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_
   free(p);
   free(ids);
   free(argv);
+  free(counts);
   return rc;
 }
 

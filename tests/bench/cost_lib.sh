@@ -13,6 +13,8 @@
 #
 #   cost_snap              remember the counters now
 #   cost_report N UNIT     one line: each counter's growth since cost_snap / N
+#                          (and the Redis commands with the most time: the
+#                          top CHIRP_BENCH_COST_TOP of them, 5 by default)
 declare -A COST0=()
 
 # cost_counters [info_last] — "name value" lines.  Redis's own figures (INFO
@@ -74,7 +76,7 @@ cost_report() {
     [[ $k == usec:* ]] || continue
     d=$(delta "$k")
     ((d > 0)) && echo "$d ${k#usec:} $(delta "calls:${k#usec:}")"
-  done | sort -rn | head -n 5 | while read -r d c nc; do
+  done | sort -rn | head -n "${CHIRP_BENCH_COST_TOP:-5}" | while read -r d c nc; do
     echo "$c $(per "$nc") calls $(per "$d") us"
   done | paste -sd ',' -)
   out+=("top Redis commands: $top")

@@ -191,6 +191,67 @@ int main(void) {
     CHECK(n == 1 && pe[0].key == t1 && pe[0].reposter == 0);
   }
 
+  /* Random batches into three list feeds of one owner (one hash slot:
+     one script call for the three): new ids, late ones at any depth (the
+     script reads the top 32, then the rest of its window of 100) and
+     repeats.  Each list ends sorted, unique, holding every id pushed. */
+  {
+    int64_t po = base + 900;
+    int64_t pl[6] = {po, base + 901, po, base + 902, po, base + 903};
+    int64_t pool[90];
+    int seen[3][90];
+    memset(seen, 0, sizeof seen);
+    for (int i = 0; i < 90; i++) pool[i] = ids[0] + 3 * i + 1;
+    for (int round = 0; round < 60; round++) {
+      chirp_feed_push_req rq[6];
+      size_t m = 1 + randombytes_uniform(6);
+      for (size_t q = 0; q < m; q++) {
+        int pick = (int)randombytes_uniform(90), s = (int)randombytes_uniform(3);
+        size_t cnt = 1 + randombytes_uniform((uint32_t)(3 - s));
+        rq[q] = (chirp_feed_push_req){CHIRP_LIST_LIST, pool[pick], pl + 2 * s, cnt, NULL};
+        for (size_t l = 0; l < cnt; l++) seen[s + l][pick] = 1;
+      }
+      CHECK_INT_EQ(chirp_feed_push_many(r, rq, m, 1000), 0);
+    }
+    for (int l = 0; l < 3; l++) {
+      redisReply *lr = redisCommand(r, "LRANGE %s 0 -1", chirp_key_list_feed(key, po, pl[2 * l + 1]));
+      size_t want = 0, at = 0;
+      for (int i = 0; i < 90; i++) want += (size_t)seen[l][i];
+      CHECK(lr && lr->type == REDIS_REPLY_ARRAY && lr->elements == want);
+      int ok_order = lr != NULL;
+      for (int i = 89; lr && i >= 0; i--) {
+        if (!seen[l][i]) continue;
+        ok_order &= at < lr->elements && strtoll(lr->element[at]->str, NULL, 10) == pool[i];
+        at++;
+      }
+      CHECK(ok_order);
+      if (lr) freeReplyObject(lr);
+    }
+  }
+
+  /* A list longer than the push window (150 entries): a late id 50 deep
+     lands in order, a repeat 70 deep changes nothing, and an id older
+     than the whole window is not added (below it the list is a cache,
+     PostgreSQL pages the rest). */
+  {
+    int64_t dq = base + 950, d0 = ids[0] + 100000, deep[150];
+    for (int i = 0; i < 150; i++) deep[i] = d0 + 2 * i;
+    CHECK_INT_EQ(chirp_feed_merge(r, dq, deep, 150, 800), 0);
+    chirp_key_feed(key, dq);
+    CHECK_INT_EQ(llen(r, key), 150);
+    /* position p holds d0 + 2 (149 - p) */
+    chirp_feed_push_req dr[3] = {{CHIRP_LIST_FEED, d0 + 2 * 99 + 1, &dq, 1, NULL},
+                                 {CHIRP_LIST_FEED, d0 + 2 * 79, &dq, 1, NULL},
+                                 {CHIRP_LIST_FEED, d0 + 2 * 29 + 1, &dq, 1, NULL}};
+    CHECK_INT_EQ(chirp_feed_push_many(r, dr, 3, 800), 0);
+    CHECK_INT_EQ(llen(r, key), 151);
+    redisReply *lr = redisCommand(r, "LRANGE %s 49 51", key);
+    CHECK(lr && lr->elements == 3 && strtoll(lr->element[0]->str, NULL, 10) == d0 + 2 * 100 &&
+          strtoll(lr->element[1]->str, NULL, 10) == d0 + 2 * 99 + 1 &&
+          strtoll(lr->element[2]->str, NULL, 10) == d0 + 2 * 99);
+    if (lr) freeReplyObject(lr);
+  }
+
   /* List feeds: (owner, list) pairs, keys of the owner's hash tag, no
      huge set; a pending delete answers "gone" in the same script. */
   int64_t lists[2 * 3] = {owner, base + 90, owner, base + 91, base + 2, base + 92};
