@@ -80,9 +80,12 @@ typedef struct chirp_feed_push_req {
   size_t n;
   const char *entry; /* borrowed; NULL: the plain entry of tweet_id */
 } chirp_feed_push_req;
-/* Every push of reqs[0..nreq), in order, pipelined together: one round
-   trip for the lot (a worker's batch of tweets).  0, or CHIRP_EUNAVAILABLE
-   (then repeat it whole: each push is idempotent). */
+/* Every push of reqs[0..nreq), pipelined together: one round trip for the
+   lot (a worker's batch of tweets), one script call per hash slot's lists.
+   Each list receives its entries oldest first (by their leading id: the
+   order the pushes would leave anyway, and the one the collapse of
+   reposts is defined by), whatever the order of reqs.  0, or
+   CHIRP_EUNAVAILABLE (then repeat it whole: each push is idempotent). */
 int chirp_feed_push_many(redisContext *r, const chirp_feed_push_req *reqs, size_t nreq, int cap);
 /* Removes tweet_id from the lists of owners[0..n). */
 int chirp_feed_remove(redisContext *r, enum chirp_list_kind kind, const int64_t *owners,
