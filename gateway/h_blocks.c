@@ -113,20 +113,11 @@ static void block_list(gw_req *req, gw_reply *rep, enum chirp_block_kind kind) {
   size_t n = 0;
   int rc = pg ? chirp_block_list(pg, kind, req->account_id, before, limit, &ids, &n, &next)
               : CHIRP_EUNAVAILABLE;
-  json_t **accts = rc ? NULL : calloc(n ? n : 1, sizeof *accts);
-  json_t *items = rc ? NULL : json_array();
-  if (!rc && (!accts || !items)) rc = CHIRP_ENOMEM;
-  if (!rc) rc = gw_hydrate_accounts(ids, n, 0, accts);
-  for (size_t i = 0; !rc && i < n; i++)
-    if (accts[i]) json_array_append_new(items, accts[i]);
-  free(accts);
-  free(ids);
-  if (rc) {
-    json_decref(items);
-    return gw_reply_from_err(rep, rc);
-  }
+  if (rc) return gw_reply_from_err(rep, rc);
   char cursor[CHIRP_CURSOR_BUFSZ];
-  gw_reply_list(rep, req, items, next ? chirp_cursor_encode(cursor_kind, next, cursor) : NULL, limit);
+  gw_reply_accounts(req, rep, ids, n, next ? chirp_cursor_encode(cursor_kind, next, cursor) : NULL,
+                    limit);
+  free(ids);
 }
 
 void h_blocks(gw_req *req, gw_reply *rep) { block_list(req, rep, CHIRP_BLOCK); }

@@ -102,19 +102,9 @@ void h_tweet_likes(gw_req *req, gw_reply *rep) {
   size_t n = 0;
   int rc = like_page(1, id, before, limit, &ids, &n, &next);
   if (rc) return gw_reply_from_err(rep, rc);
-  json_t **accts = calloc(n ? n : 1, sizeof *accts), *items = json_array();
-  rc = accts && items ? gw_hydrate_accounts(ids, n, 0, accts) : CHIRP_ENOMEM;
-  for (size_t i = 0; !rc && i < n; i++)
-    if (accts[i]) json_array_append(items, accts[i]); /* an account gone meanwhile is left out */
-  for (size_t i = 0; accts && i < n; i++) json_decref(accts[i]);
-  free(accts);
-  free(ids);
-  if (rc) {
-    json_decref(items);
-    return gw_reply_from_err(rep, rc);
-  }
   char cursor[CHIRP_CURSOR_BUFSZ];
-  gw_reply_list(rep, req, items, next ? chirp_cursor_encode("lk", next, cursor) : NULL, limit);
+  gw_reply_accounts(req, rep, ids, n, next ? chirp_cursor_encode("lk", next, cursor) : NULL, limit);
+  free(ids);
 }
 
 void h_account_likes(gw_req *req, gw_reply *rep) {

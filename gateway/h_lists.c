@@ -291,20 +291,11 @@ void h_list_members(gw_req *req, gw_reply *rep) {
   int64_t *ids = NULL;
   size_t n = 0;
   int rc = pg ? chirp_list_members_page(pg, id, before, limit, &ids, &n, &next) : CHIRP_EUNAVAILABLE;
-  json_t **accounts = rc ? NULL : calloc(n ? n : 1, sizeof *accounts);
-  if (!rc && !accounts) rc = CHIRP_ENOMEM;
-  if (!rc) rc = gw_hydrate_accounts(ids, n, 0, accounts);
-  json_t *items = rc ? NULL : json_array();
-  for (size_t i = 0; accounts && i < n; i++) {
-    if (items && accounts[i]) json_array_append(items, accounts[i]); /* a deleted one is left out */
-    json_decref(accounts[i]);
-  }
-  free(accounts);
-  free(ids);
-  if (!rc && !items) rc = CHIRP_ENOMEM;
   if (rc) return gw_reply_from_err(rep, rc);
   char cursor[CHIRP_CURSOR_BUFSZ];
-  gw_reply_list(rep, req, items, next ? chirp_cursor_encode("members", next, cursor) : NULL, limit);
+  gw_reply_accounts(req, rep, ids, n, next ? chirp_cursor_encode("members", next, cursor) : NULL,
+                    limit);
+  free(ids);
 }
 
 struct list_ref {

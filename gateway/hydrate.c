@@ -482,6 +482,22 @@ int gw_hydrate_tweets_hiding(const int64_t *ids, size_t n, int64_t viewer, unsig
   return rc;
 }
 
+void gw_reply_accounts(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
+                       const char *next_cursor, int limit) {
+  json_t **accts = calloc(n ? n : 1, sizeof *accts), *items = json_array();
+  int rc = accts && items ? gw_hydrate_accounts(ids, n, 0, accts) : CHIRP_ENOMEM;
+  for (size_t i = 0; accts && i < n; i++) {
+    if (!rc && accts[i]) json_array_append(items, accts[i]);
+    json_decref(accts[i]);
+  }
+  free(accts);
+  if (rc) {
+    json_decref(items);
+    return gw_reply_from_err(rep, rc);
+  }
+  gw_reply_list(rep, req, items, next_cursor, limit);
+}
+
 void gw_reply_tweets(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
                      const char *next_cursor, int limit) {
   json_t *items = json_array();

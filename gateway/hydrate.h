@@ -74,6 +74,11 @@ int gw_hydrate_tweets_hiding(const int64_t *ids, size_t n, int64_t viewer, unsig
    (written back), whatever n: never a query per item. */
 int gw_hydrate_accounts(const int64_t *ids, size_t n, int cards, json_t **out);
 
+/* Answers a list of the accounts of ids (public objects, in order; one
+   gone meanwhile is left out), with next_cursor (NULL on the last page). */
+void gw_reply_accounts(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
+                       const char *next_cursor, int limit);
+
 /* Answers a list of the live tweets of ids, hydrated for the request's
    viewer, with next_cursor (NULL on the last page). */
 void gw_reply_tweets(gw_req *req, gw_reply *rep, const int64_t *ids, size_t n,
