@@ -48,12 +48,16 @@ static const char *const notify_keys[] = {"follow.added", "comment.created",
 static const char *const notify_old[] = {"tweet.created", NULL};
 static const char *const none[] = {NULL};
 
+/* The fan-out consumes one worker at a time (single_active): two workers
+   pushing their batches into the same feeds at once make about half of
+   the entries arrive below newer ones, and a late entry costs the push
+   script several times a plain one (docs/decisions.md). */
 static const chirp_amqp_role roles[] = {
-    {"likes", "chirp.likes", likes_keys, none},
-    {"notify", "chirp.notify", notify_keys, notify_old},
-    {"persist", "chirp.persist", persist_keys, persist_old},
-    {"fanout", "chirp.fanout", fanout_keys, none},
-    {NULL, NULL, NULL, NULL},
+    {"likes", "chirp.likes", likes_keys, none, 0},
+    {"notify", "chirp.notify", notify_keys, notify_old, 0},
+    {"persist", "chirp.persist", persist_keys, persist_old, 0},
+    {"fanout", "chirp.fanout", fanout_keys, none, 1},
+    {NULL, NULL, NULL, NULL, 0},
 };
 
 const chirp_amqp_role *chirp_amqp_roles(void) { return roles; }
@@ -163,6 +167,58 @@ void chirp_amqp_close(amqp_connection_state_t conn) {
   amqp_destroy_connection(conn);
 }
 
+/* After the server closed the channel: acknowledges and opens it again. */
+static int reopen_channel(amqp_connection_state_t conn) {
+  amqp_channel_close_ok_t ok = {0};
+  if (amqp_send_method(conn, CHIRP_AMQP_CHANNEL, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK)
+    return CHIRP_EUNAVAILABLE;
+  amqp_channel_open(conn, CHIRP_AMQP_CHANNEL);
+  return chirp_amqp_check(amqp_get_rpc_reply(conn), "channel.open");
+}
+
+static int declare_queue(amqp_connection_state_t conn, const char *queue, int quorum, int single,
+                         amqp_rpc_reply_t *reply) {
+  amqp_table_entry_t arg[3] = {
+      {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
+       .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(CHIRP_AMQP_DLX)}},
+  };
+  int n = 1;
+  if (quorum)
+    arg[n++] = (amqp_table_entry_t){
+        .key = amqp_cstring_bytes("x-queue-type"),
+        .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("quorum")}};
+  if (single)
+    arg[n++] = (amqp_table_entry_t){
+        .key = amqp_cstring_bytes("x-single-active-consumer"),
+        .value = {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}};
+  amqp_table_t args = {.num_entries = n, .entries = arg};
+  amqp_queue_declare(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(queue), 0, 1, 0, 0, args);
+  *reply = amqp_get_rpc_reply(conn);
+  return reply->reply_type == AMQP_RESPONSE_NORMAL ? 0 : CHIRP_EUNAVAILABLE;
+}
+
+/* A role's queue; when it exists with the other single-active-consumer
+   choice (406 PRECONDITION_FAILED, which closes the channel), it is used
+   as it is: consuming it either way is correct, only slower or less
+   parallel. */
+static int declare_role_queue(amqp_connection_state_t conn, const char *queue, int quorum,
+                              int single) {
+  amqp_rpc_reply_t r;
+  if (!declare_queue(conn, queue, quorum, single, &r)) return 0;
+  int mismatch = r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+                 r.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+                 ((amqp_channel_close_t *)r.reply.decoded)->reply_code == AMQP_PRECONDITION_FAILED;
+  if (!mismatch || reopen_channel(conn)) return chirp_amqp_check(r, queue);
+  if (declare_queue(conn, queue, quorum, !single, &r)) {
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD)
+      reopen_channel(conn); /* left open for the caller's next attempt */
+    return chirp_amqp_check(r, queue);
+  }
+  chirp_warn("queue %s exists %s single-active-consumer, unlike this setting; used as it is "
+             "(delete it while it is empty to change it)", queue, single ? "without" : "with");
+  return 0;
+}
+
 int chirp_amqp_declare_topology(amqp_connection_state_t conn) {
   amqp_exchange_declare(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE),
                         amqp_cstring_bytes("topic"), 0, 1, 0, 0, amqp_empty_table);
@@ -177,18 +233,12 @@ int chirp_amqp_declare_topology(amqp_connection_state_t conn) {
                   amqp_cstring_bytes(CHIRP_AMQP_DLX), amqp_cstring_bytes(""), amqp_empty_table);
   if (chirp_amqp_check(amqp_get_rpc_reply(conn), "queue.bind dead")) return CHIRP_EUNAVAILABLE;
 
-  const char *qtype = getenv("CHIRP_AMQP_QUEUE_TYPE");
+  const char *qtype = getenv("CHIRP_AMQP_QUEUE_TYPE"), *single = getenv("CHIRP_FANOUT_SINGLE_ACTIVE");
   int quorum = qtype && strcmp(qtype, "quorum") == 0;
-  amqp_table_entry_t arg[2] = {
-      {.key = amqp_cstring_bytes("x-dead-letter-exchange"),
-       .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(CHIRP_AMQP_DLX)}},
-      {.key = amqp_cstring_bytes("x-queue-type"),
-       .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes("quorum")}},
-  };
-  amqp_table_t args = {.num_entries = quorum ? 2 : 1, .entries = arg};
+  int single_ok = !single || strcmp(single, "0") != 0;
   for (const chirp_amqp_role *r = roles; r->name; r++) {
-    amqp_queue_declare(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(r->queue), 0, 1, 0, 0, args);
-    if (chirp_amqp_check(amqp_get_rpc_reply(conn), r->queue)) return CHIRP_EUNAVAILABLE;
+    if (declare_role_queue(conn, r->queue, quorum, r->single_active && single_ok))
+      return CHIRP_EUNAVAILABLE;
     for (const char *const *k = r->bindings; *k; k++) {
       amqp_queue_bind(conn, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes(r->queue),
                       amqp_cstring_bytes(CHIRP_AMQP_EXCHANGE), amqp_cstring_bytes(*k),

@@ -34,6 +34,7 @@ typedef struct chirp_amqp_role {
   const char *queue;           /* "chirp.persist" */
   const char *const *bindings; /* NULL-terminated routing-key patterns */
   const char *const *unbind;   /* bindings of earlier versions, removed */
+  int single_active;           /* one consumer at a time (see chirp_amqp_declare_topology) */
 } chirp_amqp_role;
 
 /* The role named name, or NULL. Borrowed, static. */
@@ -69,7 +70,14 @@ void chirp_amqp_close(amqp_connection_state_t conn);
 /* Declares the exchanges and every role's queue and bindings.  The queue
    type is CHIRP_AMQP_QUEUE_TYPE from the environment: "classic" (default)
    or "quorum" (for a RabbitMQ cluster; every process of a deployment must
-   use the same, as RabbitMQ refuses to redeclare a queue differently). */
+   use the same, as RabbitMQ refuses to redeclare a queue differently).
+   The fan-out queue is declared single-active-consumer unless
+   CHIRP_FANOUT_SINGLE_ACTIVE is 0 (chirp_config checks the value): of its
+   workers one consumes and the others stand by, so each feed receives its
+   entries in the queue's order (see docs/decisions.md).  A queue that
+   exists with the other choice is used as it is, with a warning (a queue's
+   arguments change only by deleting it); that path reopens the channel, so
+   call this before setting the channel up (confirms, qos, consumers). */
 int chirp_amqp_declare_topology(amqp_connection_state_t conn);
 
 /* ---- Publisher confirms: the one place that reads and interprets them. ----

@@ -37,6 +37,8 @@ typedef struct chirp_config {
   int feed_cap;            /* CHIRP_FEED_CAP 10-100000: entries kept per feed */
   int huge_threshold;      /* CHIRP_HUGE_THRESHOLD: more followers = merged at read time */
   int fanout_chunk;        /* CHIRP_FANOUT_CHUNK 10-100000: followers per fan-out message */
+  int fanout_single_active; /* CHIRP_FANOUT_SINGLE_ACTIVE 0/1: one fan-out consumer at a time
+                               (read by chirp_amqp_declare_topology; checked here) */
   int lists_max;           /* CHIRP_LISTS_MAX 1-100000: lists an account may own (100) */
   int list_members_max;    /* CHIRP_LIST_MEMBERS_MAX 1-100000: members of one list (1000) */
   int likes_flush_count;   /* CHIRP_LIKES_FLUSH_COUNT: flush a tweet with more pending likes */

@@ -5,7 +5,9 @@
  *     notify; tweet.created.mention reaches all three; likes gets neither;
  *   - the gateway's publisher packs the events that wait together into one
  *     message per routing key ({"events":[...]}), and every event arrives,
- *     once, in a message a consumer can split (chirp_event_batch_events).
+ *     once, in a message a consumer can split (chirp_event_batch_events);
+ *   - the fan-out queue has one consumer at a time (single-active-consumer),
+ *     and a queue declared with the other choice is used as it is.
  * Needs the CHIRP_* URLs of the test stack; no worker runs meanwhile (the
  * role queues are only counted, never consumed).
  */
@@ -69,6 +71,10 @@ int main(void) {
   REQUIRE(chirp_config_load(&cfg, err, sizeof err) == 0);
   amqp_connection_state_t c;
   REQUIRE(chirp_amqp_connect(cfg.amqp_url, 5000, 0, &c) == 0);
+  /* A test stack of an earlier version may hold the fan-out queue without
+     single-active-consumer (kept as it is by the topology): start afresh. */
+  amqp_queue_delete(c, CHIRP_AMQP_CHANNEL, amqp_cstring_bytes("chirp.fanout"), 0, 0);
+  REQUIRE(chirp_amqp_check(amqp_get_rpc_reply(c), "queue.delete") == 0);
   REQUIRE(chirp_amqp_declare_topology(c) == 0);
   amqp_confirm_select(c, CHIRP_AMQP_CHANNEL);
   REQUIRE(chirp_amqp_check(amqp_get_rpc_reply(c), "confirm.select") == 0);
@@ -153,6 +159,32 @@ int main(void) {
   for (int i = 0; i < THREADS * PER_THREAD; i++) once &= seen[i] == 1;
   CHECK(once);
   amqp_bytes_free(qname);
+
+  /* 3. The fan-out queue is single-active-consumer: declaring it without
+     that argument is refused (406 PRECONDITION_FAILED); the topology
+     declared with the other setting still succeeds (the queue used as it
+     is), and again with this one. */
+  amqp_channel_open(c, 2);
+  REQUIRE(chirp_amqp_check(amqp_get_rpc_reply(c), "channel.open 2") == 0);
+  amqp_table_entry_t dlx = {
+      .key = amqp_cstring_bytes("x-dead-letter-exchange"),
+      .value = {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes(CHIRP_AMQP_DLX)}};
+  amqp_table_t plain = {.num_entries = 1, .entries = &dlx};
+  amqp_queue_declare(c, 2, amqp_cstring_bytes("chirp.fanout"), 0, 1, 0, 0, plain);
+  amqp_rpc_reply_t rr = amqp_get_rpc_reply(c);
+  int refused = rr.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
+                rr.reply.id == AMQP_CHANNEL_CLOSE_METHOD &&
+                ((amqp_channel_close_t *)rr.reply.decoded)->reply_code == AMQP_PRECONDITION_FAILED;
+  CHECK(refused);
+  if (refused) {
+    amqp_channel_close_ok_t ok = {0};
+    CHECK_INT_EQ(amqp_send_method(c, 2, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok), AMQP_STATUS_OK);
+  }
+  setenv("CHIRP_FANOUT_SINGLE_ACTIVE", "0", 1);
+  CHECK_INT_EQ(chirp_amqp_declare_topology(c), 0);
+  unsetenv("CHIRP_FANOUT_SINGLE_ACTIVE");
+  CHECK_INT_EQ(chirp_amqp_declare_topology(c), 0);
+  CHECK(depth(c, "chirp.fanout") >= 0); /* the channel is usable after the fallback */
   chirp_amqp_close(c);
   CHECK_DONE();
 }

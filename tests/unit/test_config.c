@@ -32,6 +32,7 @@ int main(void) {
   CHECK_INT_EQ(cfg.feed_cap, 800);
   CHECK_INT_EQ(cfg.huge_threshold, 10000);
   CHECK_INT_EQ(cfg.fanout_chunk, 1000);
+  CHECK_INT_EQ(cfg.fanout_single_active, 1);
   CHECK_INT_EQ(cfg.likes_flush_count, 10);
   CHECK_INT_EQ(cfg.likes_flush_age_ms, 60000);
   CHECK_INT_EQ(cfg.amqp_heartbeat_s, 30);
@@ -39,7 +40,8 @@ int main(void) {
   const char *const good[] = {"CHIRP_HTTP_PORT", "9000", "CHIRP_PREFETCH", "10",
                               "CHIRP_LOG_LEVEL", "debug", "CHIRP_PWHASH", "min",
                               "CHIRP_ROLE", "fanout", "CHIRP_NODE_ID", "1023",
-                              "CHIRP_AMQP_HEARTBEAT", "5", NULL};
+                              "CHIRP_AMQP_HEARTBEAT", "5", "CHIRP_FANOUT_SINGLE_ACTIVE", "0",
+                              NULL};
   CHECK_INT_EQ(parse(good, &cfg, err), 0);
   CHECK_INT_EQ(cfg.http_port, 9000);
   CHECK_INT_EQ(cfg.prefetch, 10);
@@ -48,6 +50,7 @@ int main(void) {
   CHECK_STR_EQ(cfg.role, "fanout");
   CHECK_INT_EQ(cfg.node_id, 1023);
   CHECK_INT_EQ(cfg.amqp_heartbeat_s, 5);
+  CHECK_INT_EQ(cfg.fanout_single_active, 0);
 
   struct {
     const char *name, *value;
@@ -62,7 +65,8 @@ int main(void) {
       {"CHIRP_FEED_CAP", "5"},        {"CHIRP_FANOUT_CHUNK", "0"},
       {"CHIRP_HUGE_THRESHOLD", "0"},  {"CHIRP_LIKES_FLUSH_COUNT", "-1"},
       {"CHIRP_LIKES_FLUSH_AGE_MS", "soon"}, {"CHIRP_AMQP_HEARTBEAT", "-1"},
-      {"CHIRP_AMQP_HEARTBEAT", "3601"},
+      {"CHIRP_AMQP_HEARTBEAT", "3601"}, {"CHIRP_FANOUT_SINGLE_ACTIVE", "2"},
+      {"CHIRP_FANOUT_SINGLE_ACTIVE", "yes"},
   };
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
     const char *const kv[] = {bad[i].name, bad[i].value, NULL};
