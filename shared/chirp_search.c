@@ -57,6 +57,63 @@ int chirp_search_store_hashtags(PGconn *pg, int64_t tweet_id, const char *text) 
                        2, p, NULL);
 }
 
+/* Appends the text s at *o of buf (growing it); 0 or CHIRP_ENOMEM. */
+static int put(char **buf, size_t *o, size_t *cap, const char *s) {
+  size_t n = strlen(s);
+  if (*o + n + 1 > *cap) {
+    size_t c = (*cap ? *cap : 256) * 2;
+    while (c < *o + n + 1) c *= 2;
+    char *b = realloc(*buf, c);
+    if (!b) return CHIRP_ENOMEM;
+    *buf = b;
+    *cap = c;
+  }
+  memcpy(*buf + *o, s, n + 1);
+  *o += n;
+  return 0;
+}
+
+int chirp_search_store_hashtags_many(PGconn *pg, const int64_t *ids, const char *const *texts,
+                                     size_t n) {
+  if (n == 0) return 0;
+  /* Array literals: every tweet's id, then one (id, tag) pair per tag.
+     Tags are [a-z0-9_] only (chirp_hashtags_parse): nothing to quote. */
+  char *all = NULL, *pid = NULL, *ptag = NULL, num[24];
+  size_t oa = 0, ca = 0, oi = 0, ci = 0, ot = 0, ct = 0, pairs = 0;
+  int rc = put(&all, &oa, &ca, "{") || put(&pid, &oi, &ci, "{") || put(&ptag, &ot, &ct, "{")
+               ? CHIRP_ENOMEM
+               : 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    char tags[CHIRP_MAX_HASHTAGS][CHIRP_MAX_HASHTAG_CHARS + 1];
+    size_t k = chirp_hashtags_parse(texts[i], tags, CHIRP_MAX_HASHTAGS);
+    snprintf(num, sizeof num, "%lld", (long long)ids[i]);
+    if ((i && put(&all, &oa, &ca, ",")) || put(&all, &oa, &ca, num)) rc = CHIRP_ENOMEM;
+    for (size_t t = 0; !rc && t < k; t++, pairs++)
+      if ((pairs && (put(&pid, &oi, &ci, ",") || put(&ptag, &ot, &ct, ","))) ||
+          put(&pid, &oi, &ci, num) || put(&ptag, &ot, &ct, tags[t]))
+        rc = CHIRP_ENOMEM;
+  }
+  if (!rc && (put(&all, &oa, &ca, "}") || put(&pid, &oi, &ci, "}") || put(&ptag, &ot, &ct, "}")))
+    rc = CHIRP_ENOMEM;
+  const char *p[] = {all, pid, ptag};
+  /* Each tweet's tags become exactly these (an edit may drop some). */
+  if (!rc)
+    rc = chirp_pg_exec(pg,
+                       "DELETE FROM tweet_hashtags h WHERE h.tweet_id = ANY($1::bigint[]) AND "
+                       "(h.tweet_id, h.tag) NOT IN (SELECT * FROM unnest($2::bigint[], $3::text[]))",
+                       3, p, NULL);
+  if (!rc && pairs)
+    rc = chirp_pg_exec(pg,
+                       "INSERT INTO tweet_hashtags (tag, tweet_id) "
+                       "SELECT tag, id FROM unnest($2::text[], $1::bigint[]) AS u(tag, id) "
+                       "ORDER BY 2, 1 ON CONFLICT DO NOTHING",
+                       2, p + 1, NULL);
+  free(all);
+  free(pid);
+  free(ptag);
+  return rc;
+}
+
 int chirp_search_tweets(PGconn *pg, const char *q, int offset, int limit, int64_t **out, size_t *n) {
   char o[16], l[16];
   snprintf(o, sizeof o, "%d", offset);

@@ -49,8 +49,9 @@ int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted) {
   return 0;
 }
 
-int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, size_t n) {
-  if (n == 0) return 0;
+/* The rows of tweets[0..n) as one JSON array (a statement's parameter for
+   json_to_recordset): a new string, NULL when out of memory. */
+static char *rows_json(const chirp_tweet *const *tweets, size_t n) {
   json_t *rows = json_array();
   int rc = rows ? 0 : CHIRP_ENOMEM;
   for (size_t i = 0; !rc && i < n; i++) {
@@ -65,17 +66,66 @@ int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, 
   }
   char *doc = rc ? NULL : json_dumps(rows, JSON_COMPACT);
   json_decref(rows);
-  if (!rc && !doc) rc = CHIRP_ENOMEM;
-  if (rc) return rc;
+  return doc;
+}
+
+/* The rows of the document, locked in id order (so that two workers
+   storing overlapping batches never deadlock). */
+#define INSERT_ROWS                                                                          \
+  "INSERT INTO tweets (id, author_id, text, reply_to, created_at, quote_of) "              \
+  "SELECT id::bigint, author_id::bigint, text, reply_to::bigint, " TS("created_ms")        \
+  ", quote_of::bigint FROM json_to_recordset($1::json) "                                    \
+  "AS x(id text, author_id text, text text, reply_to text, created_ms bigint, quote_of text) " \
+  "ORDER BY 1 ON CONFLICT (id) DO NOTHING"
+
+int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, size_t n) {
+  if (n == 0) return 0;
+  char *doc = rows_json(tweets, n);
+  if (!doc) return CHIRP_ENOMEM;
   const char *p[] = {doc};
-  rc = chirp_pg_exec(pg,
-                     "INSERT INTO tweets (id, author_id, text, reply_to, created_at, quote_of) "
-                     "SELECT id::bigint, author_id::bigint, text, reply_to::bigint, "
-                     TS("created_ms") ", quote_of::bigint FROM json_to_recordset($1::json) "
-                     "AS x(id text, author_id text, text text, reply_to text, created_ms bigint, "
-                     "quote_of text) "
-                     "ORDER BY 1 ON CONFLICT (id) DO NOTHING",
-                     1, p, NULL);
+  int rc = chirp_pg_exec(pg, INSERT_ROWS, 1, p, NULL);
+  free(doc);
+  return rc;
+}
+
+/* Sets authored[i] for each tweet whose id is in the first column of r. */
+static void mark_ids(PGresult *r, const chirp_tweet *const *tweets, size_t n,
+                     unsigned char *authored) {
+  for (int row = 0; row < PQntuples(r); row++) {
+    int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+    for (size_t i = 0; i < n; i++)
+      if (tweets[i]->id == id) authored[i] = 1;
+  }
+}
+
+int chirp_tweet_store_create_checked(PGconn *pg, const chirp_tweet *const *tweets, size_t n,
+                                     unsigned char *authored) {
+  for (size_t i = 0; i < n; i++) authored[i] = 0;
+  if (n == 0) return 0;
+  char *doc = rows_json(tweets, n);
+  if (!doc) return CHIRP_ENOMEM;
+  const char *p[] = {doc};
+  PGresult *r;
+  int rc = chirp_pg_exec(pg, INSERT_ROWS " RETURNING id", 1, p, &r);
+  if (!rc) {
+    mark_ids(r, tweets, n, authored);
+    PQclear(r);
+  }
+  size_t left = 0;
+  for (size_t i = 0; !rc && i < n; i++) left += !authored[i];
+  /* Rows that were there (the fan-out role's, a tombstone, another
+     author's): read after the upsert, which waited for and locked them, by
+     a statement of its own, whose snapshot sees them whoever wrote them. */
+  if (!rc && left) {
+    rc = chirp_pg_exec(pg,
+                       "SELECT t.id FROM json_to_recordset($1::json) AS x(id text, author_id text) "
+                       "JOIN tweets t ON t.id = x.id::bigint AND t.author_id = x.author_id::bigint",
+                       1, p, &r);
+    if (!rc) {
+      mark_ids(r, tweets, n, authored);
+      PQclear(r);
+    }
+  }
   free(doc);
   return rc;
 }

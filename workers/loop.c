@@ -219,6 +219,16 @@ static int apply_tx(wk_ctx *ctx, const wk_role_ops *role, wk_msg *msgs, size_t n
   /* Claims for a batch in one statement (applied[] holds them a moment). */
   int batch_claims = !rc && role->claims && n > 1;
   if (batch_claims) rc = claim_many(ctx->pg, role->name, msgs, n, applied);
+  if (!rc && batch_claims && role->apply_many) { /* the claimed ones in one call */
+    wk_item *items = malloc(n * sizeof *items);
+    size_t m = 0;
+    rc = items ? 0 : CHIRP_ENOMEM;
+    for (size_t i = 0; !rc && i < n; i++)
+      if (applied[i]) items[m++] = (wk_item){&msgs[i].ev, msgs[i].state};
+    if (!rc && m) rc = role->apply_many(ctx, items, m);
+    free(items);
+    n = 0; /* done: applied[] holds the claims, now applied */
+  }
   for (size_t i = 0; !rc && i < n; i++) {
     int is_new = batch_claims ? applied[i] : 1;
     applied[i] = 0;

@@ -194,6 +194,55 @@ static int persist_apply(wk_ctx *ctx, const chirp_event *ev, void *arg) {
   return CHIRP_EINTERNAL;
 }
 
+/* A run of tweet.created events, applied as persist_apply applies each:
+   the rows in one statement (two when some were there), the hashtags of
+   all in two, the polls one by one. */
+static int create_run(wk_ctx *ctx, const wk_item *items, size_t n) {
+  const chirp_tweet **tweets = malloc(n * sizeof *tweets);
+  const char **texts = malloc(n * sizeof *texts);
+  int64_t *ids = malloc(n * sizeof *ids);
+  unsigned char *authored = malloc(n);
+  int rc = tweets && texts && ids && authored ? 0 : CHIRP_ENOMEM;
+  for (size_t i = 0; !rc && i < n; i++) tweets[i] = &((struct persist_state *)items[i].state)->tweet;
+  if (!rc) rc = chirp_tweet_store_create_checked(ctx->pg, tweets, n, authored);
+  size_t m = 0;
+  for (size_t i = 0; !rc && i < n; i++) {
+    if (!authored[i]) {
+      foreign_row(items[i].ev, items[i].state);
+      continue;
+    }
+    ids[m] = tweets[i]->id;
+    texts[m++] = tweets[i]->text;
+  }
+  if (!rc) rc = chirp_search_store_hashtags_many(ctx->pg, ids, texts, m);
+  for (size_t i = 0; !rc && i < n; i++)
+    if (authored[i] && tweets[i]->poll)
+      rc = chirp_poll_store_create(ctx->pg, tweets[i]->poll, tweets[i]->id, tweets[i]->author_id);
+  free(tweets);
+  free(texts);
+  free(ids);
+  free(authored);
+  return rc;
+}
+
+/* The claimed events of a batch in order: runs of tweet.created together
+   (create_run), every other event by persist_apply. */
+static int persist_apply_many(wk_ctx *ctx, const wk_item *items, size_t n) {
+  int rc = 0;
+  for (size_t i = 0; !rc && i < n;) {
+    size_t j = i;
+    while (j < n && ((struct persist_state *)items[j].state)->kind == P_TWEET_CREATED) j++;
+    if (j > i) {
+      rc = create_run(ctx, items + i, j - i);
+      i = j;
+    } else {
+      rc = persist_apply(ctx, items[i].ev, items[i].state);
+      i++;
+    }
+  }
+  return rc;
+}
+
 /* The parent's reply count is recounted from PostgreSQL at its next read
    (stats_marks.h): whether this event changed it is not known here, as the
    fan-out role may have stored the reply's row first. */
@@ -259,6 +308,7 @@ const wk_role_ops wk_role_persist = {
     .name = "persist",
     .decode = persist_decode,
     .apply = persist_apply,
+    .apply_many = persist_apply_many,
     .after_commit = persist_after_commit,
     .free_state = persist_free,
     .claims = 1,

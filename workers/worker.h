@@ -54,10 +54,11 @@ typedef struct wk_role_ops {
   int (*decode)(const chirp_event *ev, void **state, char *why, size_t whylen);
   /* Applies the event inside the open transaction.  0 or a CHIRP_E… code. */
   int (*apply)(wk_ctx *ctx, const chirp_event *ev, void *state);
-  /* May be NULL; only for a role without claims.  apply for the events of
-     a batch, in order, in one call (so a role can send one statement for
-     many events).  On an error the loop retries the batch event by event
-     with apply, so a bad event is found and dead-lettered alone. */
+  /* May be NULL.  apply for the events of a batch, in order, in one call
+     (so a role can send one statement for many events); for a role with
+     claims, the events claimed now.  On an error the loop retries the
+     batch event by event with apply, so a bad event is found and
+     dead-lettered alone. */
   int (*apply_many)(wk_ctx *ctx, const wk_item *items, size_t n);
   /* After the commit, before the ack: the Redis side; may be NULL.  A
      CHIRP_EUNAVAILABLE return makes the loop wait and call it again (the

@@ -26,6 +26,10 @@ size_t chirp_hashtags_parse(const char *text, char (*tags)[CHIRP_MAX_HASHTAG_CHA
 
 /* Makes the tweet's recorded hashtags those of text (idempotent). */
 int chirp_search_store_hashtags(PGconn *pg, int64_t tweet_id, const char *text);
+/* chirp_search_store_hashtags for n tweets (ids[i] with texts[i]) in two
+   statements at most, whatever n (a worker's batch). */
+int chirp_search_store_hashtags_many(PGconn *pg, const int64_t *ids, const char *const *texts,
+                                     size_t n);
 
 /* Tweets matching q, ranked then newest, skipping offset: ids in *out (new
    array), *n of them. */

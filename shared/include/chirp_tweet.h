@@ -56,6 +56,13 @@ int chirp_tweet_store_create(PGconn *pg, const chirp_tweet *t, int *inserted);
 /* chirp_tweet_store_create for n tweets in ONE statement (a worker's
    batch; the same tweet twice is stored once). */
 int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, size_t n);
+/* chirp_tweet_store_create_many that also tells, for each tweet, what
+   chirp_tweet_store_create and chirp_tweet_store_authored tell together:
+   authored[i] = 1 when tweets[i]'s row is there and its author's (stored
+   now, or before by another role, or a tombstone of that author), 0 when
+   the id is another author's.  Two statements at most, whatever n. */
+int chirp_tweet_store_create_checked(PGconn *pg, const chirp_tweet *const *tweets, size_t n,
+                                     unsigned char *authored);
 /* Applies an edit carried by event_id: t is the new state, prev_text and
    prev_since_ms the version it replaced (kept in the history).  Only a
    tweet of t->author_id changes: *authored (may be NULL) is 0 when the

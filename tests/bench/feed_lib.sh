@@ -155,7 +155,9 @@ psql_q() { PGCONNECT_TIMEOUT=10 psql -X -q -tA -v ON_ERROR_STOP=1 -d "$CHIRP_PG_
 psql_f() { PGCONNECT_TIMEOUT=10 psql -X -q -tA -v ON_ERROR_STOP=1 -d "$CHIRP_PG_URL" "$@"; }
 QUEUES=(chirp.persist chirp.fanout chirp.notify chirp.likes chirp.dead)
 
-# fl_reset — empty database (re-migrated), Redis and queues.
+# fl_reset — empty database (re-migrated), Redis and queues (deleted: the
+# processes declare them afresh, with this version's arguments).  Called
+# before any Chirp process of the run starts.
 fl_reset() {
   local admin=${CHIRP_PG_URL%/*}/postgres
   PGCONNECT_TIMEOUT=10 psql -X -q -d "$admin" -v ON_ERROR_STOP=1 \
@@ -163,8 +165,8 @@ fl_reset() {
     die "cannot recreate the database"
   bash "$FL_TOP/deploy/migrate.sh" >"$LOG/migrate.log" 2>&1 || { cat "$LOG/migrate.log" >&2; die "migrations failed"; }
   rcli FLUSHALL >/dev/null
-  "$FEED_LOAD" purge -a "$CHIRP_AMQP_URL" "${QUEUES[@]}" >"$LOG/purge.log" 2>&1 ||
-    { cat "$LOG/purge.log" >&2; die "cannot purge the queues"; }
+  "$FEED_LOAD" delete -a "$CHIRP_AMQP_URL" "${QUEUES[@]}" >"$LOG/purge.log" 2>&1 ||
+    { cat "$LOG/purge.log" >&2; die "cannot delete the queues"; }
 }
 
 # SQL pieces.  Tokens are 43 characters of [a-z0-9] (well-formed base64url),

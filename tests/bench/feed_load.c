@@ -28,6 +28,8 @@
  *       sending the POST, and from its 202).  Give each author a follower
  *       that follows nobody else: its list stays short, the probe cheap.
  *   feed_load purge  -a AMQP_URL QUEUE...   purge queues (prints counts)
+ *   feed_load delete -a AMQP_URL QUEUE...   delete queues (prints counts): the
+ *       processes declare them afresh, with this version's arguments
  *   feed_load depth  -a AMQP_URL QUEUE...   print "QUEUE DEPTH" lines
  *
  * Output: one machine-readable line ("FILL ...", "FANOUT ...", "FRESH ...")
@@ -629,7 +631,9 @@ static amqp_connection_state_t amqp_open(const char *url) {
   return conn;
 }
 
-static int cmd_amqp(int purge, int argc, char **argv) {
+enum amqp_cmd { AMQP_DEPTH, AMQP_PURGE, AMQP_DELETE };
+
+static int cmd_amqp(enum amqp_cmd cmd, int argc, char **argv) {
   const char *url = NULL;
   int o;
   while ((o = getopt(argc, argv, "a:")) != -1) {
@@ -650,9 +654,13 @@ static int cmd_amqp(int purge, int argc, char **argv) {
       (void)amqp_get_rpc_reply(conn);
       continue;
     }
-    if (purge) {
+    if (cmd == AMQP_PURGE) {
       amqp_queue_purge_ok_t *p = amqp_queue_purge(conn, 1, amqp_cstring_bytes(argv[i]));
       printf("%s %u\n", argv[i], p ? p->message_count : 0);
+    } else if (cmd == AMQP_DELETE) {
+      amqp_queue_delete_ok_t *d = amqp_queue_delete(conn, 1, amqp_cstring_bytes(argv[i]), 0, 0);
+      if (!d) die("cannot delete %s", argv[i]);
+      printf("%s %u\n", argv[i], d->message_count);
     } else {
       printf("%s %u\n", argv[i], ok->message_count);
     }
@@ -666,15 +674,16 @@ static int cmd_amqp(int purge, int argc, char **argv) {
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc < 2) die("usage: feed_load fill|fanout|fresh|purge|depth ...");
+  if (argc < 2) die("usage: feed_load fill|fanout|fresh|purge|delete|depth ...");
   const char *mode = argv[1];
   argc--;
   argv++;
   if (strcmp(mode, "fill") == 0) return cmd_fill(argc, argv);
   if (strcmp(mode, "fanout") == 0) return cmd_fanout(argc, argv);
   if (strcmp(mode, "fresh") == 0) return cmd_fresh(argc, argv);
-  if (strcmp(mode, "purge") == 0) return cmd_amqp(1, argc, argv);
-  if (strcmp(mode, "depth") == 0) return cmd_amqp(0, argc, argv);
+  if (strcmp(mode, "purge") == 0) return cmd_amqp(AMQP_PURGE, argc, argv);
+  if (strcmp(mode, "delete") == 0) return cmd_amqp(AMQP_DELETE, argc, argv);
+  if (strcmp(mode, "depth") == 0) return cmd_amqp(AMQP_DEPTH, argc, argv);
   die("unknown mode %s", mode);
   return 2;
 }

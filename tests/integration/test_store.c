@@ -19,6 +19,7 @@
 #include "chirp_keys.h"
 #include "chirp_pg.h"
 #include "chirp_redis.h"
+#include "chirp_search.h"
 #include "chirp_time.h"
 #include "chirp_tweet.h"
 
@@ -40,6 +41,56 @@ static chirp_tweet tweet(int64_t author, const char *text) {
   int64_t id = chirp_idgen_next(&ids);
   return (chirp_tweet){.id = id, .author_id = author, .created_ms = chirp_id_time_ms(id),
                        .text = (char *)text};
+}
+
+/* The count of query (an integer in its first cell), -1 on failure. */
+static long long sql_count(PGconn *pg, const char *query, int64_t id) {
+  char p0[24];
+  snprintf(p0, sizeof p0, "%lld", (long long)id);
+  const char *p[] = {p0};
+  PGresult *r;
+  if (chirp_pg_exec(pg, query, 1, p, &r)) return -1;
+  long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+  PQclear(r);
+  return n;
+}
+
+/* A batch of creations (the persist role's run of tweet.created): each
+   tweet told apart as stored now, already there as its author's, or
+   another author's; the hashtags of the batch stored in two statements,
+   the same as one by one. */
+static void test_create_batch(PGconn *pg, int64_t author, int64_t other) {
+  chirp_tweet a = tweet(author, "new #One #two"), b = tweet(author, "there #three"),
+              c = tweet(author, "foreign #four"), d = tweet(author, "plain");
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &b, NULL), 0); /* e.g. by the fan-out role */
+  chirp_tweet c_other = c;
+  c_other.author_id = other;
+  CHECK_INT_EQ(chirp_tweet_store_create(pg, &c_other, NULL), 0);
+  const chirp_tweet *batch[] = {&a, &b, &c, &d};
+  unsigned char ok[4] = {9, 9, 9, 9};
+  CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, batch, 4, ok), 0);
+  CHECK(ok[0] == 1 && ok[1] == 1 && ok[2] == 0 && ok[3] == 1);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweets WHERE author_id = $1 AND text = 'plain'",
+                         author), 1);
+  int64_t tids[] = {a.id, b.id, d.id};
+  const char *texts[] = {a.text, b.text, d.text};
+  CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, texts, 3), 0);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", a.id), 2);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+                             "tag = 'one'", a.id), 1);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", b.id), 1);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", d.id), 0);
+  /* Again with other texts (an edit's): the tags become exactly the new ones. */
+  const char *edited[] = {"now #two only", "none", "#five"};
+  CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, edited, 3), 0);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+                             "tag = 'two'", a.id), 1);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", a.id), 1);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", b.id), 0);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+                             "tag = 'five'", d.id), 1);
+  CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, texts, 0), 0);
+  CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, batch, 0, ok), 0);
 }
 
 static void test_accounts(PGconn *pg, redisContext *r) {
@@ -335,6 +386,7 @@ int main(void) {
   int64_t author2 = make_account(pg, "l");
   REQUIRE(author2 != 0);
   test_timeline(pg, author2);
+  test_create_batch(pg, author, author2);
   test_cache(r, author);
   test_comment_race(pg, cfg.pg_url, author);
   test_unreachable();
