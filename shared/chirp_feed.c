@@ -64,8 +64,8 @@
 #define PUSH_WINDOW "100"
 /* The window is read in steps (ends of the ranges read, the last one
    PUSH_WINDOW), only as deep as the oldest late entry of a call needs:
-   two fan-out workers interleave by a few entries when they keep up and
-   by a batch's worth when they fall behind.  Each element a script reads
+   competing fan-out workers interleave by a few entries when they keep up
+   and by a batch's worth when they fall behind.  Each element a script reads
    costs it about as much as a command. */
 #define PUSH_STEPS "8, 32, " PUSH_WINDOW
 
@@ -81,7 +81,8 @@
    - The common list, plain ids all newer than its head, costs one LINDEX
      and one LPUSH (at most 500 ids: unpack's stack), in a loop that runs
      before any helper is defined.
-   - Late entries (below the head: two fan-out workers interleave) are
+   - Late entries (below the head: competing fan-out workers interleave,
+     a huge fan-out's chunks land below newer tweets) are
      placed by a binary search of the top of the list, read in steps
      (PUSH_STEPS), and the part above the deepest of them is rewritten by
      one LTRIM and one LPUSH: a few commands for any number of them, where

@@ -40,6 +40,9 @@ die() {
   exit 1
 }
 mkdir -p "$LOG" "$FL_BIN"
+# A run's process logs start empty (each start appends: a role started in
+# several phases keeps one log), so the warnings noted are this run's.
+rm -f "$LOG"/worker-*.log "$LOG"/gateway-*.log "$LOG"/bare-*.log
 
 # ---- processes we start, stopped by pid at exit --------------------------------
 declare -A PIDS=()
