@@ -88,13 +88,14 @@ int chirp_tweet_store_create_many(PGconn *pg, const chirp_tweet *const *tweets, 
   return rc;
 }
 
-/* Sets authored[i] for each tweet whose id is in the first column of r. */
+/* Sets authored[i] for each tweet whose (id, author) is a row of r. */
 static void mark_ids(PGresult *r, const chirp_tweet *const *tweets, size_t n,
                      unsigned char *authored) {
   for (int row = 0; row < PQntuples(r); row++) {
     int64_t id = strtoll(PQgetvalue(r, row, 0), NULL, 10);
+    int64_t author = strtoll(PQgetvalue(r, row, 1), NULL, 10);
     for (size_t i = 0; i < n; i++)
-      if (tweets[i]->id == id) authored[i] = 1;
+      if (tweets[i]->id == id && tweets[i]->author_id == author) authored[i] = 1;
   }
 }
 
@@ -102,11 +103,28 @@ int chirp_tweet_store_create_checked(PGconn *pg, const chirp_tweet *const *tweet
                                      unsigned char *authored) {
   for (size_t i = 0; i < n; i++) authored[i] = 0;
   if (n == 0) return 0;
-  char *doc = rows_json(tweets, n);
-  if (!doc) return CHIRP_ENOMEM;
-  const char *p[] = {doc};
+  /* The first tweet of each id is the one inserted (as one by one: a
+     later event naming the same id with another author finds the row
+     there and is another author's). */
+  const chirp_tweet **first = malloc(n * sizeof *first);
+  if (!first) return CHIRP_ENOMEM;
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t k = 0;
+    while (k < m && first[k]->id != tweets[i]->id) k++;
+    if (k == m) first[m++] = tweets[i];
+  }
+  char *ins = rows_json(first, m), *doc = rows_json(tweets, n);
+  free(first);
+  if (!ins || !doc) {
+    free(ins);
+    free(doc);
+    return CHIRP_ENOMEM;
+  }
+  const char *pi[] = {ins}, *p[] = {doc};
   PGresult *r;
-  int rc = chirp_pg_exec(pg, INSERT_ROWS " RETURNING id", 1, p, &r);
+  int rc = chirp_pg_exec(pg, INSERT_ROWS " RETURNING id, author_id", 1, pi, &r);
+  free(ins);
   if (!rc) {
     mark_ids(r, tweets, n, authored);
     PQclear(r);
@@ -118,7 +136,8 @@ int chirp_tweet_store_create_checked(PGconn *pg, const chirp_tweet *const *tweet
      a statement of its own, whose snapshot sees them whoever wrote them. */
   if (!rc && left) {
     rc = chirp_pg_exec(pg,
-                       "SELECT t.id FROM json_to_recordset($1::json) AS x(id text, author_id text) "
+                       "SELECT t.id, t.author_id FROM json_to_recordset($1::json) AS "
+                       "x(id text, author_id text) "
                        "JOIN tweets t ON t.id = x.id::bigint AND t.author_id = x.author_id::bigint",
                        1, p, &r);
     if (!rc) {

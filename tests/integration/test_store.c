@@ -91,6 +91,19 @@ static void test_create_batch(PGconn *pg, int64_t author, int64_t other) {
                              "tag = 'five'", d.id), 1);
   CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, texts, 0), 0);
   CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, batch, 0, ok), 0);
+
+  /* One new id twice in a batch, by two authors (a forged event): the
+     first is stored and its author's, the second another author's — as
+     one by one. */
+  chirp_tweet e = tweet(author, "first"), f = e;
+  f.author_id = other;
+  f.text = (char *)"forged";
+  const chirp_tweet *dup[] = {&e, &f};
+  unsigned char dok[2] = {9, 9};
+  CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, dup, 2, dok), 0);
+  CHECK(dok[0] == 1 && dok[1] == 0);
+  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'first'",
+                         e.id), 1);
 }
 
 static void test_accounts(PGconn *pg, redisContext *r) {
