@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "../pg_scalar.h"
 #include "chirp_account.h"
 #include "chirp_amqp.h"
 #include "chirp_comment.h"
@@ -71,17 +72,6 @@ static char *encode_event(int64_t event_id, const char *type, int64_t actor, jso
   if (chirp_event_encode(event_id, type, chirp_time_now_ms(), actor, payload, &body, &len)) body = NULL;
   json_decref(payload);
   return body;
-}
-
-static long long scalar(PGconn *pg, const char *sql, int64_t arg) {
-  char a[24];
-  snprintf(a, sizeof a, "%lld", (long long)arg);
-  const char *p[] = {a};
-  PGresult *r;
-  if (chirp_pg_exec(pg, sql, 1, p, &r)) return -1;
-  long long v = PQntuples(r) ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : -1;
-  PQclear(r);
-  return v;
 }
 
 static long long dead_count(amqp_connection_state_t c) {
@@ -158,10 +148,10 @@ static void check_forgeries_failed(PGconn *pg, redisContext *r, const chirp_twee
   CHECK_INT_EQ(got.edited_ms, 0);
   CHECK_INT_EQ(got.deleted_ms, 0);
   chirp_tweet_cleanup(&got);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_versions WHERE tweet_id = $1", v->id), 0);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_versions WHERE tweet_id = $1", v->id), 0);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
                           "tag = 'mine'", v->id), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", v->id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", v->id), 1);
   chirp_comment gc;
   CHECK_INT_EQ(chirp_comment_store_get(pg, vc->id, &gc), 0);
   CHECK_STR_EQ(gc.text, vc->text);
@@ -280,19 +270,19 @@ int main(void) {
 
   int stored = 0;
   for (int i = 0; i < 300 && !stored; i++) {
-    stored = scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", sentinel.id) == 1;
+    stored = pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", sentinel.id) == 1;
     if (!stored) usleep(100000);
   }
   CHECK(stored);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", a.id), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM processed_events WHERE event_id = $1", ev_create), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweet_versions WHERE tweet_id = $1", a.id), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'second words'", a.id), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND deleted_at IS NOT NULL", b.id), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", forged.id), 0);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'batched'", d.id), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM processed_events WHERE event_id = $1", ev_d), 1);
-  CHECK_INT_EQ(scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", dforged.id), 0);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", a.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM processed_events WHERE event_id = $1", ev_create), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_versions WHERE tweet_id = $1", a.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'second words'", a.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND deleted_at IS NOT NULL", b.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", forged.id), 0);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'batched'", d.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM processed_events WHERE event_id = $1", ev_d), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1", dforged.id), 0);
   long long dead_after = -1;
   for (int i = 0; i < 50 && dead_after < dead_before + 4; i++) {
     dead_after = dead_count(c);

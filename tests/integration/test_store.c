@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../check.h"
+#include "../pg_scalar.h"
 #include "chirp_account.h"
 #include "chirp_comment.h"
 #include "chirp_config.h"
@@ -43,18 +44,6 @@ static chirp_tweet tweet(int64_t author, const char *text) {
                        .text = (char *)text};
 }
 
-/* The count of query (an integer in its first cell), -1 on failure. */
-static long long sql_count(PGconn *pg, const char *query, int64_t id) {
-  char p0[24];
-  snprintf(p0, sizeof p0, "%lld", (long long)id);
-  const char *p[] = {p0};
-  PGresult *r;
-  if (chirp_pg_exec(pg, query, 1, p, &r)) return -1;
-  long long n = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-  PQclear(r);
-  return n;
-}
-
 /* A batch of creations (the persist role's run of tweet.created): each
    tweet told apart as stored now, already there as its author's, or
    another author's; the hashtags of the batch stored in two statements,
@@ -70,24 +59,24 @@ static void test_create_batch(PGconn *pg, int64_t author, int64_t other) {
   unsigned char ok[4] = {9, 9, 9, 9};
   CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, batch, 4, ok), 0);
   CHECK(ok[0] == 1 && ok[1] == 1 && ok[2] == 0 && ok[3] == 1);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweets WHERE author_id = $1 AND text = 'plain'",
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE author_id = $1 AND text = 'plain'",
                          author), 1);
   int64_t tids[] = {a.id, b.id, d.id};
   const char *texts[] = {a.text, b.text, d.text};
   CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, texts, 3), 0);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", a.id), 2);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", a.id), 2);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
                              "tag = 'one'", a.id), 1);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", b.id), 1);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", d.id), 0);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", b.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", d.id), 0);
   /* Again with other texts (an edit's): the tags become exactly the new ones. */
   const char *edited[] = {"now #two only", "none", "#five"};
   CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, edited, 3), 0);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
                              "tag = 'two'", a.id), 1);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", a.id), 1);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", b.id), 0);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", a.id), 1);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1", b.id), 0);
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweet_hashtags WHERE tweet_id = $1 AND "
                              "tag = 'five'", d.id), 1);
   CHECK_INT_EQ(chirp_search_store_hashtags_many(pg, tids, texts, 0), 0);
   CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, batch, 0, ok), 0);
@@ -102,7 +91,7 @@ static void test_create_batch(PGconn *pg, int64_t author, int64_t other) {
   unsigned char dok[2] = {9, 9};
   CHECK_INT_EQ(chirp_tweet_store_create_checked(pg, dup, 2, dok), 0);
   CHECK(dok[0] == 1 && dok[1] == 0);
-  CHECK_INT_EQ(sql_count(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'first'",
+  CHECK_INT_EQ(pg_scalar(pg, "SELECT count(*) FROM tweets WHERE id = $1 AND text = 'first'",
                          e.id), 1);
 }
 
